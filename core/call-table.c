@@ -1,0 +1,47 @@
+#include <stdlib.h>
+#include "call-table.h"
+
+void call_table_init(struct call_table *t)
+{
+    *t = (struct call_table){.free_head = UINT32_MAX};
+}
+
+void call_table_fini(struct call_table *t)
+{
+    free(t->slots);
+    call_table_init(t);
+}
+
+static bool call_table_grow(struct call_table *t)
+{
+    uint32_t size = t->size ? t->size * 2 : 256;
+    if (size <= t->size || size > UINT32_MAX / 2)
+        return false;
+    struct call *slots = realloc(t->slots, size * sizeof(*slots));
+    if (!slots)
+        return false;
+    /* New slots join the free list in index order; gen starts at 1 so that no
+     * handle is ever 0. */
+    for (uint32_t i = size; i-- > t->size;) {
+        slots[i] = (struct call){.gen = 1, .place = CALL_FREE,
+                                 .data = (void *)(uintptr_t)t->free_head};
+        t->free_head = i;
+    }
+    t->slots = slots;
+    t->size = size;
+    return true;
+}
+
+loom_handle call_table_alloc(struct call_table *t, loom_callback cb, void *data, enum call_place place)
+{
+    if (t->free_head == UINT32_MAX && !call_table_grow(t))
+        return 0;
+    uint32_t i = t->free_head;
+    struct call *c = &t->slots[i];
+    t->free_head = (uint32_t)(uintptr_t)c->data;
+    c->cb = cb;
+    c->data = data;
+    c->place = place;
+    t->used++;
+    return ((loom_handle)c->gen << 32) | (i + 1);
+}

@@ -1,0 +1,57 @@
+/* The scheduled callbacks of one loop, addressed by generation-counted
+ * handles so that a stale handle (already run or cancelled) is detected, not
+ * dereferenced. Slots are recycled through a free list: no allocation per
+ * call once the table has grown. */
+#ifndef LOOM_CALL_TABLE_H
+#define LOOM_CALL_TABLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <loom/loop.h>
+
+enum call_place { CALL_FREE, CALL_READY, CALL_TIMER };
+
+struct call {
+    loom_callback cb;
+    void *data;        /* a free slot keeps the next free index here */
+    uint32_t gen;      /* bumped whenever the slot is freed */
+    uint32_t place;    /* enum call_place */
+};
+
+struct call_table {
+    struct call *slots;
+    uint32_t size, used;
+    uint32_t free_head; /* UINT32_MAX: none */
+};
+
+void call_table_init(struct call_table *t);
+void call_table_fini(struct call_table *t);
+
+/* A new slot, or 0 when out of memory. */
+loom_handle call_table_alloc(struct call_table *t, loom_callback cb, void *data, enum call_place place);
+
+static inline uint32_t call_handle_index(loom_handle h) { return (uint32_t)h - 1; }
+static inline uint32_t call_handle_gen(loom_handle h) { return (uint32_t)(h >> 32); }
+
+/* The live call behind h, or NULL if h is stale. */
+static inline struct call *call_table_get(struct call_table *t, loom_handle h)
+{
+    uint32_t i = call_handle_index(h);
+    if (i >= t->size || t->slots[i].gen != call_handle_gen(h) || t->slots[i].place == CALL_FREE)
+        return NULL;
+    return &t->slots[i];
+}
+
+/* Frees the slot of a live call: its handle becomes stale. */
+static inline void call_table_free(struct call_table *t, loom_handle h)
+{
+    uint32_t i = call_handle_index(h);
+    struct call *c = &t->slots[i];
+    c->gen++;
+    c->place = CALL_FREE;
+    c->data = (void *)(uintptr_t)t->free_head;
+    t->free_head = i;
+    t->used--;
+}
+
+#endif

@@ -1,0 +1,40 @@
+#include <stdlib.h>
+#include "inbox.h"
+
+bool inbox_push(struct inbox *in, loom_callback cb, void *data)
+{
+    struct inbox_item *item = malloc(sizeof(*item));
+    if (!item)
+        return false;
+    item->cb = cb;
+    item->data = data;
+    item->next = atomic_load_explicit(&in->head, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&in->head, &item->next, item,
+                                                  memory_order_release, memory_order_relaxed))
+        ;
+    return true;
+}
+
+struct inbox_item *inbox_take(struct inbox *in)
+{
+    /* One consumer takes the whole stack, so there is no ABA problem; it is
+     * reversed to restore push order. */
+    struct inbox_item *item = atomic_exchange_explicit(&in->head, NULL, memory_order_acquire);
+    struct inbox_item *oldest_first = NULL;
+    while (item) {
+        struct inbox_item *next = item->next;
+        item->next = oldest_first;
+        oldest_first = item;
+        item = next;
+    }
+    return oldest_first;
+}
+
+void inbox_free(struct inbox_item *items)
+{
+    while (items) {
+        struct inbox_item *next = items->next;
+        free(items);
+        items = next;
+    }
+}

@@ -1,0 +1,33 @@
+/* Thread-safe inbox: any thread pushes (lock-free, never blocks), the loop's
+ * thread takes everything at once in push order. */
+#ifndef LOOM_INBOX_H
+#define LOOM_INBOX_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <loom/loop.h>
+
+struct inbox_item {
+    struct inbox_item *next;
+    loom_callback cb;
+    void *data;
+};
+
+struct inbox {
+    _Atomic(struct inbox_item *) head; /* newest first */
+};
+
+static inline void inbox_init(struct inbox *in) { atomic_init(&in->head, NULL); }
+static inline bool inbox_empty(struct inbox *in)
+{
+    return atomic_load_explicit(&in->head, memory_order_relaxed) == NULL;
+}
+
+/* Returns false when out of memory. */
+bool inbox_push(struct inbox *in, loom_callback cb, void *data);
+
+/* Takes every item, oldest first; the caller frees them with inbox_free. */
+struct inbox_item *inbox_take(struct inbox *in);
+void inbox_free(struct inbox_item *items);
+
+#endif

@@ -1,0 +1,9 @@
+/* loom — umbrella header: write async code once, run it on any event loop. */
+#ifndef LOOM_H
+#define LOOM_H
+
+#include <loom/error.h>
+#include <loom/loop.h>
+#include <loom/future.h>
+
+#endif

@@ -1,0 +1,165 @@
+/* loom — the event loop.
+ *
+ * A loop belongs to the thread that created it. Every function here must be
+ * called on that thread, except the ones named *_threadsafe and the
+ * reference counting; a call from another thread fails with -EXDEV and is
+ * reported to the error handler. Every call on a closed loop fails with
+ * -ESHUTDOWN.
+ *
+ * Callbacks scheduled for the same moment run in FIFO order. A tick runs the
+ * callbacks that were ready when it began; what they schedule runs on the
+ * next tick, after the loop has polled for I/O. */
+#ifndef LOOM_LOOP_H
+#define LOOM_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <loom/error.h>
+
+LOOM_BEGIN_DECLS
+
+typedef struct loom_loop loom_loop;
+typedef struct loom_future loom_future;
+
+/* A scheduled callback, as returned by loom_call_soon/_later/_at. It is a
+ * generation-counted id, never a pointer: cancelling a handle whose callback
+ * already ran (or was cancelled) is safe and returns -ENOENT. 0 is never a
+ * valid handle. */
+typedef uint64_t loom_handle;
+
+typedef void (*loom_callback)(loom_loop *loop, void *data);
+
+/* Events of an fd watch (interest and delivered events). */
+enum {
+    LOOM_READ = 1u << 0,
+    LOOM_WRITE = 1u << 1,
+    LOOM_HUP = 1u << 2, /* delivered only: the peer hung up */
+    LOOM_ERR = 1u << 3, /* delivered only: an error is pending on the fd */
+};
+
+/* Readers and writers get the events that woke them: LOOM_READ or LOOM_WRITE,
+ * possibly with LOOM_HUP / LOOM_ERR, so they read the EOF or the error. */
+typedef void (*loom_fd_callback)(loom_loop *loop, int fd, unsigned events, void *data);
+
+/* Called for failures nobody handled: an unretrieved failed future, a loop
+ * closed with live handles, a loop used from a foreign thread. msg is only
+ * valid during the call. */
+typedef void (*loom_error_handler)(loom_loop *loop, int err, const char *msg, void *data);
+
+/* --- life cycle --------------------------------------------------------- */
+
+/* Creates a loop on the built-in backend and binds it to the calling thread.
+ * backend: "epoll" (Linux), "poll", or NULL for $LOOM_BACKEND, else the best
+ * one available. Returns 0 and a new loop the caller owns (one reference),
+ * -EINVAL for an unknown backend name, or another negative errno. */
+LOOM_API int loom_loop_new(loom_loop **loopp, const char *backend);
+
+/* Name of the backend ("epoll", "poll", "glib", "libevent", "qt"). Static. */
+LOOM_API const char *loom_loop_backend_name(const loom_loop *loop);
+
+/* Whether loom_loop_run/run_until may be called from inside a callback
+ * (false where the host loop cannot nest, e.g. libevent). */
+LOOM_API bool loom_loop_can_nest(const loom_loop *loop);
+
+/* Reference counting; safe from any thread. The last unref closes the loop
+ * if it is still open, then frees it. */
+LOOM_API loom_loop *loom_loop_ref(loom_loop *loop);
+LOOM_API void loom_loop_unref(loom_loop *loop);
+
+/* Closes the loop: pending callbacks, timers and fd watches are dropped (and
+ * reported to the error handler if there were any), the backend is released,
+ * and every later call fails with -ESHUTDOWN. Returns 0, -EBUSY while the loop
+ * is running (nothing is closed), or -EALREADY. References stay valid. */
+LOOM_API int loom_loop_close(loom_loop *loop);
+
+/* --- running -------------------------------------------------------------- */
+
+/* Runs until loom_loop_stop. Returns 0, -EDEADLK if called from a callback
+ * on a backend that cannot nest, -ENOTSUP if the backend cannot be driven by
+ * loom (its host program runs the loop). */
+LOOM_API int loom_loop_run(loom_loop *loop);
+
+/* Runs until the future completes (or loom_loop_stop). Returns the future's
+ * status: 0 if resolved, its negative errno if failed or cancelled, -EINTR if
+ * stopped before. May nest inside a callback where the backend allows it.
+ * The caller keeps its reference to the future. */
+LOOM_API int loom_loop_run_until(loom_loop *loop, loom_future *future);
+
+/* Runs one iteration: waits for I/O (only if block and nothing is ready),
+ * then runs what is due. Returns 0 or a negative errno. */
+LOOM_API int loom_loop_run_once(loom_loop *loop, bool block);
+
+/* Makes the innermost loom_loop_run/_run_until return once the current tick
+ * has run its callbacks. -EINVAL when loom is not running the loop. */
+LOOM_API int loom_loop_stop(loom_loop *loop);
+
+/* --- time --------------------------------------------------------------- */
+
+/* Monotonic time (CLOCK_MONOTONIC) in nanoseconds. */
+LOOM_API int64_t loom_loop_now(const loom_loop *loop);
+
+/* Number of ticks the loop has run; an idle loop does not tick. */
+LOOM_API uint64_t loom_loop_ticks(const loom_loop *loop);
+
+/* --- callbacks and timers ---------------------------------------------- */
+
+/* Schedules cb(loop, data) on the next tick. handlep (may be NULL) receives
+ * a handle for loom_cancel. data is borrowed: it must stay valid until the
+ * callback runs or is cancelled. */
+LOOM_API int loom_call_soon(loom_loop *loop, loom_callback cb, void *data, loom_handle *handlep);
+
+/* Schedules cb at least delay_ns from now (a negative delay is 0). */
+LOOM_API int loom_call_later(loom_loop *loop, int64_t delay_ns, loom_callback cb, void *data,
+                             loom_handle *handlep);
+
+/* Schedules cb at the absolute monotonic time when_ns (see loom_loop_now).
+ * Timers with equal deadlines run in the order they were scheduled. */
+LOOM_API int loom_call_at(loom_loop *loop, int64_t when_ns, loom_callback cb, void *data,
+                          loom_handle *handlep);
+
+/* Cancels a scheduled callback. Returns 0, or -ENOENT if it already ran or
+ * was cancelled. */
+LOOM_API int loom_cancel(loom_loop *loop, loom_handle handle);
+
+/* Schedules cb on the loop from any thread. Never blocks, never drops a call:
+ * every call accepted (return 0) runs exactly once on the loop's thread, in
+ * the order it was accepted, unless the loop is closed first, in which case
+ * it is dropped and reported. Fails with -ESHUTDOWN once the loop is closed.
+ * The caller must hold a reference to the loop for the duration of the call. */
+LOOM_API int loom_call_soon_threadsafe(loom_loop *loop, loom_callback cb, void *data);
+
+/* --- fd readiness ------------------------------------------------------- */
+
+/* Calls cb whenever fd is readable (level-triggered) until removed. One
+ * reader per fd: a second one fails with -EEXIST. -EBADF for an invalid fd.
+ * A reader may remove itself (or anything else) from its own callback. */
+LOOM_API int loom_add_reader(loom_loop *loop, int fd, loom_fd_callback cb, void *data);
+LOOM_API int loom_remove_reader(loom_loop *loop, int fd); /* -ENOENT if none */
+
+/* The same for writability. */
+LOOM_API int loom_add_writer(loom_loop *loop, int fd, loom_fd_callback cb, void *data);
+LOOM_API int loom_remove_writer(loom_loop *loop, int fd);
+
+/* --- failures ------------------------------------------------------------- */
+
+/* Replaces the error handler (NULL restores the default, which prints one
+ * line on stderr). */
+LOOM_API int loom_loop_set_error_handler(loom_loop *loop, loom_error_handler handler, void *data);
+
+/* Reports a failure to the loop's error handler, as loom itself does. */
+LOOM_API void loom_loop_report(loom_loop *loop, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* --- embedding the built-in loop (guests) ------------------------------- */
+
+/* A pollable fd that becomes readable when the built-in loop has work, and
+ * the time until its next deadline (ns; -1: none; 0: now). A foreign loop
+ * watches the fd, waits at most that long, then calls
+ * loom_loop_run_once(loop, false). -ENOTSUP on backends without one fd
+ * (poll, and the host adapters). */
+LOOM_API int loom_loop_get_fd(loom_loop *loop);
+LOOM_API int64_t loom_loop_get_timeout(loom_loop *loop);
+
+LOOM_END_DECLS
+
+#endif

@@ -1,0 +1,87 @@
+/* The loop object, shared by the core's files. */
+#ifndef LOOM_LOOP_PRIVATE_H
+#define LOOM_LOOP_PRIVATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <loom/backend.h>
+#include "call-table.h"
+#include "inbox.h"
+#include "ready-queue.h"
+#include "timer-heap.h"
+
+/* The watch state of one fd; the fd table is indexed by fd. */
+struct fd_entry {
+    loom_fd_callback on_read, on_write;
+    void *read_data, *write_data;
+    void *watch;       /* the backend's, NULL while not watched */
+    uint32_t gen;      /* bumped when the watch goes, so stale events are dropped */
+    unsigned interest; /* LOOM_READ | LOOM_WRITE */
+    bool suspended;    /* the fd was found closed: the backend watches nothing */
+};
+
+/* One loom_loop_run / run_until on the stack; nested runs chain. */
+struct run_frame {
+    bool stop;
+    struct run_frame *outer;
+};
+
+struct loom_loop {
+    atomic_int refs;
+    atomic_bool closed;
+    pthread_t owner;
+    const loom_backend_ops *ops;
+    void *backend;
+
+    struct call_table calls;
+    struct ready_queue ready;
+    struct timer_heap timers;
+
+    struct fd_entry *fds;
+    int fds_size;
+    size_t watches; /* user fds being watched */
+
+    /* Thread-safe calls: producers push and raise wake_pending; the tick
+     * clears it and takes the inbox. */
+    struct inbox inbox;
+    atomic_bool wake_pending;
+    atomic_int producers; /* threads inside loom_call_soon_threadsafe */
+    int wake_fds[2];      /* the core's own wakeup when the backend has none */
+    void *wake_watch;
+
+    int64_t armed;      /* deadline the backend has; DEADLINE_UNKNOWN after it fired */
+    bool dispatching;   /* inside a tick: the deadline is re-armed when it ends */
+    unsigned depth;     /* ticks and fd dispatches on the stack */
+    struct run_frame *frame;
+    uint64_t ticks;
+
+    loom_error_handler on_error;
+    void *on_error_data;
+};
+
+#define DEADLINE_UNKNOWN INT64_MIN
+#define WAKE_TOKEN UINT64_MAX
+
+/* Argument and state checks shared by the public entry points: 0, -EINVAL,
+ * -ESHUTDOWN (closed), -EXDEV (foreign thread, reported). */
+int loop_check(loom_loop *loop, const char *func);
+#define LOOP_CHECK(loop)                                                                 \
+    do {                                                                                 \
+        int check_ = loop_check((loop), __func__);                                       \
+        if (check_ < 0)                                                                  \
+            return check_;                                                               \
+    } while (0)
+
+int64_t loop_clock_now(void);
+void loop_arm(loom_loop *loop);
+
+/* fd.c */
+void fd_table_close(loom_loop *loop);
+
+/* wake.c: the core's eventfd (or pipe) for backends without a wakeup */
+int wake_open(int fds[2]);
+void wake_signal(const int fds[2]);
+void wake_drain(const int fds[2]);
+void wake_close(int fds[2]);
+
+#endif

@@ -1,0 +1,442 @@
+/* The loop: life cycle, scheduling, the tick, running. */
+#include "config.h"
+#include <sched.h>
+#include <stdlib.h>
+#include <time.h>
+#include <loom/future.h>
+#include "loop-private.h"
+
+int64_t loop_clock_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int loop_check(loom_loop *loop, const char *func)
+{
+    if (!loop)
+        return -EINVAL;
+    if (atomic_load_explicit(&loop->closed, memory_order_relaxed))
+        return -ESHUTDOWN;
+    if (!pthread_equal(loop->owner, pthread_self())) {
+        loom_loop_report(loop, -EXDEV, "%s called from a thread that does not own the loop", func);
+        return -EXDEV;
+    }
+    return 0;
+}
+
+/* --- life cycle ------------------------------------------------------------ */
+
+int loom_loop_new_with_backend(loom_loop **loopp, const loom_backend_ops *ops, void *self)
+{
+    if (!loopp || !ops || !ops->watch_add || !ops->watch_set || !ops->watch_del || !ops->set_deadline ||
+        !ops->destroy) {
+        if (ops && ops->destroy)
+            ops->destroy(self);
+        return -EINVAL;
+    }
+    loom_loop *loop = calloc(1, sizeof(*loop));
+    if (!loop) {
+        ops->destroy(self);
+        return -ENOMEM;
+    }
+    atomic_init(&loop->refs, 1);
+    atomic_init(&loop->closed, false);
+    atomic_init(&loop->wake_pending, false);
+    atomic_init(&loop->producers, 0);
+    loop->owner = pthread_self();
+    loop->ops = ops;
+    loop->backend = self;
+    call_table_init(&loop->calls);
+    ready_queue_init(&loop->ready);
+    timer_heap_init(&loop->timers);
+    inbox_init(&loop->inbox);
+    loop->wake_fds[0] = loop->wake_fds[1] = -1;
+    loop->armed = LOOM_DEADLINE_NONE;
+
+    if (!ops->wakeup) {
+        int r = wake_open(loop->wake_fds);
+        if (r == 0)
+            r = ops->watch_add(self, loop->wake_fds[0], WAKE_TOKEN, LOOM_READ, &loop->wake_watch);
+        if (r < 0) {
+            if (loop->wake_fds[0] >= 0)
+                wake_close(loop->wake_fds);
+            ops->destroy(self);
+            free(loop);
+            return r;
+        }
+    }
+    *loopp = loop;
+    return 0;
+}
+
+const char *loom_loop_backend_name(const loom_loop *loop)
+{
+    return loop ? loop->ops->name : NULL;
+}
+
+bool loom_loop_can_nest(const loom_loop *loop)
+{
+    return loop && (loop->ops->caps & LOOM_BACKEND_CAN_NEST);
+}
+
+loom_loop *loom_loop_ref(loom_loop *loop)
+{
+    if (loop)
+        atomic_fetch_add_explicit(&loop->refs, 1, memory_order_relaxed);
+    return loop;
+}
+
+/* Drops everything scheduled; returns how many callbacks were pending. */
+static size_t drop_scheduled(loom_loop *loop)
+{
+    size_t pending = loop->calls.used;
+    struct inbox_item *items = inbox_take(&loop->inbox);
+    for (struct inbox_item *i = items; i; i = i->next)
+        pending++;
+    inbox_free(items);
+    call_table_fini(&loop->calls);
+    ready_queue_fini(&loop->ready);
+    timer_heap_fini(&loop->timers);
+    return pending;
+}
+
+static void close_now(loom_loop *loop)
+{
+    atomic_store(&loop->closed, true);
+    /* A producer that got past the closed check finishes its push first. */
+    while (atomic_load(&loop->producers) > 0)
+        sched_yield();
+
+    size_t watches = loop->watches;
+    size_t pending = drop_scheduled(loop);
+    fd_table_close(loop);
+    if (loop->wake_watch)
+        loop->ops->watch_del(loop->backend, loop->wake_watch, loop->wake_fds[0]);
+    if (loop->wake_fds[0] >= 0)
+        wake_close(loop->wake_fds);
+    if (loop->armed != LOOM_DEADLINE_NONE)
+        loop->ops->set_deadline(loop->backend, LOOM_DEADLINE_NONE);
+    loop->ops->destroy(loop->backend);
+    loop->backend = NULL;
+    if (pending || watches)
+        loom_loop_report(loop, -EBUSY,
+                         "loop closed with %zu callbacks or timers and %zu fd watches pending; they were dropped",
+                         pending, watches);
+}
+
+int loom_loop_close(loom_loop *loop)
+{
+    if (!loop)
+        return -EINVAL;
+    if (atomic_load(&loop->closed))
+        return -EALREADY;
+    if (!pthread_equal(loop->owner, pthread_self())) {
+        loom_loop_report(loop, -EXDEV, "loom_loop_close called from a thread that does not own the loop");
+        return -EXDEV;
+    }
+    if (loop->frame || loop->depth)
+        return -EBUSY;
+    close_now(loop);
+    return 0;
+}
+
+void loom_loop_unref(loom_loop *loop)
+{
+    if (!loop || atomic_fetch_sub_explicit(&loop->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (!atomic_load(&loop->closed)) {
+        if (loop->frame || loop->depth) {
+            /* Freeing it would pull the loop from under its own stack. */
+            loom_loop_report(loop, -EBUSY, "last reference to a running loop dropped; loop leaked");
+            return;
+        }
+        close_now(loop);
+    }
+    free(loop);
+}
+
+/* --- scheduling ------------------------------------------------------------ */
+
+/* Gives the backend the earliest deadline, if it changed. */
+void loop_arm(loom_loop *loop)
+{
+    int64_t when = LOOM_DEADLINE_NONE;
+    if (!ready_queue_empty(&loop->ready)) {
+        when = 0;
+    } else {
+        const struct timer_entry *top;
+        while ((top = timer_heap_top(&loop->timers)) && !call_table_get(&loop->calls, top->handle)) {
+            timer_heap_pop(&loop->timers); /* cancelled: drop it now */
+            loop->timers.stale--;
+        }
+        if (top)
+            when = top->when;
+    }
+    if (when != loop->armed) {
+        loop->armed = when;
+        loop->ops->set_deadline(loop->backend, when);
+    }
+}
+
+int loom_call_soon(loom_loop *loop, loom_callback cb, void *data, loom_handle *handlep)
+{
+    LOOP_CHECK(loop);
+    if (!cb)
+        return -EINVAL;
+    loom_handle h = call_table_alloc(&loop->calls, cb, data, CALL_READY);
+    if (!h)
+        return -ENOMEM;
+    if (!ready_queue_push(&loop->ready, h)) {
+        call_table_free(&loop->calls, h);
+        return -ENOMEM;
+    }
+    if (!loop->dispatching && loop->armed != 0)
+        loop_arm(loop);
+    if (handlep)
+        *handlep = h;
+    return 0;
+}
+
+int loom_call_at(loom_loop *loop, int64_t when_ns, loom_callback cb, void *data, loom_handle *handlep)
+{
+    LOOP_CHECK(loop);
+    if (!cb || when_ns == LOOM_DEADLINE_NONE)
+        return -EINVAL;
+    loom_handle h = call_table_alloc(&loop->calls, cb, data, CALL_TIMER);
+    if (!h)
+        return -ENOMEM;
+    if (!timer_heap_push(&loop->timers, when_ns, h)) {
+        call_table_free(&loop->calls, h);
+        return -ENOMEM;
+    }
+    if (!loop->dispatching && when_ns < loop->armed)
+        loop_arm(loop);
+    if (handlep)
+        *handlep = h;
+    return 0;
+}
+
+int loom_call_later(loom_loop *loop, int64_t delay_ns, loom_callback cb, void *data, loom_handle *handlep)
+{
+    if (delay_ns < 0)
+        delay_ns = 0;
+    if (delay_ns > LOOM_DEADLINE_NONE / 2)
+        return -EINVAL; /* more than 146 years: a unit mistake */
+    return loom_call_at(loop, loop_clock_now() + delay_ns, cb, data, handlep);
+}
+
+static bool timer_is_live(loom_handle h, void *loop)
+{
+    return call_table_get(&((loom_loop *)loop)->calls, h) != NULL;
+}
+
+int loom_cancel(loom_loop *loop, loom_handle handle)
+{
+    LOOP_CHECK(loop);
+    struct call *c = call_table_get(&loop->calls, handle);
+    if (!c)
+        return -ENOENT;
+    bool was_timer = c->place == CALL_TIMER;
+    call_table_free(&loop->calls, handle);
+    if (was_timer) {
+        struct timer_heap *t = &loop->timers;
+        t->stale++;
+        if (t->stale > 64 && t->stale > t->len / 2)
+            timer_heap_compact(t, timer_is_live, loop);
+        else if (!loop->dispatching && timer_heap_top(t)->handle == handle)
+            loop_arm(loop); /* the armed deadline was this timer's */
+    }
+    return 0;
+}
+
+int loom_call_soon_threadsafe(loom_loop *loop, loom_callback cb, void *data)
+{
+    if (!loop || !cb)
+        return -EINVAL;
+    atomic_fetch_add(&loop->producers, 1);
+    int r = 0;
+    if (atomic_load(&loop->closed))
+        r = -ESHUTDOWN;
+    else if (!inbox_push(&loop->inbox, cb, data))
+        r = -ENOMEM;
+    else if (!atomic_exchange(&loop->wake_pending, true)) {
+        if (loop->ops->wakeup)
+            loop->ops->wakeup(loop->backend);
+        else
+            wake_signal(loop->wake_fds);
+    }
+    atomic_fetch_sub(&loop->producers, 1);
+    return r;
+}
+
+/* --- the tick -------------------------------------------------------------- */
+
+static void take_threadsafe_calls(loom_loop *loop)
+{
+    if (!atomic_load_explicit(&loop->wake_pending, memory_order_relaxed) && inbox_empty(&loop->inbox))
+        return;
+    /* Clear first: a push after the take raises it again and wakes us. */
+    atomic_store(&loop->wake_pending, false);
+    struct inbox_item *items = inbox_take(&loop->inbox);
+    for (struct inbox_item *i = items; i; i = i->next) {
+        loom_handle h = call_table_alloc(&loop->calls, i->cb, i->data, CALL_READY);
+        if (!h || !ready_queue_push(&loop->ready, h)) {
+            loom_loop_report(loop, -ENOMEM, "out of memory: a thread-safe call was dropped");
+            if (h)
+                call_table_free(&loop->calls, h);
+        }
+    }
+    inbox_free(items);
+}
+
+static void move_due_timers(loom_loop *loop)
+{
+    struct timer_heap *t = &loop->timers;
+    if (!t->len)
+        return;
+    int64_t now = loop_clock_now();
+    const struct timer_entry *top;
+    while ((top = timer_heap_top(t)) && top->when <= now) {
+        loom_handle h = top->handle;
+        timer_heap_pop(t);
+        struct call *c = call_table_get(&loop->calls, h);
+        if (!c) {
+            t->stale--;
+            continue;
+        }
+        c->place = CALL_READY;
+        if (!ready_queue_push(&loop->ready, h)) {
+            loom_loop_report(loop, -ENOMEM, "out of memory: a due timer was dropped");
+            call_table_free(&loop->calls, h);
+        }
+    }
+}
+
+void loom_backend_tick(loom_loop *loop)
+{
+    if (atomic_load_explicit(&loop->closed, memory_order_relaxed))
+        return;
+    loop->ticks++;
+    loop->depth++;
+    loop->dispatching = true;
+    loop->armed = DEADLINE_UNKNOWN; /* a deadline that fired is consumed */
+    take_threadsafe_calls(loop);
+    move_due_timers(loop);
+
+    /* Run what was ready when the tick began; a nested tick may run part of
+     * it, so compare positions rather than count. */
+    uint64_t end = loop->ready.tail;
+    while ((int64_t)(end - loop->ready.head) > 0 && !atomic_load_explicit(&loop->closed, memory_order_relaxed)) {
+        loom_handle h = ready_queue_pop(&loop->ready);
+        struct call *c = call_table_get(&loop->calls, h);
+        if (!c)
+            continue; /* cancelled */
+        loom_callback cb = c->cb;
+        void *data = c->data;
+        call_table_free(&loop->calls, h);
+        cb(loop, data);
+        loop->dispatching = true; /* a nested tick cleared it */
+    }
+    loop->dispatching = false;
+    loop->depth--;
+    if (!atomic_load_explicit(&loop->closed, memory_order_relaxed))
+        loop_arm(loop);
+}
+
+int64_t loom_backend_deadline(const loom_loop *loop)
+{
+    return loop->armed == DEADLINE_UNKNOWN ? 0 : loop->armed;
+}
+
+/* --- running --------------------------------------------------------------- */
+
+static int check_can_iterate(loom_loop *loop)
+{
+    if (!loop->ops->iterate)
+        return -ENOTSUP;
+    if ((loop->frame || loop->depth) && !(loop->ops->caps & LOOM_BACKEND_CAN_NEST)) {
+        loom_loop_report(loop, -EDEADLK, "the %s loop cannot be run from inside one of its callbacks",
+                         loop->ops->name);
+        return -EDEADLK;
+    }
+    return 0;
+}
+
+static int run_frame(loom_loop *loop, loom_future *until)
+{
+    LOOP_CHECK(loop);
+    int r = check_can_iterate(loop);
+    if (r < 0)
+        return r;
+    struct run_frame frame = {.outer = loop->frame};
+    loop->frame = &frame;
+    loom_loop_ref(loop); /* a callback may drop the caller's reference */
+    while (r == 0 && !frame.stop && !(until && loom_future_done(until)) && !atomic_load(&loop->closed))
+        r = loop->ops->iterate(loop->backend, true);
+    loop->frame = frame.outer;
+    if (r == 0 && until)
+        r = loom_future_done(until) ? loom_future_status(until) : -EINTR;
+    loom_loop_unref(loop);
+    return r;
+}
+
+int loom_loop_run(loom_loop *loop)
+{
+    return run_frame(loop, NULL);
+}
+
+int loom_loop_run_until(loom_loop *loop, loom_future *future)
+{
+    if (!future)
+        return -EINVAL;
+    return run_frame(loop, future);
+}
+
+int loom_loop_run_once(loom_loop *loop, bool block)
+{
+    LOOP_CHECK(loop);
+    int r = check_can_iterate(loop);
+    return r < 0 ? r : loop->ops->iterate(loop->backend, block);
+}
+
+int loom_loop_stop(loom_loop *loop)
+{
+    LOOP_CHECK(loop);
+    if (!loop->frame)
+        return -EINVAL; /* not run by loom */
+    loop->frame->stop = true;
+    return 0;
+}
+
+int64_t loom_loop_now(const loom_loop *loop)
+{
+    (void)loop;
+    return loop_clock_now();
+}
+
+uint64_t loom_loop_ticks(const loom_loop *loop)
+{
+    return loop ? loop->ticks : 0;
+}
+
+/* --- embedding --------------------------------------------------------------- */
+
+int loom_loop_get_fd(loom_loop *loop)
+{
+    LOOP_CHECK(loop);
+    return loop->ops->get_fd ? loop->ops->get_fd(loop->backend) : -ENOTSUP;
+}
+
+int64_t loom_loop_get_timeout(loom_loop *loop)
+{
+    LOOP_CHECK(loop);
+    if (!ready_queue_empty(&loop->ready) || !inbox_empty(&loop->inbox))
+        return 0;
+    loop_arm(loop);
+    if (loop->armed == LOOM_DEADLINE_NONE)
+        return -1;
+    int64_t left = loop->armed - loop_clock_now();
+    return left > 0 ? left : 0;
+}

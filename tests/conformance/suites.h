@@ -1,0 +1,14 @@
+/* loom conformance suite — one Check suite per test file; main.c runs them
+ * all against the backend chosen at build time (host-<backend>.c). */
+#ifndef LOOM_TEST_SUITES_H
+#define LOOM_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *loop_suite(void);       /* test-loop.c: scheduling, timers, run/stop, close, errors */
+Suite *threadsafe_suite(void); /* test-threadsafe.c */
+Suite *fd_suite(void);         /* test-fd.c */
+Suite *future_suite(void);     /* test-future.c */
+Suite *host_suite(void);       /* test-host.c: native callbacks, nesting, idle, teardown */
+
+#endif
