@@ -41,7 +41,16 @@ loom_handle call_table_alloc(struct call_table *t, loom_callback cb, void *data,
     t->free_head = (uint32_t)(uintptr_t)c->data;
     c->cb = cb;
     c->data = data;
+    c->drop = NULL;
     c->place = place;
     t->used++;
     return ((loom_handle)c->gen << 32) | (i + 1);
+}
+
+void call_table_drop_all(struct call_table *t)
+{
+    for (uint32_t i = 0; i < t->size; i++)
+        if (t->slots[i].place != CALL_FREE && t->slots[i].drop)
+            t->slots[i].drop(t->slots[i].data);
+    call_table_fini(t);
 }

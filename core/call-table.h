@@ -14,6 +14,7 @@ enum call_place { CALL_FREE, CALL_READY, CALL_TIMER };
 struct call {
     loom_callback cb;
     void *data;        /* a free slot keeps the next free index here */
+    void (*drop)(void *data); /* frees data if the loop closes first; may be NULL */
     uint32_t gen;      /* bumped whenever the slot is freed */
     uint32_t place;    /* enum call_place */
 };
@@ -29,6 +30,9 @@ void call_table_fini(struct call_table *t);
 
 /* A new slot, or 0 when out of memory. */
 loom_handle call_table_alloc(struct call_table *t, loom_callback cb, void *data, enum call_place place);
+
+/* Calls drop(data) for every live call that has one, then frees the table. */
+void call_table_drop_all(struct call_table *t);
 
 static inline uint32_t call_handle_index(loom_handle h) { return (uint32_t)h - 1; }
 static inline uint32_t call_handle_gen(loom_handle h) { return (uint32_t)(h >> 32); }

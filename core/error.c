@@ -25,8 +25,7 @@ const char *loom_strerror(int err)
 
 int loom_loop_set_error_handler(loom_loop *loop, loom_error_handler handler, void *data)
 {
-    if (!loop)
-        return -EINVAL;
+    LOOP_CHECK(loop);
     loop->on_error = handler;
     loop->on_error_data = data;
     return 0;

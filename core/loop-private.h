@@ -54,6 +54,7 @@ struct loom_loop {
     unsigned depth;     /* ticks and fd dispatches on the stack */
     struct run_frame *frame;
     uint64_t ticks;
+    unsigned polls_skipped; /* ticks run without polling for I/O (see run_frame) */
 
     loom_error_handler on_error;
     void *on_error_data;
@@ -73,6 +74,10 @@ int loop_check(loom_loop *loop, const char *func);
     } while (0)
 
 int64_t loop_clock_now(void);
+
+/* loom_call_soon for the core's own calls whose data holds references:
+ * drop(data) releases them if the loop closes before the call runs. */
+int loop_call_soon_owned(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data));
 void loop_arm(loom_loop *loop);
 
 /* fd.c */

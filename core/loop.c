@@ -96,7 +96,7 @@ static size_t drop_scheduled(loom_loop *loop)
     for (struct inbox_item *i = items; i; i = i->next)
         pending++;
     inbox_free(items);
-    call_table_fini(&loop->calls);
+    call_table_drop_all(&loop->calls);
     ready_queue_fini(&loop->ready);
     timer_heap_fini(&loop->timers);
     return pending;
@@ -180,22 +180,40 @@ void loop_arm(loom_loop *loop)
     }
 }
 
+static loom_handle schedule_ready(loom_loop *loop, loom_callback cb, void *data)
+{
+    loom_handle h = call_table_alloc(&loop->calls, cb, data, CALL_READY);
+    if (!h)
+        return 0;
+    if (!ready_queue_push(&loop->ready, h)) {
+        call_table_free(&loop->calls, h);
+        return 0;
+    }
+    if (!loop->dispatching && loop->armed != 0)
+        loop_arm(loop);
+    return h;
+}
+
 int loom_call_soon(loom_loop *loop, loom_callback cb, void *data, loom_handle *handlep)
 {
     LOOP_CHECK(loop);
     if (!cb)
         return -EINVAL;
-    loom_handle h = call_table_alloc(&loop->calls, cb, data, CALL_READY);
+    loom_handle h = schedule_ready(loop, cb, data);
     if (!h)
         return -ENOMEM;
-    if (!ready_queue_push(&loop->ready, h)) {
-        call_table_free(&loop->calls, h);
-        return -ENOMEM;
-    }
-    if (!loop->dispatching && loop->armed != 0)
-        loop_arm(loop);
     if (handlep)
         *handlep = h;
+    return 0;
+}
+
+int loop_call_soon_owned(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data))
+{
+    LOOP_CHECK(loop);
+    loom_handle h = schedule_ready(loop, cb, data);
+    if (!h)
+        return -ENOMEM;
+    call_table_get(&loop->calls, h)->drop = drop;
     return 0;
 }
 
@@ -364,6 +382,8 @@ static int check_can_iterate(loom_loop *loop)
     return 0;
 }
 
+enum { POLL_EVERY = 32 };
+
 static int run_frame(loom_loop *loop, loom_future *until)
 {
     LOOP_CHECK(loop);
@@ -373,8 +393,18 @@ static int run_frame(loom_loop *loop, loom_future *until)
     struct run_frame frame = {.outer = loop->frame};
     loop->frame = &frame;
     loom_loop_ref(loop); /* a callback may drop the caller's reference */
-    while (r == 0 && !frame.stop && !(until && loom_future_done(until)) && !atomic_load(&loop->closed))
-        r = loop->ops->iterate(loop->backend, true);
+    while (r == 0 && !frame.stop && !(until && loom_future_done(until)) && !atomic_load(&loop->closed)) {
+        /* While callbacks keep the queue busy, poll for I/O only every few
+         * ticks: a chain of callbacks need not pay a syscall each, and I/O
+         * waits at most POLL_EVERY ticks. */
+        if (!ready_queue_empty(&loop->ready) && loop->polls_skipped < POLL_EVERY) {
+            loop->polls_skipped++;
+            loom_backend_tick(loop);
+        } else {
+            loop->polls_skipped = 0;
+            r = loop->ops->iterate(loop->backend, true);
+        }
+    }
     loop->frame = frame.outer;
     if (r == 0 && until)
         r = loom_future_done(until) ? loom_future_status(until) : -EINTR;

@@ -82,8 +82,9 @@ static int epoll_wait_for(struct epoll_backend *b, struct epoll_event *events, i
     struct timespec ts;
     bool timed = builtin_wait_time(b->deadline, block, &ts);
 #ifdef HAVE_EPOLL_PWAIT2
+    /* Nanosecond waits only where millisecond rounding would matter. */
     static _Atomic bool no_pwait2; /* the kernel predates it */
-    if (!no_pwait2) {
+    if (timed && ts.tv_sec == 0 && ts.tv_nsec % 1000000 && !no_pwait2) {
         int n = epoll_pwait2(b->epfd, events, max, timed ? &ts : NULL, NULL);
         if (n >= 0 || errno != ENOSYS)
             return n;

@@ -1,0 +1,283 @@
+/* then, all, any, timeout: futures that complete from other futures. Each
+ * keeps its state (and a reference to its result) until the futures it
+ * registered callbacks on have called back, so the result may be dropped by
+ * its owner at any time. */
+#include <stdint.h>
+#include <stdlib.h>
+#include "future-private.h"
+
+/* --- then ----------------------------------------------------------------- */
+
+struct then_state {
+    loom_future *result;
+    loom_future *awaited; /* the input, then the future fn returned */
+    loom_then_fn fn;
+    void *data;
+};
+
+static void then_free(struct then_state *t)
+{
+    loom_future_unref(t->awaited);
+    loom_future_unref(t->result);
+    free(t);
+}
+
+static void then_cancel(void *data)
+{
+    struct then_state *t = data;
+    loom_future_cancel(t->awaited);
+}
+
+static void then_inner_done(loom_future *inner, void *data)
+{
+    struct then_state *t = data;
+    if (!loom_future_done(t->result))
+        future_complete_like(t->result, inner);
+    then_free(t);
+}
+
+static void then_input_done(loom_future *input, void *data)
+{
+    struct then_state *t = data;
+    if (loom_future_done(t->result)) { /* cancelled meanwhile */
+        then_free(t);
+        return;
+    }
+    loom_future *inner = t->fn(input, t->data);
+    int r = inner ? 0 : (errno > 0 ? -errno : -EINVAL);
+    if (inner) {
+        loom_future_unref(t->awaited);
+        t->awaited = inner;
+        r = loom_future_on_done(inner, then_inner_done, t);
+    }
+    if (r < 0) {
+        loom_future_fail(t->result, r, NULL);
+        then_free(t);
+    } else if (loom_future_done(t->result)) {
+        loom_future_cancel(inner); /* fn cancelled the result itself */
+    }
+}
+
+loom_future *loom_future_then(loom_future *future, loom_then_fn fn, void *data)
+{
+    if (!future || !fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct then_state *t = malloc(sizeof(*t));
+    if (!t)
+        return NULL;
+    loom_future *result = loom_future_new(loom_future_loop(future));
+    if (!result) {
+        free(t);
+        return NULL;
+    }
+    *t = (struct then_state){.result = loom_future_ref(result), .awaited = loom_future_ref(future),
+                             .fn = fn, .data = data};
+    int r = loom_future_on_done(future, then_input_done, t);
+    if (r < 0) {
+        then_free(t);
+        loom_future_unref(result);
+        errno = -r;
+        return NULL;
+    }
+    future_set_cancel_hook(result, then_cancel, t);
+    return result;
+}
+
+/* --- all and any: a group of inputs --------------------------------------- */
+
+struct group {
+    loom_future *result;
+    size_t pending; /* inputs whose callback has not run yet */
+    size_t n;
+    loom_future *inputs[];
+};
+
+static void group_cancel(void *data)
+{
+    struct group *g = data;
+    for (size_t i = 0; i < g->n; i++)
+        loom_future_cancel(g->inputs[i]);
+}
+
+/* One input called back: the last one frees the group. */
+static void group_release(struct group *g)
+{
+    if (--g->pending > 0)
+        return;
+    for (size_t i = 0; i < g->n; i++)
+        loom_future_unref(g->inputs[i]);
+    loom_future_unref(g->result);
+    free(g);
+}
+
+/* The result of a combinator over n > 0 futures, completed by input_done as
+ * each input calls back; or NULL with errno. */
+static loom_future *group_new(loom_loop *loop, loom_future *const *futures, size_t n,
+                              loom_future_callback input_done)
+{
+    if (n > (SIZE_MAX - sizeof(struct group)) / sizeof(futures[0])) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!futures || !futures[i]) {
+            errno = EINVAL;
+            return NULL;
+        }
+    }
+    struct group *g = malloc(sizeof(*g) + n * sizeof(futures[0]));
+    if (!g)
+        return NULL;
+    loom_future *result = loom_future_new(loop);
+    if (!result) {
+        free(g);
+        return NULL;
+    }
+    g->result = loom_future_ref(result);
+    g->n = n;
+    g->pending = n;
+    for (size_t i = 0; i < n; i++)
+        g->inputs[i] = loom_future_ref(futures[i]);
+    future_set_cancel_hook(result, group_cancel, g);
+    for (size_t i = 0; i < n; i++) {
+        int r = loom_future_on_done(g->inputs[i], input_done, g);
+        if (r < 0) {
+            /* The i callbacks registered so far, and the release below. */
+            g->pending = i + 1;
+            loom_future_fail(result, r, NULL);
+            group_cancel(g);
+            group_release(g);
+            break;
+        }
+    }
+    return result;
+}
+
+static void all_input_done(loom_future *input, void *data)
+{
+    struct group *g = data;
+    /* The status consumes a failure that lost the race to an earlier one. */
+    int status = loom_future_status(input);
+    if (!loom_future_done(g->result)) {
+        if (status < 0) {
+            future_complete_like(g->result, input);
+            group_cancel(g);
+        } else if (g->pending == 1) { /* the last input: all resolved */
+            loom_future_resolve(g->result, NULL, NULL);
+        }
+    }
+    group_release(g);
+}
+
+loom_future *loom_future_all(loom_loop *loop, loom_future *const *futures, size_t n)
+{
+    if (n > 0)
+        return group_new(loop, futures, n, all_input_done);
+    loom_future *result = loom_future_new(loop);
+    if (result)
+        loom_future_resolve(result, NULL, NULL);
+    return result;
+}
+
+static void any_input_done(loom_future *input, void *data)
+{
+    struct group *g = data;
+    int status = loom_future_status(input);
+    if (!loom_future_done(g->result)) {
+        size_t index = 0;
+        while (g->inputs[index] != input)
+            index++;
+        if (status == 0)
+            future_resolve_shared(g->result, input, (int64_t)index);
+        else
+            future_complete_like(g->result, input);
+        group_cancel(g);
+    }
+    group_release(g);
+}
+
+loom_future *loom_future_any(loom_loop *loop, loom_future *const *futures, size_t n)
+{
+    if (n == 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return group_new(loop, futures, n, any_input_done);
+}
+
+/* --- timeout -------------------------------------------------------------- */
+
+struct timeout_state {
+    loom_future *result;
+    loom_future *input;
+    loom_handle timer;
+};
+
+static void timeout_free(struct timeout_state *t)
+{
+    loom_future_unref(t->input);
+    loom_future_unref(t->result);
+    free(t);
+}
+
+/* The input's callback then cancels the timer. */
+static void timeout_cancel(void *data)
+{
+    struct timeout_state *t = data;
+    loom_future_cancel(t->input);
+}
+
+static void timeout_expired(loom_loop *loop, void *data)
+{
+    struct timeout_state *t = data;
+    if (loom_future_done(t->result))
+        return;
+    loom_future_fail(t->result, -ETIMEDOUT, NULL);
+    loom_future_cancel(t->input);
+}
+
+static void timeout_input_done(loom_future *input, void *data)
+{
+    struct timeout_state *t = data;
+    /* A stale handle is harmless: loom_cancel then returns -ENOENT. */
+    loom_cancel(loom_future_loop(t->result), t->timer);
+    if (loom_future_done(t->result))
+        loom_future_status(input); /* consumes a failure that lost to the timer */
+    else
+        future_complete_like(t->result, input);
+    timeout_free(t);
+}
+
+loom_future *loom_future_timeout(loom_future *future, int64_t timeout_ns)
+{
+    if (!future) {
+        errno = EINVAL;
+        return NULL;
+    }
+    loom_loop *loop = loom_future_loop(future);
+    struct timeout_state *t = malloc(sizeof(*t));
+    if (!t)
+        return NULL;
+    loom_future *result = loom_future_new(loop);
+    if (!result) {
+        free(t);
+        return NULL;
+    }
+    *t = (struct timeout_state){.result = loom_future_ref(result), .input = loom_future_ref(future)};
+    int r = loom_call_later(loop, timeout_ns, timeout_expired, t, &t->timer);
+    if (r == 0) {
+        r = loom_future_on_done(future, timeout_input_done, t);
+        if (r < 0)
+            loom_cancel(loop, t->timer);
+    }
+    if (r < 0) {
+        timeout_free(t);
+        loom_future_unref(result);
+        errno = -r;
+        return NULL;
+    }
+    future_set_cancel_hook(result, timeout_cancel, t);
+    return result;
+}

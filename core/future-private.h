@@ -1,0 +1,22 @@
+/* What the combinators (future-combinators.c) need from the future object
+ * (future.c) beyond the public API. */
+#ifndef LOOM_FUTURE_PRIVATE_H
+#define LOOM_FUTURE_PRIVATE_H
+
+#include <loom/future.h>
+
+/* Called once when the pending future is cancelled (after its state became
+ * CANCELLED), so a combinator can cancel what the future waits for. */
+typedef void (*future_cancel_hook)(void *data);
+void future_set_cancel_hook(loom_future *future, future_cancel_hook hook, void *data);
+
+/* Resolves the pending future with source's value, shared: future keeps a
+ * reference to source and exposes its value; its integer is value_int. */
+void future_resolve_shared(loom_future *future, loom_future *source, int64_t value_int);
+
+/* Completes the pending future like the done future source: shares its value
+ * and integer, copies its failure (which counts as retrieved on source), or
+ * cancels it. */
+void future_complete_like(loom_future *future, loom_future *source);
+
+#endif
