@@ -1,13 +1,14 @@
 #include <stdlib.h>
 #include "inbox.h"
 
-bool inbox_push(struct inbox *in, loom_callback cb, void *data)
+bool inbox_push(struct inbox *in, loom_callback cb, void *data, void (*drop)(void *data))
 {
     struct inbox_item *item = malloc(sizeof(*item));
     if (!item)
         return false;
     item->cb = cb;
     item->data = data;
+    item->drop = drop;
     item->next = atomic_load_explicit(&in->head, memory_order_relaxed);
     while (!atomic_compare_exchange_weak_explicit(&in->head, &item->next, item,
                                                   memory_order_release, memory_order_relaxed))
@@ -30,11 +31,15 @@ struct inbox_item *inbox_take(struct inbox *in)
     return oldest_first;
 }
 
-void inbox_free(struct inbox_item *items)
+size_t inbox_free(struct inbox_item *items, bool drop_data)
 {
-    while (items) {
+    size_t n = 0;
+    for (; items; n++) {
         struct inbox_item *next = items->next;
+        if (drop_data && items->drop)
+            items->drop(items->data);
         free(items);
         items = next;
     }
+    return n;
 }

@@ -11,6 +11,7 @@ struct inbox_item {
     struct inbox_item *next;
     loom_callback cb;
     void *data;
+    void (*drop)(void *data); /* see loop_call_soon_owned; may be NULL */
 };
 
 struct inbox {
@@ -24,10 +25,11 @@ static inline bool inbox_empty(struct inbox *in)
 }
 
 /* Returns false when out of memory. */
-bool inbox_push(struct inbox *in, loom_callback cb, void *data);
+bool inbox_push(struct inbox *in, loom_callback cb, void *data, void (*drop)(void *data));
 
-/* Takes every item, oldest first; the caller frees them with inbox_free. */
+/* Takes every item, oldest first; the caller frees them with inbox_free,
+ * which calls each item's drop if drop_data is true. */
 struct inbox_item *inbox_take(struct inbox *in);
-void inbox_free(struct inbox_item *items);
+size_t inbox_free(struct inbox_item *items, bool drop_data);
 
 #endif

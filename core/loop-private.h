@@ -78,6 +78,10 @@ int64_t loop_clock_now(void);
 /* loom_call_soon for the core's own calls whose data holds references:
  * drop(data) releases them if the loop closes before the call runs. */
 int loop_call_soon_owned(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data));
+/* The same for loom_call_soon_threadsafe: drop runs on the loop's thread
+ * when it closes. */
+int loop_call_soon_threadsafe_owned(loom_loop *loop, loom_callback cb, void *data,
+                                    void (*drop)(void *data));
 void loop_arm(loom_loop *loop);
 
 /* fd.c */

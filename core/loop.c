@@ -81,6 +81,11 @@ bool loom_loop_can_nest(const loom_loop *loop)
     return loop && (loop->ops->caps & LOOM_BACKEND_CAN_NEST);
 }
 
+void *loom_loop_backend_self(const loom_loop *loop, const loom_backend_ops *ops)
+{
+    return loop && loop->ops == ops && !atomic_load(&loop->closed) ? loop->backend : NULL;
+}
+
 loom_loop *loom_loop_ref(loom_loop *loop)
 {
     if (loop)
@@ -91,11 +96,7 @@ loom_loop *loom_loop_ref(loom_loop *loop)
 /* Drops everything scheduled; returns how many callbacks were pending. */
 static size_t drop_scheduled(loom_loop *loop)
 {
-    size_t pending = loop->calls.used;
-    struct inbox_item *items = inbox_take(&loop->inbox);
-    for (struct inbox_item *i = items; i; i = i->next)
-        pending++;
-    inbox_free(items);
+    size_t pending = loop->calls.used + inbox_free(inbox_take(&loop->inbox), true);
     call_table_drop_all(&loop->calls);
     ready_queue_fini(&loop->ready);
     timer_heap_fini(&loop->timers);
@@ -271,13 +272,18 @@ int loom_cancel(loom_loop *loop, loom_handle handle)
 
 int loom_call_soon_threadsafe(loom_loop *loop, loom_callback cb, void *data)
 {
+    return loop_call_soon_threadsafe_owned(loop, cb, data, NULL);
+}
+
+int loop_call_soon_threadsafe_owned(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data))
+{
     if (!loop || !cb)
         return -EINVAL;
     atomic_fetch_add(&loop->producers, 1);
     int r = 0;
     if (atomic_load(&loop->closed))
         r = -ESHUTDOWN;
-    else if (!inbox_push(&loop->inbox, cb, data))
+    else if (!inbox_push(&loop->inbox, cb, data, drop))
         r = -ENOMEM;
     else if (!atomic_exchange(&loop->wake_pending, true)) {
         if (loop->ops->wakeup)
@@ -299,14 +305,15 @@ static void take_threadsafe_calls(loom_loop *loop)
     atomic_store(&loop->wake_pending, false);
     struct inbox_item *items = inbox_take(&loop->inbox);
     for (struct inbox_item *i = items; i; i = i->next) {
-        loom_handle h = call_table_alloc(&loop->calls, i->cb, i->data, CALL_READY);
-        if (!h || !ready_queue_push(&loop->ready, h)) {
+        loom_handle h = schedule_ready(loop, i->cb, i->data);
+        if (h) {
+            call_table_get(&loop->calls, h)->drop = i->drop;
+            i->drop = NULL; /* the call owns the data now */
+        } else {
             loom_loop_report(loop, -ENOMEM, "out of memory: a thread-safe call was dropped");
-            if (h)
-                call_table_free(&loop->calls, h);
         }
     }
-    inbox_free(items);
+    inbox_free(items, true);
 }
 
 static void move_due_timers(loom_loop *loop)
@@ -342,6 +349,12 @@ void loom_backend_tick(loom_loop *loop)
     loop->armed = DEADLINE_UNKNOWN; /* a deadline that fired is consumed */
     take_threadsafe_calls(loop);
     move_due_timers(loop);
+    /* A callback may run a nested host loop: it must find the rest of this
+     * batch due at once, or it would sleep on it. */
+    if (!ready_queue_empty(&loop->ready)) {
+        loop->armed = 0;
+        loop->ops->set_deadline(loop->backend, 0);
+    }
 
     /* Run what was ready when the tick began; a nested tick may run part of
      * it, so compare positions rather than count. */

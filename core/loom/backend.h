@@ -74,6 +74,10 @@ typedef struct loom_backend_ops {
  * failure too). Returns 0 and a new loop (one reference) or a negative errno. */
 LOOM_API int loom_loop_new_with_backend(loom_loop **loopp, const loom_backend_ops *ops, void *self);
 
+/* The self a loop was created with, if it runs on ops and is still open;
+ * else NULL. For an adapter's own API (e.g. loom_glib_loop_context). */
+LOOM_API void *loom_loop_backend_self(const loom_loop *loop, const loom_backend_ops *ops);
+
 /* --- entry points for the backend's host callbacks ------------------------ */
 
 /* fd events for the watch added with token. Stale tokens (a watch deleted or

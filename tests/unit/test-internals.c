@@ -115,7 +115,7 @@ static void *produce(void *arg)
 {
     uintptr_t id = (uintptr_t)arg;
     for (uintptr_t i = 0; i < PER_PRODUCER; i++)
-        ck_assert(inbox_push(&shared_inbox, nop, (void *)(id << 32 | i)));
+        ck_assert(inbox_push(&shared_inbox, nop, (void *)(id << 32 | i), NULL));
     return NULL;
 }
 
@@ -136,7 +136,7 @@ START_TEST(inbox_delivers_everything_in_per_producer_order)
             next[id]++;
             total++;
         }
-        inbox_free(items);
+        inbox_free(items, false);
     }
     for (int i = 0; i < PRODUCERS; i++)
         pthread_join(threads[i], NULL);

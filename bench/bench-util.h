@@ -1,0 +1,75 @@
+/* bench — shared harness: timing, medians, output, fixtures.
+ *
+ * A measurement runs a body n times; n is scaled until one repetition takes at
+ * least BENCH_MIN_REP_NS, and the printed value is the median of BENCH_REPS
+ * repetitions, as one "name value unit" line. */
+#ifndef LOOM_BENCH_UTIL_H
+#define LOOM_BENCH_UTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define BENCH_REPS 5
+#define BENCH_MIN_REP_NS 300000000LL
+
+/* Timer metric: this many timers per round, with deadlines of 1..10,000 ms. */
+#define BENCH_TIMERS 1000000u
+#define BENCH_TIMER_MAX_MS 10000u
+
+/* Batch metric: callbacks scheduled at once per round. */
+#define BENCH_BATCH 1000u
+
+/* Runs the measured operation n times (n rounds for batched metrics). */
+typedef void (*bench_fn)(void *ctx, uint64_t n);
+
+/* Measures fn and prints "[prefix.]name value unit", value in ns per op, where
+ * one call with n runs n * ops_per_iter ops. prefix may be NULL. */
+void bench_measure(const char *prefix, const char *name, const char *unit, uint64_t ops_per_iter,
+                   bench_fn fn, void *ctx);
+
+/* CLOCK_MONOTONIC in ns. */
+int64_t bench_now_ns(void);
+
+/* Prints a message with the reason (strerror of err, if err != 0) and exits:
+ * a bench that cannot run its setup has nothing to measure. */
+_Noreturn void bench_die(int err, const char *what);
+
+/* Dies on a negative errno result; returns it otherwise. */
+int bench_check(int ret, const char *what);
+
+/* A non-blocking AF_UNIX stream socket pair. */
+void bench_socketpair(int sv[2]);
+
+/* Writes / reads exactly one byte; dies on anything else. */
+void bench_write_byte(int fd);
+void bench_read_byte(int fd);
+
+/* BENCH_TIMERS delays in ms, uniform in 1..BENCH_TIMER_MAX_MS, from a fixed
+ * seed so every loop gets the same sequence. Static storage. */
+const uint32_t *bench_timer_delays_ms(void);
+
+/* --- thread -> loop -> thread round trips ------------------------------------
+ *
+ * A second thread posts to the loop with the peer's thread-safe idiom (send),
+ * then blocks on an eventfd until the loop's callback answers through
+ * bench_roundtrip_reply. The loop side (run) runs the loop until the reply
+ * that completes the n-th round trip, which returns true. */
+typedef struct bench_roundtrip {
+    void (*send)(void *peer);
+    void (*run)(void *peer);
+    void *peer;
+    /* Owned by the harness. */
+    int reply_fd;
+    uint64_t n, done;
+    bool pinned;
+} bench_roundtrip;
+
+/* Answers the current round trip; true when it was the last one, and the
+ * loop should stop. Loop side only. */
+bool bench_roundtrip_reply(bench_roundtrip *rt);
+
+/* Measures rt unpinned and with both threads pinned to CPU 0, printing
+ * threadsafe_roundtrip and threadsafe_roundtrip_pinned. */
+void bench_roundtrip_measure(const char *prefix, bench_roundtrip *rt);
+
+#endif

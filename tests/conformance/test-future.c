@@ -1,0 +1,824 @@
+/* Conformance: futures and their combinators. */
+#include <string.h>
+#include <check.h>
+#include "fixture.h"
+#include "suites.h"
+
+#define WAIT_MS 2000
+
+static loom_loop *loop;
+static fixture_errors errors; /* what the loop's error handler saw */
+
+static void setup(void)
+{
+    loop = host_loop_new();
+    fixture_capture_errors(loop, &errors);
+}
+
+static void teardown(void)
+{
+    loom_loop_unref(loop); /* NULL when a test dropped it */
+    loop = NULL;
+}
+
+static int reports(void)
+{
+    return atomic_load(&errors.count);
+}
+
+/* Runs the loop until future is done (bounded); returns its status. */
+static int run_until(loom_future *future)
+{
+    return fixture_run_until(loop, future, WAIT_MS, "future");
+}
+
+static loom_future *new_future(void)
+{
+    loom_future *f = loom_future_new(loop);
+    ck_assert_ptr_nonnull(f);
+    return f;
+}
+
+/* Records the order of completion callbacks and the tick each ran in. */
+static int calls;
+static int order[8];
+static uint64_t call_tick;
+
+static void record(loom_future *f, void *data)
+{
+    ck_assert(loom_future_done(f));
+    ck_assert_int_lt(calls, 8);
+    order[calls++] = (int)(intptr_t)data;
+    call_tick = loom_loop_ticks(loom_future_loop(f));
+}
+
+/* Runs the loop until `calls` reaches want; something must be due. */
+static void run_until_calls(int want)
+{
+    for (int i = 0; calls < want && i < 100; i++)
+        ck_assert_int_eq(loom_loop_run_once(loop, true), 0);
+    ck_assert_int_eq(calls, want);
+}
+
+static bool settled;
+
+static void mark_settled(loom_loop *l, void *data)
+{
+    settled = true;
+}
+
+/* Runs what is scheduled already (such as the callbacks of the inputs a
+ * combinator cancelled), so that the test ends with nothing pending. */
+static void settle(void)
+{
+    settled = false;
+    ck_assert_int_eq(loom_call_soon(loop, mark_settled, NULL, NULL), 0);
+    for (int i = 0; !settled && i < 100; i++)
+        ck_assert_int_eq(loom_loop_run_once(loop, true), 0);
+    ck_assert(settled);
+}
+
+static int destroyed;
+
+static void count_destroy(void *value)
+{
+    ck_assert_ptr_eq(value, &destroyed);
+    destroyed++;
+}
+
+/* --- states ---------------------------------------------------------------- */
+
+START_TEST(test_new_is_pending)
+{
+    loom_future *f = new_future();
+    ck_assert_ptr_eq(loom_future_loop(f), loop);
+    ck_assert_int_eq(loom_future_state_get(f), LOOM_FUTURE_PENDING);
+    ck_assert(!loom_future_done(f));
+    ck_assert_int_eq(loom_future_status(f), -EAGAIN);
+    ck_assert_ptr_null(loom_future_value(f));
+    ck_assert_ptr_null(loom_future_message(f));
+    loom_future_unref(f);
+}
+END_TEST
+
+START_TEST(test_resolve_once)
+{
+    loom_future *f = new_future();
+    destroyed = 0;
+    ck_assert_int_eq(loom_future_resolve(f, &destroyed, count_destroy), 0);
+    ck_assert_int_eq(loom_future_state_get(f), LOOM_FUTURE_RESOLVED);
+    ck_assert_int_eq(loom_future_status(f), 0);
+    ck_assert_ptr_eq(loom_future_value(f), &destroyed);
+
+    /* A second completion is refused; its value is destroyed at once. */
+    ck_assert_int_eq(loom_future_resolve(f, &destroyed, count_destroy), -EINVAL);
+    ck_assert_int_eq(destroyed, 1);
+    ck_assert_int_eq(loom_future_resolve_int(f, 3), -EINVAL);
+    ck_assert_int_eq(loom_future_fail(f, -EIO, NULL), -EINVAL);
+    ck_assert(!loom_future_cancel(f));
+    ck_assert_int_eq(loom_future_state_get(f), LOOM_FUTURE_RESOLVED);
+    ck_assert_ptr_eq(loom_future_value(f), &destroyed);
+
+    loom_future_unref(f);
+    ck_assert_int_eq(destroyed, 2);
+}
+END_TEST
+
+START_TEST(test_resolve_int)
+{
+    loom_future *f = new_future();
+    ck_assert_int_eq(loom_future_resolve_int(f, -42), 0);
+    ck_assert_int_eq(loom_future_value_int(f), -42);
+    ck_assert_ptr_null(loom_future_value(f));
+    ck_assert_int_eq(loom_future_resolve_int(f, 1), -EINVAL);
+    ck_assert_int_eq(loom_future_value_int(f), -42);
+    loom_future_unref(f);
+}
+END_TEST
+
+START_TEST(test_fail_once)
+{
+    loom_future *f = new_future();
+    char msg[] = "disk on fire";
+    ck_assert_int_eq(loom_future_fail(f, 5, NULL), -EINVAL); /* not a negative errno */
+    ck_assert(!loom_future_done(f));
+
+    ck_assert_int_eq(loom_future_fail(f, -EIO, msg), 0);
+    msg[0] = 'X'; /* the message was copied */
+    ck_assert_int_eq(loom_future_state_get(f), LOOM_FUTURE_FAILED);
+    ck_assert_str_eq(loom_future_message(f), "disk on fire");
+    ck_assert_ptr_null(loom_future_value(f));
+
+    ck_assert_int_eq(loom_future_fail(f, -EPIPE, NULL), -EINVAL);
+    ck_assert_int_eq(loom_future_resolve_int(f, 1), -EINVAL);
+    ck_assert(!loom_future_cancel(f));
+    ck_assert_int_eq(loom_future_status(f), -EIO);
+    loom_future_unref(f);
+}
+END_TEST
+
+START_TEST(test_cancel_once)
+{
+    loom_future *f = new_future();
+    ck_assert(loom_future_cancel(f));
+    ck_assert_int_eq(loom_future_state_get(f), LOOM_FUTURE_CANCELLED);
+    ck_assert_int_eq(loom_future_status(f), -ECANCELED);
+    ck_assert(!loom_future_cancel(f));
+
+    /* A late resolve is ignored and its value destroyed at once. */
+    destroyed = 0;
+    ck_assert_int_eq(loom_future_resolve(f, &destroyed, count_destroy), -EINVAL);
+    ck_assert_int_eq(destroyed, 1);
+    ck_assert_int_eq(loom_future_fail(f, -EIO, "late"), -EINVAL);
+    ck_assert_int_eq(loom_future_state_get(f), LOOM_FUTURE_CANCELLED);
+    ck_assert_ptr_null(loom_future_message(f));
+    loom_future_unref(f);
+    ck_assert_int_eq(reports(), 0);
+}
+END_TEST
+
+/* --- values ---------------------------------------------------------------- */
+
+START_TEST(test_steal_value)
+{
+    loom_future *f = new_future();
+    destroyed = 0;
+    loom_future_resolve(f, &destroyed, count_destroy);
+    loom_destroy_fn destroy = NULL;
+    void *value = loom_future_steal_value(f, &destroy);
+    ck_assert_ptr_eq(value, &destroyed);
+    ck_assert(destroy == count_destroy);
+    ck_assert_ptr_null(loom_future_value(f));
+    ck_assert_ptr_null(loom_future_steal_value(f, &destroy));
+    ck_assert(destroy == NULL);
+    loom_future_unref(f);
+    ck_assert_int_eq(destroyed, 0);
+    count_destroy(value);
+}
+END_TEST
+
+START_TEST(test_steal_value_pending)
+{
+    loom_future *f = new_future();
+    loom_destroy_fn destroy = count_destroy;
+    ck_assert_ptr_null(loom_future_steal_value(f, &destroy));
+    ck_assert(destroy == NULL);
+    loom_future_unref(f);
+}
+END_TEST
+
+/* --- callbacks ------------------------------------------------------------- */
+
+START_TEST(test_callbacks_run_later_in_order)
+{
+    loom_future *f = new_future();
+    calls = 0;
+    for (intptr_t i = 0; i < 5; i++)
+        ck_assert_int_eq(loom_future_on_done(f, record, (void *)i), 0);
+    ck_assert_int_eq(loom_future_resolve_int(f, 1), 0);
+    ck_assert_int_eq(calls, 0); /* never inside resolve */
+    run_until_calls(5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(order[i], i);
+    loom_future_unref(f);
+}
+END_TEST
+
+static loom_future *resolved_in_callback;
+static uint64_t resolve_tick;
+
+static void resolve_now(loom_loop *l, void *data)
+{
+    resolve_tick = loom_loop_ticks(l);
+    loom_future_resolve_int(resolved_in_callback, 1);
+    ck_assert_int_eq(calls, 0);
+}
+
+START_TEST(test_callback_runs_on_a_later_tick)
+{
+    resolved_in_callback = new_future();
+    calls = 0;
+    loom_future_on_done(resolved_in_callback, record, NULL);
+    ck_assert_int_eq(loom_call_soon(loop, resolve_now, NULL, NULL), 0);
+    run_until_calls(1);
+    ck_assert_uint_gt(call_tick, resolve_tick);
+    loom_future_unref(resolved_in_callback);
+}
+END_TEST
+
+START_TEST(test_on_done_after_completion)
+{
+    loom_future *f = new_future();
+    calls = 0;
+    loom_future_on_done(f, record, (void *)0);
+    loom_future_fail(f, -EIO, NULL);
+    run_until_calls(1);
+
+    ck_assert_int_eq(loom_future_on_done(f, record, (void *)1), 0);
+    ck_assert_int_eq(loom_future_on_done(f, record, (void *)2), 0);
+    ck_assert_int_eq(calls, 1); /* not synchronous either */
+    run_until_calls(3);
+    ck_assert_int_eq(order[1], 1);
+    ck_assert_int_eq(order[2], 2);
+    ck_assert_int_eq(loom_future_status(f), -EIO);
+    loom_future_unref(f);
+}
+END_TEST
+
+static void record_call(loom_loop *l, void *data)
+{
+    ck_assert_int_lt(calls, 8);
+    order[calls++] = (int)(intptr_t)data;
+}
+
+START_TEST(test_late_callbacks_keep_fifo_order)
+{
+    loom_future *f = new_future();
+    loom_future_cancel(f);
+    calls = 0;
+    /* Each callback added to a done future takes its own place in the loop's
+     * FIFO, among other scheduled calls. */
+    loom_future_on_done(f, record, (void *)0);
+    loom_call_soon(loop, record_call, (void *)1, NULL);
+    loom_future_on_done(f, record, (void *)2);
+    run_until_calls(3);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(order[i], i);
+    loom_future_unref(f);
+}
+END_TEST
+
+static void check_value_alive(loom_future *f, void *data)
+{
+    ck_assert_int_eq(destroyed, 0);
+    ck_assert_ptr_eq(loom_future_value(f), &destroyed);
+    calls++;
+}
+
+START_TEST(test_callback_keeps_future_alive)
+{
+    loom_future *f = new_future();
+    calls = 0;
+    destroyed = 0;
+    loom_future_on_done(f, check_value_alive, NULL);
+    loom_future_resolve(f, &destroyed, count_destroy);
+    loom_future_unref(f); /* the pending callback still holds it */
+    ck_assert_int_eq(destroyed, 0);
+    run_until_calls(1);
+    ck_assert_int_eq(destroyed, 1);
+}
+END_TEST
+
+START_TEST(test_on_done_invalid)
+{
+    loom_future *f = new_future();
+    ck_assert_int_eq(loom_future_on_done(f, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(loom_future_on_done(NULL, record, NULL), -EINVAL);
+    loom_future_unref(f);
+}
+END_TEST
+
+/* --- unretrieved failures ------------------------------------------------ */
+
+START_TEST(test_unretrieved_failure_reported_once)
+{
+    loom_future *f = new_future();
+    loom_future_fail(f, -EPIPE, "nobody listens");
+    loom_future_ref(f);
+    loom_future_unref(f);
+    ck_assert_int_eq(reports(), 0); /* only when the last reference goes */
+    loom_future_unref(f);
+    ck_assert_int_eq(reports(), 1);
+    ck_assert_int_eq(atomic_load(&errors.last_err), -EPIPE);
+}
+END_TEST
+
+START_TEST(test_retrieved_failure_not_reported)
+{
+    loom_future *f = new_future();
+    loom_future_fail(f, -EPIPE, NULL);
+    ck_assert_int_eq(loom_future_status(f), -EPIPE);
+    loom_future_unref(f);
+
+    f = new_future();
+    loom_future_cancel(f);
+    loom_future_unref(f);
+    ck_assert_int_eq(reports(), 0);
+}
+END_TEST
+
+/* --- loop life cycle ------------------------------------------------------ */
+
+START_TEST(test_new_on_closed_loop)
+{
+    ck_assert_int_eq(loom_loop_close(loop), 0);
+    errno = 0;
+    ck_assert_ptr_null(loom_future_new(loop));
+    ck_assert_int_eq(errno, ESHUTDOWN);
+    errno = 0;
+    ck_assert_ptr_null(loom_future_all(loop, NULL, 0));
+    ck_assert_int_eq(errno, ESHUTDOWN);
+}
+END_TEST
+
+START_TEST(test_future_outlives_loop)
+{
+    loom_future *f = new_future();
+    loom_future_on_done(f, record, NULL);
+    ck_assert_int_eq(loom_loop_close(loop), 0);
+    loom_loop_unref(loop);
+    /* The future keeps the loop object alive; completing it still works,
+     * though its callbacks can no longer run. */
+    ck_assert_ptr_eq(loom_future_loop(f), loop);
+    loop = NULL;
+    ck_assert_int_eq(loom_future_resolve_int(f, 9), 0);
+    ck_assert_int_eq(loom_future_value_int(f), 9);
+    loom_future_unref(f);
+}
+END_TEST
+
+/* --- then ------------------------------------------------------------------ */
+
+static int then_calls;
+static loom_future *then_inner;
+
+/* Returns a new future resolved with the input's integer plus one. */
+static loom_future *add_one(loom_future *input, void *data)
+{
+    then_calls++;
+    loom_future *next = loom_future_new(loom_future_loop(input));
+    loom_future_resolve_int(next, loom_future_value_int(input) + 1);
+    return next;
+}
+
+/* Returns the input itself: the chain completes like it. */
+static loom_future *pass_through(loom_future *input, void *data)
+{
+    then_calls++;
+    return loom_future_ref(input);
+}
+
+/* Returns a pending future the test completes or cancels. */
+static loom_future *return_inner(loom_future *input, void *data)
+{
+    then_calls++;
+    then_inner = loom_future_new(loom_future_loop(input));
+    return loom_future_ref(then_inner);
+}
+
+static loom_future *return_null(loom_future *input, void *data)
+{
+    then_calls++;
+    errno = ENOENT;
+    return NULL;
+}
+
+START_TEST(test_then_chains)
+{
+    loom_future *f = new_future();
+    then_calls = 0;
+    loom_future *r = loom_future_then(f, add_one, NULL);
+    ck_assert_ptr_nonnull(r);
+    loom_future *r2 = loom_future_then(r, add_one, NULL);
+    loom_future_resolve_int(f, 40);
+    ck_assert_int_eq(then_calls, 0);
+    ck_assert_int_eq(run_until(r2), 0);
+    ck_assert_int_eq(then_calls, 2);
+    ck_assert_int_eq(loom_future_value_int(r), 41);
+    ck_assert_int_eq(loom_future_value_int(r2), 42);
+    loom_future_unref(f);
+    loom_future_unref(r);
+    loom_future_unref(r2);
+}
+END_TEST
+
+START_TEST(test_then_shares_value)
+{
+    loom_future *f = new_future();
+    destroyed = 0;
+    then_calls = 0;
+    loom_future *r = loom_future_then(f, pass_through, NULL);
+    loom_future_resolve(f, &destroyed, count_destroy);
+    loom_future_unref(f); /* the result keeps the value alive */
+    ck_assert_int_eq(run_until(r), 0);
+    ck_assert_int_eq(destroyed, 0);
+    ck_assert_ptr_eq(loom_future_value(r), &destroyed);
+    loom_destroy_fn destroy = count_destroy;
+    ck_assert_ptr_null(loom_future_steal_value(r, &destroy));
+    ck_assert(destroy == NULL);
+    ck_assert_ptr_eq(loom_future_value(r), &destroyed);
+    loom_future_unref(r);
+    ck_assert_int_eq(destroyed, 1);
+}
+END_TEST
+
+START_TEST(test_then_failure_propagates)
+{
+    loom_future *f = new_future();
+    loom_future *r = loom_future_then(f, pass_through, NULL);
+    loom_future_fail(f, -EIO, "read error");
+    ck_assert_int_eq(run_until(r), -EIO);
+    ck_assert_int_eq(loom_future_state_get(r), LOOM_FUTURE_FAILED);
+    ck_assert_str_eq(loom_future_message(r), "read error");
+    loom_future_unref(f);
+    loom_future_unref(r);
+    ck_assert_int_eq(reports(), 0);
+}
+END_TEST
+
+START_TEST(test_then_null_fails_with_errno)
+{
+    loom_future *f = new_future();
+    loom_future *r = loom_future_then(f, return_null, NULL);
+    loom_future_resolve_int(f, 1);
+    ck_assert_int_eq(run_until(r), -ENOENT);
+    loom_future_unref(f);
+    loom_future_unref(r);
+}
+END_TEST
+
+START_TEST(test_then_input_cancelled)
+{
+    loom_future *f = new_future();
+    then_calls = 0;
+    loom_future *r = loom_future_then(f, pass_through, NULL);
+    loom_future_cancel(f);
+    ck_assert_int_eq(run_until(r), -ECANCELED);
+    ck_assert_int_eq(then_calls, 1);
+    ck_assert_int_eq(loom_future_state_get(r), LOOM_FUTURE_CANCELLED);
+    loom_future_unref(f);
+    loom_future_unref(r);
+}
+END_TEST
+
+START_TEST(test_then_cancel_cancels_input)
+{
+    loom_future *f = new_future();
+    then_calls = 0;
+    calls = 0;
+    loom_future *r = loom_future_then(f, add_one, NULL);
+    loom_future_on_done(f, record, NULL);
+    ck_assert(loom_future_cancel(r));
+    ck_assert_int_eq(loom_future_state_get(f), LOOM_FUTURE_CANCELLED);
+    run_until_calls(1);
+    ck_assert_int_eq(then_calls, 0); /* fn does not run for a cancelled chain */
+    loom_future_unref(f);
+    loom_future_unref(r);
+}
+END_TEST
+
+START_TEST(test_then_cancel_cancels_inner)
+{
+    loom_future *f = new_future();
+    then_inner = NULL;
+    calls = 0;
+    loom_future *r = loom_future_then(f, return_inner, NULL);
+    loom_future_on_done(f, record, NULL);
+    loom_future_resolve_int(f, 1);
+    run_until_calls(1); /* fn ran before the recorder: it was added first */
+    ck_assert_ptr_nonnull(then_inner);
+    ck_assert(loom_future_cancel(r));
+    ck_assert_int_eq(loom_future_state_get(then_inner), LOOM_FUTURE_CANCELLED);
+    loom_future_unref(then_inner);
+    loom_future_unref(f);
+    loom_future_unref(r);
+}
+END_TEST
+
+/* --- all ------------------------------------------------------------------ */
+
+static void make_futures(loom_future **fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fs[i] = new_future();
+}
+
+static void unref_futures(loom_future **fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        loom_future_unref(fs[i]);
+}
+
+START_TEST(test_all_resolves_when_all_did)
+{
+    loom_future *fs[3];
+    make_futures(fs, 3);
+    loom_future *r = loom_future_all(loop, fs, 3);
+    ck_assert_ptr_nonnull(r);
+    loom_future_resolve_int(fs[2], 1);
+    loom_future_resolve_int(fs[0], 1);
+    calls = 0;
+    loom_future_on_done(fs[0], record, NULL);
+    run_until_calls(1);
+    ck_assert(!loom_future_done(r));
+    loom_future_resolve_int(fs[1], 1);
+    ck_assert_int_eq(run_until(r), 0);
+    ck_assert_ptr_null(loom_future_value(r));
+    unref_futures(fs, 3);
+    loom_future_unref(r);
+}
+END_TEST
+
+START_TEST(test_all_empty)
+{
+    loom_future *r = loom_future_all(loop, NULL, 0);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(loom_future_state_get(r), LOOM_FUTURE_RESOLVED);
+    loom_future_unref(r);
+}
+END_TEST
+
+START_TEST(test_all_first_failure_cancels_rest)
+{
+    loom_future *fs[3];
+    make_futures(fs, 3);
+    loom_future *r = loom_future_all(loop, fs, 3);
+    loom_future_resolve_int(fs[0], 1);
+    loom_future_fail(fs[1], -EIO, "second broke");
+    ck_assert_int_eq(run_until(r), -EIO);
+    ck_assert_str_eq(loom_future_message(r), "second broke");
+    ck_assert_int_eq(loom_future_state_get(fs[0]), LOOM_FUTURE_RESOLVED);
+    ck_assert_int_eq(loom_future_state_get(fs[2]), LOOM_FUTURE_CANCELLED);
+    settle();
+    unref_futures(fs, 3);
+    loom_future_unref(r);
+    ck_assert_int_eq(reports(), 0); /* all consumed the failure */
+}
+END_TEST
+
+START_TEST(test_all_input_cancelled)
+{
+    loom_future *fs[2];
+    make_futures(fs, 2);
+    loom_future *r = loom_future_all(loop, fs, 2);
+    loom_future_cancel(fs[1]);
+    ck_assert_int_eq(run_until(r), -ECANCELED);
+    ck_assert_int_eq(loom_future_state_get(r), LOOM_FUTURE_CANCELLED);
+    ck_assert_int_eq(loom_future_state_get(fs[0]), LOOM_FUTURE_CANCELLED);
+    settle();
+    unref_futures(fs, 2);
+    loom_future_unref(r);
+}
+END_TEST
+
+START_TEST(test_all_cancel_cancels_inputs)
+{
+    loom_future *fs[2];
+    make_futures(fs, 2);
+    loom_future_resolve_int(fs[0], 1);
+    loom_future *r = loom_future_all(loop, fs, 2);
+    ck_assert(loom_future_cancel(r));
+    ck_assert_int_eq(loom_future_state_get(fs[0]), LOOM_FUTURE_RESOLVED);
+    ck_assert_int_eq(loom_future_state_get(fs[1]), LOOM_FUTURE_CANCELLED);
+    calls = 0;
+    loom_future_on_done(fs[1], record, NULL);
+    run_until_calls(1);
+    unref_futures(fs, 2);
+    loom_future_unref(r);
+}
+END_TEST
+
+/* --- any ------------------------------------------------------------------ */
+
+START_TEST(test_any_first_wins)
+{
+    loom_future *fs[3];
+    make_futures(fs, 3);
+    loom_future *r = loom_future_any(loop, fs, 3);
+    ck_assert_ptr_nonnull(r);
+    destroyed = 0;
+    loom_future_resolve(fs[1], &destroyed, count_destroy);
+    ck_assert_int_eq(run_until(r), 0);
+    ck_assert_ptr_eq(loom_future_value(r), &destroyed);
+    ck_assert_int_eq(loom_future_value_int(r), 1);
+    ck_assert_int_eq(loom_future_state_get(fs[0]), LOOM_FUTURE_CANCELLED);
+    ck_assert_int_eq(loom_future_state_get(fs[2]), LOOM_FUTURE_CANCELLED);
+    /* Once the losers' callbacks ran, only the result holds the value. */
+    calls = 0;
+    loom_future_on_done(fs[2], record, NULL);
+    run_until_calls(1);
+    unref_futures(fs, 3);
+    ck_assert_int_eq(destroyed, 0);
+    loom_future_unref(r);
+    ck_assert_int_eq(destroyed, 1);
+}
+END_TEST
+
+START_TEST(test_any_failure_wins)
+{
+    loom_future *fs[2];
+    make_futures(fs, 2);
+    loom_future *r = loom_future_any(loop, fs, 2);
+    loom_future_fail(fs[0], -ECONNREFUSED, NULL);
+    ck_assert_int_eq(run_until(r), -ECONNREFUSED);
+    ck_assert_int_eq(loom_future_state_get(fs[1]), LOOM_FUTURE_CANCELLED);
+    settle();
+    unref_futures(fs, 2);
+    loom_future_unref(r);
+    ck_assert_int_eq(reports(), 0);
+}
+END_TEST
+
+START_TEST(test_any_empty_is_invalid)
+{
+    errno = 0;
+    ck_assert_ptr_null(loom_future_any(loop, NULL, 0));
+    ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+START_TEST(test_combinators_reject_null)
+{
+    loom_future *fs[2] = {new_future(), NULL};
+    errno = 0;
+    ck_assert_ptr_null(loom_future_all(loop, fs, 2));
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_ptr_null(loom_future_any(loop, NULL, 1));
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_ptr_null(loom_future_then(fs[0], NULL, NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_ptr_null(loom_future_timeout(NULL, 1));
+    ck_assert_int_eq(errno, EINVAL);
+    loom_future_unref(fs[0]);
+}
+END_TEST
+
+START_TEST(test_any_cancel_cancels_inputs)
+{
+    loom_future *fs[2];
+    make_futures(fs, 2);
+    loom_future *r = loom_future_any(loop, fs, 2);
+    ck_assert(loom_future_cancel(r));
+    ck_assert_int_eq(loom_future_state_get(fs[0]), LOOM_FUTURE_CANCELLED);
+    ck_assert_int_eq(loom_future_state_get(fs[1]), LOOM_FUTURE_CANCELLED);
+    settle();
+    unref_futures(fs, 2);
+    loom_future_unref(r);
+}
+END_TEST
+
+/* --- timeout -------------------------------------------------------------- */
+
+/* The combinator's timer was cancelled, where the backend can tell. */
+static void assert_no_timer(void)
+{
+    int64_t timeout = loom_loop_get_timeout(loop);
+    if (timeout != -ENOTSUP)
+        ck_assert_int_eq(timeout, -1);
+}
+
+START_TEST(test_timeout_expires)
+{
+    loom_future *f = new_future();
+    loom_future *r = loom_future_timeout(f, 1000000); /* 1 ms */
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(run_until(r), -ETIMEDOUT);
+    ck_assert_int_eq(loom_future_state_get(r), LOOM_FUTURE_FAILED);
+    ck_assert_int_eq(loom_future_state_get(f), LOOM_FUTURE_CANCELLED);
+    settle();
+    loom_future_unref(f);
+    loom_future_unref(r);
+}
+END_TEST
+
+START_TEST(test_timeout_completes_like_input)
+{
+    loom_future *f = new_future();
+    /* 60 s: the test would time out if the result waited for the timer. */
+    loom_future *r = loom_future_timeout(f, 60 * INT64_C(1000000000));
+    loom_future_resolve_int(f, 7);
+    ck_assert_int_eq(run_until(r), 0);
+    ck_assert_int_eq(loom_future_value_int(r), 7);
+    assert_no_timer();
+    loom_future_unref(f);
+    loom_future_unref(r);
+}
+END_TEST
+
+START_TEST(test_timeout_failure_propagates)
+{
+    loom_future *f = new_future();
+    loom_future *r = loom_future_timeout(f, 60 * INT64_C(1000000000));
+    loom_future_fail(f, -EIO, NULL);
+    ck_assert_int_eq(run_until(r), -EIO);
+    loom_future_unref(f);
+    loom_future_unref(r);
+    ck_assert_int_eq(reports(), 0);
+}
+END_TEST
+
+START_TEST(test_timeout_cancel_cancels_input)
+{
+    loom_future *f = new_future();
+    loom_future *r = loom_future_timeout(f, 1000000);
+    ck_assert(loom_future_cancel(r));
+    ck_assert_int_eq(loom_future_state_get(f), LOOM_FUTURE_CANCELLED);
+    calls = 0;
+    loom_future_on_done(f, record, NULL);
+    run_until_calls(1);
+    assert_no_timer();
+    loom_future_unref(f);
+    loom_future_unref(r);
+}
+END_TEST
+
+static TCase *future_tcase(Suite *s, const char *name)
+{
+    TCase *tc = fixture_tcase(s, name);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    return tc;
+}
+
+Suite *future_suite(void)
+{
+    Suite *s = suite_create("future");
+    TCase *tc;
+
+    tc = future_tcase(s, "state");
+    tcase_add_test(tc, test_new_is_pending);
+    tcase_add_test(tc, test_resolve_once);
+    tcase_add_test(tc, test_resolve_int);
+    tcase_add_test(tc, test_fail_once);
+    tcase_add_test(tc, test_cancel_once);
+    tcase_add_test(tc, test_steal_value);
+    tcase_add_test(tc, test_steal_value_pending);
+    tcase_add_test(tc, test_unretrieved_failure_reported_once);
+    tcase_add_test(tc, test_retrieved_failure_not_reported);
+    tcase_add_test(tc, test_new_on_closed_loop);
+    tcase_add_test(tc, test_future_outlives_loop);
+
+    tc = future_tcase(s, "callbacks");
+    tcase_add_test(tc, test_callbacks_run_later_in_order);
+    tcase_add_test(tc, test_callback_runs_on_a_later_tick);
+    tcase_add_test(tc, test_on_done_after_completion);
+    tcase_add_test(tc, test_late_callbacks_keep_fifo_order);
+    tcase_add_test(tc, test_callback_keeps_future_alive);
+    tcase_add_test(tc, test_on_done_invalid);
+
+    tc = future_tcase(s, "combinators");
+    tcase_add_test(tc, test_then_chains);
+    tcase_add_test(tc, test_then_shares_value);
+    tcase_add_test(tc, test_then_failure_propagates);
+    tcase_add_test(tc, test_then_null_fails_with_errno);
+    tcase_add_test(tc, test_then_input_cancelled);
+    tcase_add_test(tc, test_then_cancel_cancels_input);
+    tcase_add_test(tc, test_then_cancel_cancels_inner);
+    tcase_add_test(tc, test_all_resolves_when_all_did);
+    tcase_add_test(tc, test_all_empty);
+    tcase_add_test(tc, test_all_first_failure_cancels_rest);
+    tcase_add_test(tc, test_all_input_cancelled);
+    tcase_add_test(tc, test_all_cancel_cancels_inputs);
+    tcase_add_test(tc, test_any_first_wins);
+    tcase_add_test(tc, test_any_failure_wins);
+    tcase_add_test(tc, test_any_empty_is_invalid);
+    tcase_add_test(tc, test_any_cancel_cancels_inputs);
+    tcase_add_test(tc, test_combinators_reject_null);
+    tcase_add_test(tc, test_timeout_expires);
+    tcase_add_test(tc, test_timeout_completes_like_input);
+    tcase_add_test(tc, test_timeout_failure_propagates);
+    tcase_add_test(tc, test_timeout_cancel_cancels_input);
+    return s;
+}

@@ -1,0 +1,383 @@
+/* loom — what only the GLib adapter has: the priority of loom's source among
+ * GLib's, the context a loop runs on, and the adapter's own API. A program of
+ * its own (not part of the shared suite); each test gets a fresh context
+ * pushed as the thread-default one. */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <check.h>
+#include <loom-glib.h>
+
+static GMainContext *context;
+
+static void setup(void)
+{
+    context = g_main_context_new();
+    g_main_context_push_thread_default(context);
+}
+
+static void teardown(void)
+{
+    g_main_context_pop_thread_default(context);
+    g_main_context_unref(context);
+}
+
+static loom_loop *glib_loop_new(void)
+{
+    loom_loop *loop = NULL;
+
+    ck_assert_int_eq(loom_glib_loop_new(&loop, NULL), 0);
+    return loop;
+}
+
+static void free_loop(loom_loop *loop)
+{
+    ck_assert_int_eq(loom_loop_close(loop), 0);
+    loom_loop_unref(loop);
+}
+
+/* Who ran, in order: one letter each. */
+typedef struct trace {
+    char seen[64];
+    int n;
+} trace;
+
+typedef struct trace_entry {
+    trace *trace;
+    char letter;
+} trace_entry;
+
+static void record(trace_entry *e)
+{
+    ck_assert_int_lt(e->trace->n, (int)sizeof(e->trace->seen) - 1);
+    e->trace->seen[e->trace->n++] = e->letter;
+}
+
+static void record_loom(loom_loop *loop, void *data)
+{
+    record(data);
+}
+
+static gboolean record_once(gpointer data)
+{
+    record(data);
+    return G_SOURCE_REMOVE;
+}
+
+static void add_idle(int priority, GSourceFunc fn, void *data)
+{
+    GSource *idle = g_idle_source_new();
+
+    g_source_set_priority(idle, priority);
+    g_source_set_callback(idle, fn, data, NULL);
+    g_source_attach(idle, context);
+    g_source_unref(idle);
+}
+
+/* Iterates the context without blocking until trace holds n entries. */
+static void iterate_until_traced(const trace *t, int n)
+{
+    for (int i = 0; i < 1000 && t->n < n; i++)
+        g_main_context_iteration(context, FALSE);
+    ck_assert_int_eq(t->n, n);
+}
+
+/* By default loom's source is at G_PRIORITY_DEFAULT: one step higher runs
+ * first, one step lower after, whatever the order they were scheduled in. */
+START_TEST(test_default_priority)
+{
+    loom_loop *loop = glib_loop_new();
+    trace t = {.n = 0};
+    trace_entry lower = {&t, 'l'}, loom = {&t, 'L'}, higher = {&t, 'h'};
+
+    add_idle(G_PRIORITY_DEFAULT + 1, record_once, &lower);
+    ck_assert_int_eq(loom_call_soon(loop, record_loom, &loom, NULL), 0);
+    add_idle(G_PRIORITY_DEFAULT - 1, record_once, &higher);
+    iterate_until_traced(&t, 3);
+    ck_assert_str_eq(t.seen, "hLl");
+    free_loop(loop);
+}
+END_TEST
+
+START_TEST(test_set_priority)
+{
+    loom_loop *loop = glib_loop_new();
+    trace t = {.n = 0};
+    trace_entry idle = {&t, 'i'}, loom = {&t, 'L'};
+
+    ck_assert_int_eq(loom_glib_loop_set_priority(loop, G_PRIORITY_LOW), 0);
+    ck_assert_int_eq(loom_call_soon(loop, record_loom, &loom, NULL), 0);
+    add_idle(G_PRIORITY_DEFAULT_IDLE, record_once, &idle);
+    iterate_until_traced(&t, 2);
+    ck_assert_str_eq(t.seen, "iL");
+    free_loop(loop);
+}
+END_TEST
+
+/* A chain of callbacks, each scheduling the next: loom stays ready. */
+typedef struct chain {
+    int left;
+    int busy_at_end; /* the busy idle's count when the chain ended */
+    const int *busy;
+} chain;
+
+static void chain_step(loom_loop *loop, void *data)
+{
+    chain *c = data;
+
+    if (--c->left > 0)
+        ck_assert_int_eq(loom_call_soon(loop, chain_step, c, NULL), 0);
+    else
+        c->busy_at_end = *c->busy;
+}
+
+static gboolean count_busy(gpointer data)
+{
+    ++*(int *)data;
+    return G_SOURCE_CONTINUE;
+}
+
+/* A lower-priority source that is always ready runs only while loom has
+ * nothing ready, and then it does run. */
+START_TEST(test_lower_priority_runs_after)
+{
+    loom_loop *loop = glib_loop_new();
+    int busy = 0;
+    chain c = {.left = 10, .busy_at_end = -1, .busy = &busy};
+
+    add_idle(G_PRIORITY_LOW, count_busy, &busy);
+    ck_assert_int_eq(loom_call_soon(loop, chain_step, &c, NULL), 0);
+    for (int i = 0; i < 1000 && c.left > 0; i++)
+        g_main_context_iteration(context, FALSE);
+    ck_assert_int_eq(c.left, 0);
+    ck_assert_int_eq(c.busy_at_end, 0);
+    g_main_context_iteration(context, FALSE);
+    ck_assert_int_gt(busy, 0);
+    free_loop(loop);
+}
+END_TEST
+
+static void stop(loom_loop *loop, void *data)
+{
+    ck_assert_int_eq(loom_loop_stop(loop), 0);
+}
+
+/* ...and it does not starve loom's timers, which need no poll timeout to
+ * fire: the test's time limit fails it if the timer never runs. */
+START_TEST(test_lower_priority_does_not_starve_timers)
+{
+    loom_loop *loop = glib_loop_new();
+    int busy = 0;
+
+    add_idle(G_PRIORITY_LOW, count_busy, &busy);
+    ck_assert_int_eq(loom_call_later(loop, 5 * INT64_C(1000000), stop, NULL, NULL), 0);
+    ck_assert_int_eq(loom_loop_run(loop), 0);
+    ck_assert_int_gt(busy, 0);
+    free_loop(loop);
+}
+END_TEST
+
+/* A loom callback dispatched by GLib runs a nested main loop on the same
+ * context (a modal dialog would): loom's source must be allowed to recurse,
+ * or nothing of loom's runs until the nested loop ends. */
+typedef struct nested {
+    GMainLoop *main_loop;
+    bool timer_ran_inside, gave_up;
+} nested;
+
+static void quit_nested(loom_loop *loop, void *data)
+{
+    nested *n = data;
+
+    n->timer_ran_inside = true;
+    g_main_loop_quit(n->main_loop);
+}
+
+static gboolean give_up(gpointer data)
+{
+    nested *n = data;
+
+    n->gave_up = true;
+    g_main_loop_quit(n->main_loop);
+    return G_SOURCE_REMOVE;
+}
+
+static void run_nested(loom_loop *loop, void *data)
+{
+    nested *n = data;
+    GSource *guard = g_timeout_source_new(2000);
+
+    g_source_set_callback(guard, give_up, n, NULL);
+    g_source_attach(guard, context);
+    ck_assert_int_eq(loom_call_later(loop, 1000000, quit_nested, n, NULL), 0);
+    g_main_loop_run(n->main_loop);
+    g_source_destroy(guard);
+    g_source_unref(guard);
+}
+
+START_TEST(test_runs_inside_nested_main_loop)
+{
+    loom_loop *loop = glib_loop_new();
+    nested n = {.main_loop = g_main_loop_new(context, FALSE)};
+
+    ck_assert_int_eq(loom_call_soon(loop, run_nested, &n, NULL), 0);
+    for (int i = 0; i < 1000 && !n.timer_ran_inside && !n.gave_up; i++)
+        g_main_context_iteration(context, FALSE);
+    ck_assert_msg(!n.gave_up, "loom's timer did not run inside the nested main loop");
+    ck_assert(n.timer_ran_inside);
+    g_main_loop_unref(n.main_loop);
+    free_loop(loop);
+}
+END_TEST
+
+static void ignore_fd(loom_loop *loop, int fd, unsigned events, void *data)
+{
+}
+
+static void count_errors(loom_loop *loop, int err, const char *msg, void *data)
+{
+    ++*(int *)data;
+}
+
+static gboolean set_flag(gpointer data)
+{
+    *(bool *)data = true;
+    return G_SOURCE_REMOVE;
+}
+
+/* An fd closed under its watch is reported once and then no longer polled:
+ * poll would report it invalid at once, every time, and the context would
+ * spin without ever dispatching loom. Counts blocking iterations in 50 ms. */
+START_TEST(test_closed_fd_leaves_poll)
+{
+    loom_loop *loop = glib_loop_new();
+    int fds[2], errors = 0, iterations = 0;
+    bool done = false;
+    GSource *timeout = g_timeout_source_new(50);
+
+    ck_assert_int_eq(loom_loop_set_error_handler(loop, count_errors, &errors), 0);
+    ck_assert_int_eq(pipe(fds), 0);
+    ck_assert_int_eq(loom_add_reader(loop, fds[0], ignore_fd, NULL), 0);
+    close(fds[0]);
+    for (int i = 0; i < 1000 && errors == 0; i++)
+        g_main_context_iteration(context, FALSE);
+    ck_assert_int_eq(errors, 1);
+    g_source_set_callback(timeout, set_flag, &done, NULL);
+    g_source_attach(timeout, context);
+    g_source_unref(timeout);
+    while (!done) {
+        g_main_context_iteration(context, TRUE);
+        ck_assert_int_lt(++iterations, 100);
+    }
+    ck_assert_int_eq(errors, 1);
+    ck_assert_int_eq(loom_remove_reader(loop, fds[0]), 0);
+    close(fds[1]);
+    free_loop(loop);
+}
+END_TEST
+
+/* A loop on a context of its own keeps it alive and leaves the thread's
+ * default context alone. */
+START_TEST(test_explicit_context)
+{
+    GMainContext *own = g_main_context_new();
+    loom_loop *loop = NULL;
+
+    ck_assert_int_eq(loom_glib_loop_new(&loop, own), 0);
+    ck_assert_ptr_eq(loom_glib_loop_context(loop), own);
+    g_main_context_unref(own); /* the loop's reference remains */
+    ck_assert_int_eq(loom_call_soon(loop, stop, NULL, NULL), 0);
+    ck_assert(!g_main_context_pending(context));
+    ck_assert_int_eq(loom_loop_run(loop), 0);
+    free_loop(loop);
+}
+END_TEST
+
+START_TEST(test_thread_default_context)
+{
+    loom_loop *loop = glib_loop_new();
+
+    ck_assert_str_eq(loom_loop_backend_name(loop), "glib");
+    ck_assert(loom_loop_can_nest(loop));
+    ck_assert_ptr_eq(loom_glib_loop_context(loop), context);
+    free_loop(loop);
+}
+END_TEST
+
+START_TEST(test_api_errors)
+{
+    loom_loop *builtin = NULL;
+    loom_loop *loop = glib_loop_new();
+
+    ck_assert_int_eq(loom_glib_loop_new(NULL, NULL), -EINVAL);
+    ck_assert_int_eq(loom_glib_loop_set_priority(NULL, G_PRIORITY_HIGH), -EINVAL);
+    ck_assert_ptr_null(loom_glib_loop_context(NULL));
+
+    ck_assert_int_eq(loom_loop_new(&builtin, "poll"), 0);
+    ck_assert_int_eq(loom_glib_loop_set_priority(builtin, G_PRIORITY_HIGH), -EINVAL);
+    ck_assert_ptr_null(loom_glib_loop_context(builtin));
+    free_loop(builtin);
+
+    ck_assert_int_eq(loom_loop_close(loop), 0);
+    ck_assert_int_eq(loom_glib_loop_set_priority(loop, G_PRIORITY_HIGH), -ESHUTDOWN);
+    ck_assert_ptr_null(loom_glib_loop_context(loop));
+    loom_loop_unref(loop);
+}
+END_TEST
+
+/* After a burst of work the context settles: nothing of loom's stays ready,
+ * so an idle program sleeps in poll and loom does not tick. */
+START_TEST(test_settles_after_work)
+{
+    loom_loop *loop = glib_loop_new();
+    int busy = 0;
+    chain c = {.left = 10, .busy_at_end = -1, .busy = &busy};
+    trace t = {.n = 0};
+    trace_entry timer = {&t, 'T'};
+    uint64_t ticks;
+
+    ck_assert_int_eq(loom_call_soon(loop, chain_step, &c, NULL), 0);
+    ck_assert_int_eq(loom_call_later(loop, 1000, record_loom, &timer, NULL), 0);
+    for (int i = 0; i < 1000 && (c.left > 0 || t.n < 1); i++)
+        g_main_context_iteration(context, FALSE);
+    ck_assert(c.left == 0 && t.n == 1);
+    ticks = loom_loop_ticks(loop);
+    ck_assert(!g_main_context_pending(context));
+    for (int i = 0; i < 10; i++)
+        g_main_context_iteration(context, FALSE);
+    ck_assert_uint_eq(loom_loop_ticks(loop), ticks);
+    free_loop(loop);
+}
+END_TEST
+
+static Suite *glib_only_suite(void)
+{
+    Suite *s = suite_create("glib-only");
+    TCase *tc = tcase_create("glib");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_default_priority);
+    tcase_add_test(tc, test_set_priority);
+    tcase_add_test(tc, test_lower_priority_runs_after);
+    tcase_add_test(tc, test_lower_priority_does_not_starve_timers);
+    tcase_add_test(tc, test_runs_inside_nested_main_loop);
+    tcase_add_test(tc, test_closed_fd_leaves_poll);
+    tcase_add_test(tc, test_explicit_context);
+    tcase_add_test(tc, test_thread_default_context);
+    tcase_add_test(tc, test_api_errors);
+    tcase_add_test(tc, test_settles_after_work);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *runner = srunner_create(glib_only_suite());
+    int failed;
+
+    srunner_run_all(runner, CK_ENV);
+    failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
