@@ -12,7 +12,7 @@ void call_table_fini(struct call_table *t)
     call_table_init(t);
 }
 
-static bool call_table_grow(struct call_table *t)
+bool call_table_grow(struct call_table *t)
 {
     uint32_t size = t->size ? t->size * 2 : 256;
     if (size <= t->size || size > UINT32_MAX / 2)
@@ -30,21 +30,6 @@ static bool call_table_grow(struct call_table *t)
     t->slots = slots;
     t->size = size;
     return true;
-}
-
-loom_handle call_table_alloc(struct call_table *t, loom_callback cb, void *data, enum call_place place)
-{
-    if (t->free_head == UINT32_MAX && !call_table_grow(t))
-        return 0;
-    uint32_t i = t->free_head;
-    struct call *c = &t->slots[i];
-    t->free_head = (uint32_t)(uintptr_t)c->data;
-    c->cb = cb;
-    c->data = data;
-    c->drop = NULL;
-    c->place = place;
-    t->used++;
-    return ((loom_handle)c->gen << 32) | (i + 1);
 }
 
 void call_table_drop_all(struct call_table *t)

@@ -28,8 +28,21 @@ struct call_table {
 void call_table_init(struct call_table *t);
 void call_table_fini(struct call_table *t);
 
-/* A new slot, or 0 when out of memory. */
-loom_handle call_table_alloc(struct call_table *t, loom_callback cb, void *data, enum call_place place);
+bool call_table_grow(struct call_table *t);
+
+/* A new slot, or 0 when out of memory. Inline: it is on every call_soon. */
+static inline loom_handle call_table_alloc(struct call_table *t, loom_callback cb, void *data,
+                                           enum call_place place)
+{
+    if (t->free_head == UINT32_MAX && !call_table_grow(t))
+        return 0;
+    uint32_t i = t->free_head;
+    struct call *c = &t->slots[i];
+    t->free_head = (uint32_t)(uintptr_t)c->data;
+    *c = (struct call){.cb = cb, .data = data, .gen = c->gen, .place = place};
+    t->used++;
+    return ((loom_handle)c->gen << 32) | (i + 1);
+}
 
 /* Calls drop(data) for every live call that has one, then frees the table. */
 void call_table_drop_all(struct call_table *t);

@@ -29,7 +29,7 @@ struct run_frame {
 struct loom_loop {
     atomic_int refs;
     atomic_bool closed;
-    pthread_t owner;
+    const char *owner; /* the owning thread's loop_thread_tag */
     const loom_backend_ops *ops;
     void *backend;
 
@@ -63,9 +63,24 @@ struct loom_loop {
 #define DEADLINE_UNKNOWN INT64_MIN
 #define WAKE_TOKEN UINT64_MAX
 
+/* One per thread; its address names the thread more cheaply than
+ * pthread_self(), a library call, on the path of every loom_call_soon. */
+extern __thread char loop_thread_tag __attribute__((tls_model("initial-exec")));
+
+static inline bool loop_on_owner_thread(const loom_loop *loop)
+{
+    return loop->owner == &loop_thread_tag;
+}
+
 /* Argument and state checks shared by the public entry points: 0, -EINVAL,
  * -ESHUTDOWN (closed), -EXDEV (foreign thread, reported). */
-int loop_check(loom_loop *loop, const char *func);
+int loop_check_failed(loom_loop *loop, const char *func);
+static inline int loop_check(loom_loop *loop, const char *func)
+{
+    if (loop && loop_on_owner_thread(loop) && !atomic_load_explicit(&loop->closed, memory_order_relaxed))
+        return 0;
+    return loop_check_failed(loop, func);
+}
 #define LOOP_CHECK(loop)                                                                 \
     do {                                                                                 \
         int check_ = loop_check((loop), __func__);                                       \

@@ -13,17 +13,16 @@ int64_t loop_clock_now(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int loop_check(loom_loop *loop, const char *func)
+__thread char loop_thread_tag;
+
+int loop_check_failed(loom_loop *loop, const char *func)
 {
     if (!loop)
         return -EINVAL;
     if (atomic_load_explicit(&loop->closed, memory_order_relaxed))
         return -ESHUTDOWN;
-    if (!pthread_equal(loop->owner, pthread_self())) {
-        loom_loop_report(loop, -EXDEV, "%s called from a thread that does not own the loop", func);
-        return -EXDEV;
-    }
-    return 0;
+    loom_loop_report(loop, -EXDEV, "%s called from a thread that does not own the loop", func);
+    return -EXDEV;
 }
 
 /* --- life cycle ------------------------------------------------------------ */
@@ -45,7 +44,7 @@ int loom_loop_new_with_backend(loom_loop **loopp, const loom_backend_ops *ops, v
     atomic_init(&loop->closed, false);
     atomic_init(&loop->wake_pending, false);
     atomic_init(&loop->producers, 0);
-    loop->owner = pthread_self();
+    loop->owner = &loop_thread_tag;
     loop->ops = ops;
     loop->backend = self;
     call_table_init(&loop->calls);
@@ -133,10 +132,8 @@ int loom_loop_close(loom_loop *loop)
         return -EINVAL;
     if (atomic_load(&loop->closed))
         return -EALREADY;
-    if (!pthread_equal(loop->owner, pthread_self())) {
-        loom_loop_report(loop, -EXDEV, "loom_loop_close called from a thread that does not own the loop");
-        return -EXDEV;
-    }
+    if (!loop_on_owner_thread(loop))
+        return loop_check_failed(loop, __func__);
     if (loop->frame || loop->depth)
         return -EBUSY;
     close_now(loop);
@@ -160,6 +157,11 @@ void loom_loop_unref(loom_loop *loop)
 
 /* --- scheduling ------------------------------------------------------------ */
 
+static bool timer_is_live(loom_handle h, void *loop)
+{
+    return call_table_get(&((loom_loop *)loop)->calls, h) != NULL;
+}
+
 /* Gives the backend the earliest deadline, if it changed. */
 void loop_arm(loom_loop *loop)
 {
@@ -181,7 +183,7 @@ void loop_arm(loom_loop *loop)
     }
 }
 
-static loom_handle schedule_ready(loom_loop *loop, loom_callback cb, void *data)
+static inline loom_handle schedule_ready(loom_loop *loop, loom_callback cb, void *data)
 {
     loom_handle h = call_table_alloc(&loop->calls, cb, data, CALL_READY);
     if (!h)
@@ -246,11 +248,6 @@ int loom_call_later(loom_loop *loop, int64_t delay_ns, loom_callback cb, void *d
     return loom_call_at(loop, loop_clock_now() + delay_ns, cb, data, handlep);
 }
 
-static bool timer_is_live(loom_handle h, void *loop)
-{
-    return call_table_get(&((loom_loop *)loop)->calls, h) != NULL;
-}
-
 int loom_cancel(loom_loop *loop, loom_handle handle)
 {
     LOOP_CHECK(loop);
@@ -259,13 +256,12 @@ int loom_cancel(loom_loop *loop, loom_handle handle)
         return -ENOENT;
     bool was_timer = c->place == CALL_TIMER;
     call_table_free(&loop->calls, handle);
-    if (was_timer) {
-        struct timer_heap *t = &loop->timers;
-        t->stale++;
-        if (t->stale > 64 && t->stale > t->len / 2)
-            timer_heap_compact(t, timer_is_live, loop);
-        else if (!loop->dispatching && timer_heap_top(t)->handle == handle)
-            loop_arm(loop); /* the armed deadline was this timer's */
+    if (was_timer && ++loop->timers.stale == loop->timers.len) {
+        /* The last live timer went: disarm now rather than wake for nothing.
+         * Otherwise an early armed deadline costs at most one spare tick. */
+        timer_heap_compact(&loop->timers, timer_is_live, loop);
+        if (!loop->dispatching)
+            loop_arm(loop);
     }
     return 0;
 }
@@ -359,7 +355,7 @@ void loom_backend_tick(loom_loop *loop)
     /* Run what was ready when the tick began; a nested tick may run part of
      * it, so compare positions rather than count. */
     uint64_t end = loop->ready.tail;
-    while ((int64_t)(end - loop->ready.head) > 0 && !atomic_load_explicit(&loop->closed, memory_order_relaxed)) {
+    while ((int64_t)(end - loop->ready.head) > 0) { /* (close is refused inside a tick) */
         loom_handle h = ready_queue_pop(&loop->ready);
         struct call *c = call_table_get(&loop->calls, h);
         if (!c)
@@ -372,8 +368,11 @@ void loom_backend_tick(loom_loop *loop)
     }
     loop->dispatching = false;
     loop->depth--;
-    if (!atomic_load_explicit(&loop->closed, memory_order_relaxed))
-        loop_arm(loop);
+    /* Cancelled timers are purged here, once they outnumber live ones. */
+    struct timer_heap *t = &loop->timers;
+    if (t->stale > 64 && t->stale > t->len / 2)
+        timer_heap_compact(t, timer_is_live, loop);
+    loop_arm(loop);
 }
 
 int64_t loom_backend_deadline(const loom_loop *loop)

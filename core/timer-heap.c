@@ -71,6 +71,10 @@ void timer_heap_pop(struct timer_heap *h)
 
 void timer_heap_compact(struct timer_heap *h, bool (*is_live)(loom_handle, void *), void *ctx)
 {
+    if (h->stale == h->len) { /* all cancelled: nothing to look at */
+        h->len = h->stale = 0;
+        return;
+    }
     size_t n = 0;
     for (size_t i = 0; i < h->len; i++)
         if (is_live(h->v[i].handle, ctx))

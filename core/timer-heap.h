@@ -1,7 +1,8 @@
 /* Min-heap of timers ordered by (deadline, scheduling order). Cancelling
  * does not search the heap: the handle goes stale and its entry is dropped
- * when it surfaces, or all at once when stale entries outnumber live ones —
- * so add and cancel are both cheap and memory stays bounded. */
+ * when it surfaces, or all at once when the loop purges them (at the end of a
+ * tick, once they outnumber live ones) — so add and cancel are both O(1) on
+ * average and memory stays bounded by what one tick scheduled. */
 #ifndef LOOM_TIMER_HEAP_H
 #define LOOM_TIMER_HEAP_H
 
