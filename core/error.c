@@ -18,6 +18,10 @@ const char *loom_strerror(int err)
         return "Loop used from a thread that does not own it";
     case EDEADLK:
         return "Loop cannot nest here";
+    case ETIMEDOUT:
+        return "Timed out"; /* strerror says "Connection timed out" */
+    case ECANCELED:
+        return "Cancelled";
     default:
         return strerror(err); /* glibc returns a static text for known codes */
     }

@@ -5,5 +5,8 @@
 #include <loom/error.h>
 #include <loom/loop.h>
 #include <loom/future.h>
+#include <loom/task.h>
+#include <loom/sync.h>
+#include <loom/executor.h>
 
 #endif

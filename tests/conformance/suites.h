@@ -10,5 +10,8 @@ Suite *threadsafe_suite(void); /* test-threadsafe.c */
 Suite *fd_suite(void);         /* test-fd.c */
 Suite *future_suite(void);     /* test-future.c */
 Suite *host_suite(void);       /* test-host.c: native callbacks, nesting, idle, teardown */
+Suite *task_suite(void);       /* test-task.c: tasks, cancellation, groups */
+Suite *sync_suite(void);       /* test-sync.c: event, lock, semaphore, condition, channel */
+Suite *executor_suite(void);   /* test-executor.c: the thread pool, getaddrinfo */
 
 #endif

@@ -1,0 +1,324 @@
+/* The executor: one process-wide pool of threads running blocking jobs.
+ *
+ * A job's future is touched only on its loop's thread (futures are not
+ * thread-safe): a worker hands the finished job back with
+ * loom_call_soon_threadsafe, and the loop's thread completes the future and
+ * frees the job. The pool's mutex guards the queue and each job's state,
+ * which the future's cancel hook reads from the loop's thread. */
+#include "config.h"
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <loom/executor.h>
+#include "future-private.h"
+#include "loop-private.h"
+
+enum job_state {
+    JOB_QUEUED,   /* in the pool's queue */
+    JOB_RUNNING,  /* a worker owns it */
+    JOB_FINISHED, /* on its way back to the loop's thread */
+};
+
+struct job {
+    struct job *prev, *next; /* in the queue, or next in the orphans */
+    loom_loop *loop;         /* a reference */
+    loom_future *future;     /* a reference, used on the loop's thread only */
+    loom_work_fn fn;
+    void *arg;
+    loom_destroy_fn arg_destroy;
+    int status;
+    loom_work_result result;
+    enum job_state state;
+};
+
+static struct {
+    pthread_mutex_t mutex;
+    pthread_cond_t wake;
+    struct job *head, *tail; /* queued, oldest first */
+    size_t queued;
+    /* Finished jobs whose loop was closed before they got back: their future
+     * must be released on the loop's thread, so they wait here for it. */
+    struct job *orphans;
+    pthread_t *threads;
+    unsigned n_threads, max_threads, idle;
+    bool stopping;
+} pool = {.mutex = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+/* --- the queue (pool.mutex held) ---------------------------------------- */
+
+static void queue_push(struct job *job)
+{
+    job->prev = pool.tail;
+    job->next = NULL;
+    if (pool.tail)
+        pool.tail->next = job;
+    else
+        pool.head = job;
+    pool.tail = job;
+    pool.queued++;
+}
+
+static void queue_remove(struct job *job)
+{
+    if (job->prev)
+        job->prev->next = job->next;
+    else
+        pool.head = job->next;
+    if (job->next)
+        job->next->prev = job->prev;
+    else
+        pool.tail = job->prev;
+    job->prev = job->next = NULL;
+    pool.queued--;
+}
+
+/* --- the loop's side ------------------------------------------------------ */
+
+static void job_destroy_arg(struct job *job)
+{
+    if (job->arg_destroy)
+        job->arg_destroy(job->arg);
+    job->arg_destroy = NULL;
+}
+
+static void job_destroy_result(struct job *job)
+{
+    if (job->result.destroy)
+        job->result.destroy(job->result.value);
+    job->result.destroy = NULL;
+}
+
+/* On the loop's thread: the job is no one else's any more. */
+static void job_free(struct job *job)
+{
+    future_set_cancel_hook(job->future, NULL, NULL);
+    loom_future_unref(job->future);
+    loom_loop_unref(job->loop);
+    free(job);
+}
+
+static void job_deliver(loom_loop *loop, void *data)
+{
+    struct job *job = data;
+    loom_future *future = job->future;
+
+    future_set_cancel_hook(future, NULL, NULL);
+    if (job->status >= 0) {
+        /* A future cancelled meanwhile destroys the value at once. */
+        loom_future_resolve(future, job->result.value, job->result.destroy);
+        job->result.destroy = NULL;
+    } else if (job->status == -ECANCELED) {
+        loom_future_cancel(future);
+    } else {
+        loom_future_fail(future, job->status, job->result.message);
+    }
+    job_free(job);
+}
+
+/* The loop closed with the finished job still in its inbox. */
+static void job_dropped(void *data)
+{
+    job_destroy_result(data);
+    job_free(data);
+}
+
+/* The future's cancel hook: a job that has not started never will. */
+static void job_cancelled(void *data)
+{
+    struct job *job = data;
+
+    pthread_mutex_lock(&pool.mutex);
+    bool queued = job->state == JOB_QUEUED;
+    if (queued)
+        queue_remove(job);
+    pthread_mutex_unlock(&pool.mutex);
+    if (queued) {
+        job_destroy_arg(job);
+        job_free(job);
+    }
+}
+
+/* Releases the orphans that belong to loops of the calling thread. */
+static void reap_orphans(void)
+{
+    struct job *mine = NULL;
+
+    pthread_mutex_lock(&pool.mutex);
+    for (struct job **p = &pool.orphans; *p;) {
+        struct job *job = *p;
+        if (loop_on_owner_thread(job->loop)) {
+            *p = job->next;
+            job->next = mine;
+            mine = job;
+        } else {
+            p = &job->next;
+        }
+    }
+    pthread_mutex_unlock(&pool.mutex);
+    while (mine) {
+        struct job *job = mine;
+        mine = job->next;
+        job_free(job);
+    }
+}
+
+/* --- the pool's side ------------------------------------------------------ */
+
+/* Sends a finished job back to its loop's thread (which drops it if it
+ * closes first), or keeps it as an orphan when the loop is closed already. */
+static void job_return(struct job *job)
+{
+    pthread_mutex_lock(&pool.mutex);
+    job->state = JOB_FINISHED;
+    pthread_mutex_unlock(&pool.mutex);
+    if (loop_call_soon_threadsafe_owned(job->loop, job_deliver, job, job_dropped) == 0)
+        return;
+    job_destroy_result(job);
+    pthread_mutex_lock(&pool.mutex);
+    job->next = pool.orphans;
+    pool.orphans = job;
+    pthread_mutex_unlock(&pool.mutex);
+}
+
+static void job_run(struct job *job)
+{
+    /* A closed loop will not take the result: do not start the work. */
+    if (!atomic_load(&job->loop->closed)) {
+        job->status = job->fn(job->arg, &job->result);
+        if (job->status < 0)
+            job_destroy_result(job);
+    }
+    job_destroy_arg(job);
+    job_return(job);
+}
+
+static void *worker_main(void *unused)
+{
+    pthread_setname_np(pthread_self(), "loom-worker"); /* for ps, gdb and the tests */
+    pthread_mutex_lock(&pool.mutex);
+    for (;;) {
+        while (!pool.head && !pool.stopping) {
+            pool.idle++;
+            pthread_cond_wait(&pool.wake, &pool.mutex);
+            pool.idle--;
+        }
+        struct job *job = pool.head;
+        if (!job)
+            break;
+        queue_remove(job);
+        job->state = JOB_RUNNING;
+        pthread_mutex_unlock(&pool.mutex);
+        job_run(job);
+        pthread_mutex_lock(&pool.mutex);
+    }
+    pthread_mutex_unlock(&pool.mutex);
+    return NULL;
+}
+
+static unsigned default_threads(void)
+{
+    const char *env = getenv("LOOM_EXECUTOR_THREADS");
+    long n = env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n > 0 && n <= 1024 ? (unsigned)n : 4;
+}
+
+/* Starts another worker if the queue outgrew the idle ones (pool.mutex
+ * held). Returns 0, or a negative errno if no worker runs at all. */
+static int pool_grow(void)
+{
+    if (pool.queued <= pool.idle || (pool.max_threads && pool.n_threads == pool.max_threads))
+        return 0;
+    if (!pool.threads) {
+        if (!pool.max_threads)
+            pool.max_threads = default_threads();
+        if (!(pool.threads = calloc(pool.max_threads, sizeof(*pool.threads))))
+            return -ENOMEM;
+    }
+    int r = pthread_create(&pool.threads[pool.n_threads], NULL, worker_main, NULL);
+    if (r == 0)
+        pool.n_threads++;
+    return pool.n_threads ? 0 : -r;
+}
+
+loom_future *loom_run_in_thread(loom_loop *loop, loom_work_fn fn, void *arg, loom_destroy_fn arg_destroy)
+{
+    if (!fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    loom_future *future = loom_future_new(loop);
+    struct job *job = future ? calloc(1, sizeof(*job)) : NULL;
+    if (!job) {
+        loom_future_unref(future);
+        return NULL;
+    }
+    reap_orphans();
+    *job = (struct job){.loop = loom_loop_ref(loop), .future = loom_future_ref(future), .fn = fn,
+                        .arg = arg, .arg_destroy = arg_destroy, .state = JOB_QUEUED};
+
+    pthread_mutex_lock(&pool.mutex);
+    int r = pool.stopping ? -ESHUTDOWN : 0;
+    if (r == 0) {
+        queue_push(job);
+        if ((r = pool_grow()) < 0)
+            queue_remove(job);
+        else
+            pthread_cond_signal(&pool.wake);
+    }
+    pthread_mutex_unlock(&pool.mutex);
+    if (r < 0) {
+        job->arg_destroy = NULL; /* the caller keeps arg on failure */
+        job_free(job);
+        loom_future_unref(future);
+        errno = -r;
+        return NULL;
+    }
+    future_set_cancel_hook(future, job_cancelled, job);
+    return future;
+}
+
+int loom_executor_set_threads(unsigned n)
+{
+    if (n == 0)
+        return -EINVAL;
+    pthread_mutex_lock(&pool.mutex);
+    int r = pool.n_threads ? -EBUSY : 0;
+    if (r == 0)
+        pool.max_threads = n;
+    pthread_mutex_unlock(&pool.mutex);
+    return r;
+}
+
+void loom_executor_shutdown(void)
+{
+    pthread_mutex_lock(&pool.mutex);
+    pool.stopping = true;
+    struct job *cancelled = pool.head;
+    for (struct job *job = cancelled; job; job = job->next) {
+        job->state = JOB_FINISHED;
+        job->status = -ECANCELED;
+    }
+    pool.head = pool.tail = NULL;
+    pool.queued = 0;
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.mutex);
+
+    while (cancelled) {
+        struct job *job = cancelled;
+        cancelled = job->next;
+        job_destroy_arg(job);
+        job_return(job);
+    }
+    /* Only this function changes the thread list once stopping is set. */
+    for (unsigned i = 0; i < pool.n_threads; i++)
+        pthread_join(pool.threads[i], NULL);
+
+    pthread_mutex_lock(&pool.mutex);
+    free(pool.threads);
+    pool.threads = NULL;
+    pool.n_threads = 0;
+    pool.stopping = false;
+    pthread_mutex_unlock(&pool.mutex);
+    reap_orphans();
+}

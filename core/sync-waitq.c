@@ -1,0 +1,148 @@
+/* The FIFO waiter queue and the object base shared by the sync primitives.
+ * A waiter is a pending future; cancelling that future takes the waiter out
+ * of its queue at once (through the future's cancel hook), so a grant never
+ * goes to it. */
+#include <stdlib.h>
+#include "future-private.h"
+#include "loop-private.h"
+#include "sync-private.h"
+
+static void waitq_unlink(sync_waiter *w)
+{
+    struct sync_waitq *q = w->queue;
+
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    w->prev = w->next = NULL;
+    w->queue = NULL;
+}
+
+static void waiter_free(sync_waiter *w, bool granted)
+{
+    future_set_cancel_hook(w->future, NULL, NULL);
+    if (w->destroy)
+        w->destroy(w->item);
+    if (w->release)
+        w->release(w, granted);
+    loom_future_unref(w->future);
+    free(w);
+}
+
+static void waiter_cancelled(void *data)
+{
+    sync_waiter *w = data;
+
+    waitq_unlink(w);
+    waiter_free(w, false);
+}
+
+void waitq_append(struct sync_waitq *q, sync_waiter *w)
+{
+    w->queue = q;
+    w->prev = q->tail;
+    w->next = NULL;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    future_set_cancel_hook(w->future, waiter_cancelled, w);
+}
+
+sync_waiter *waitq_add(struct sync_waitq *q, loom_future *future)
+{
+    sync_waiter *w = calloc(1, sizeof(*w));
+
+    if (!w) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    w->future = loom_future_ref(future);
+    waitq_append(q, w);
+    return w;
+}
+
+loom_future *waitq_wait(struct sync_waitq *q, loom_loop *loop, bool now)
+{
+    loom_future *future = loom_future_new(loop);
+
+    if (!future)
+        return NULL;
+    if (now) {
+        loom_future_resolve(future, NULL, NULL);
+    } else if (!waitq_add(q, future)) {
+        loom_future_unref(future);
+        return NULL;
+    }
+    return future;
+}
+
+sync_waiter *waitq_pop(struct sync_waitq *q)
+{
+    sync_waiter *w;
+
+    while ((w = q->head)) {
+        waitq_unlink(w);
+        if (!loom_future_done(w->future)) {
+            future_set_cancel_hook(w->future, NULL, NULL);
+            return w;
+        }
+        waiter_free(w, false); /* completed by its owner: not a taker */
+    }
+    return NULL;
+}
+
+void waiter_resolve(sync_waiter *w, void *value, loom_destroy_fn destroy)
+{
+    loom_future_resolve(w->future, value, destroy);
+    waiter_free(w, true);
+}
+
+void waiter_fail(sync_waiter *w, int err)
+{
+    if (err == -ECANCELED)
+        loom_future_cancel(w->future);
+    else
+        loom_future_fail(w->future, err, NULL);
+    waiter_free(w, false);
+}
+
+void waitq_fail_all(struct sync_waitq *q, int err)
+{
+    sync_waiter *w;
+
+    while ((w = waitq_pop(q)))
+        waiter_fail(w, err);
+}
+
+void *sync_object_new(loom_loop *loop, size_t size, const char *func)
+{
+    int r = loop_check(loop, func);
+    if (r < 0) {
+        errno = -r;
+        return NULL;
+    }
+    struct sync_object *o = calloc(1, size);
+    if (!o)
+        return NULL;
+    o->loop = loom_loop_ref(loop);
+    o->refs = 1;
+    return o;
+}
+
+bool sync_object_unref(struct sync_object *o)
+{
+    return o && --o->refs == 0;
+}
+
+void sync_object_free(struct sync_object *o)
+{
+    loom_loop_unref(o->loop);
+    free(o);
+}
