@@ -20,6 +20,8 @@ struct fd_entry {
     bool suspended;    /* the fd was found closed: the backend watches nothing */
 };
 
+struct task;
+
 /* One loom_loop_run / run_until on the stack; nested runs chain. */
 struct run_frame {
     bool stop;
@@ -53,6 +55,7 @@ struct loom_loop {
     bool dispatching;   /* inside a tick: the deadline is re-armed when it ends */
     unsigned depth;     /* ticks and fd dispatches on the stack */
     struct run_frame *frame;
+    struct task *tasks; /* whose functions have not returned (task.c) */
     uint64_t ticks;
     unsigned polls_skipped; /* ticks run without polling for I/O (see run_frame) */
 
@@ -98,6 +101,10 @@ int loop_call_soon_owned(loom_loop *loop, loom_callback cb, void *data, void (*d
 int loop_call_soon_threadsafe_owned(loom_loop *loop, loom_callback cb, void *data,
                                     void (*drop)(void *data));
 void loop_arm(loom_loop *loop);
+
+/* task.c: at close, resumes every task with -ESHUTDOWN so that its function
+ * can clean up and return (every later await point fails the same way). */
+void tasks_shutdown(loom_loop *loop);
 
 /* fd.c */
 void fd_table_close(loom_loop *loop);

@@ -109,6 +109,7 @@ static void close_now(loom_loop *loop)
     while (atomic_load(&loop->producers) > 0)
         sched_yield();
 
+    tasks_shutdown(loop);
     size_t watches = loop->watches;
     size_t pending = drop_scheduled(loop);
     fd_table_close(loop);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include "fiber.h"
 #include "future-private.h"
+#include "loop-private.h"
 #include "task-private.h"
 
 enum task_state {
@@ -19,6 +20,7 @@ enum task_state {
 };
 
 struct task {
+    struct task *prev, *next; /* in loop->tasks */
     struct fiber fiber;
     struct fiber_stack stack;
     loom_loop *loop;      /* borrowed: the future holds a reference */
@@ -67,9 +69,20 @@ static void task_complete_future(struct task *t)
         loom_future_fail(t->future, t->result, NULL);
 }
 
+static void task_unlink(struct task *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        t->loop->tasks = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+}
+
 /* On the resumer's stack, once the fiber has switched away for good. */
 static void task_finish(struct task *t)
 {
+    task_unlink(t);
     fiber_fini(&t->fiber);
     fiber_stack_put(&t->stack);
     task_complete_future(t);
@@ -124,12 +137,23 @@ static int task_take_cancel(struct task *t)
     return -ECANCELED;
 }
 
-/* Switches back to the resumer until the pending wakeup resumes the task. */
+/* Switches back to the resumer until the pending wakeup resumes the task,
+ * or the loop closes (-ESHUTDOWN). */
 static int task_suspend(struct task *t)
 {
+    if (atomic_load_explicit(&t->loop->closed, memory_order_relaxed))
+        return -ESHUTDOWN;
     t->state = TASK_SUSPENDED;
     fiber_switch(&t->fiber, t->fiber.resumer);
-    return task_take_cancel(t);
+    return atomic_load_explicit(&t->loop->closed, memory_order_relaxed) ? -ESHUTDOWN : 0;
+}
+
+void tasks_shutdown(loom_loop *loop)
+{
+    /* Close is refused inside a tick, so every task here is suspended, and a
+     * resumed one cannot suspend again: it runs until its function returns. */
+    while (loop->tasks)
+        task_resume(loop->tasks);
 }
 
 /* The cancel hook of the task's future. */
@@ -187,6 +211,10 @@ loom_future *task_spawn(loom_loop *loop, loom_task_fn fn, void *arg, size_t stac
     t->on_return = on_return;
     t->on_return_data = data;
     t->state = TASK_SUSPENDED;
+    t->next = loop->tasks;
+    if (t->next)
+        t->next->prev = t;
+    loop->tasks = t;
     future_set_cancel_hook(future, task_cancelled, t);
     return future;
 }
@@ -230,9 +258,14 @@ int loom_await(loom_future *future)
         t->awaited = loom_future_ref(future);
         r = task_suspend(t);
         t->awaited = NULL;
-        loom_future_unref(future);
+        loom_future_unref(future); /* the caller still holds one */
         if (r < 0)
             return r;
+        /* A result that arrived before the cancellation is the task's (a
+         * lock granted, an item received): the cancellation waits for the
+         * next await point rather than lose it. */
+        if (loom_future_state_get(future) != LOOM_FUTURE_RESOLVED && t->cancel_pending)
+            return task_take_cancel(t);
     }
     return loom_future_status(future);
 }
@@ -259,7 +292,10 @@ int loom_sleep(int64_t ns)
     if (t->cancel_pending)
         return task_take_cancel(t);
     int r = loom_call_later(t->loop, ns, task_wake, t, &t->timer);
-    return r < 0 ? r : task_suspend(t);
+    if (r < 0)
+        return r;
+    r = task_suspend(t);
+    return r < 0 ? r : task_take_cancel(t);
 }
 
 int loom_yield(void)
@@ -270,7 +306,10 @@ int loom_yield(void)
     if (t->cancel_pending)
         return task_take_cancel(t);
     int r = loom_call_soon(t->loop, task_wake, t, NULL);
-    return r < 0 ? r : task_suspend(t);
+    if (r < 0)
+        return r;
+    r = task_suspend(t);
+    return r < 0 ? r : task_take_cancel(t);
 }
 
 /* --- the result -------------------------------------------------------------------- */

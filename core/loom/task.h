@@ -32,8 +32,10 @@
  * Lifetime. A task keeps its own future alive until its function returns,
  * so the caller may drop its reference at once. A task that fails and that
  * nobody awaited is reported once to the loop's error handler, like any
- * failed future. A loop must not be closed while it has suspended tasks:
- * their wakeups are dropped with the loop's callbacks, so they never finish.
+ * failed future. Closing the loop resumes every suspended task: its await
+ * point returns -ESHUTDOWN, and so does every later one without suspending,
+ * so the function can release what it holds and return (a task that keeps
+ * retrying instead would hold up loom_loop_close).
  *
  * Stacks. Each task has its own stack, 256 KiB unless said otherwise: glibc's
  * getaddrinfo and printf may use tens of KiB (alloca of up to 64 KiB inside
@@ -82,13 +84,16 @@ LOOM_API loom_future *loom_task_spawn_with_stack(loom_loop *loop, loom_task_fn f
 LOOM_API loom_future *loom_task_current(void);
 
 /* --- await points: from inside a task only; elsewhere they return -EPERM
- * and do nothing. Each returns -ECANCELED if the task was cancelled. ------ */
+ * and do nothing. Each returns -ECANCELED if the task was cancelled, and
+ * -ESHUTDOWN once the loop is closed. ---------------------------------------- */
 
 /* Suspends the task until future is done, and returns its status: 0 if
  * resolved (read the value from the future), its negative errno if failed
  * (which counts as retrieved) or cancelled. A done future returns at once,
  * without suspending. If the task is cancelled meanwhile, future is
- * cancelled too. future is borrowed: the caller keeps its reference.
+ * cancelled too — unless it had resolved already (a lock granted, an item
+ * received): then loom_await returns 0, the result is the task's, and
+ * -ECANCELED comes at the next await point, so no grant is ever lost. future is borrowed: the caller keeps its reference.
  * -EXDEV for a future of another loop, -EDEADLK for the task's own. */
 LOOM_API int loom_await(loom_future *future);
 

@@ -392,7 +392,8 @@ START_TEST(test_cancel_before_start)
 END_TEST
 
 /* The awaited future completes, and the task is cancelled before its wakeup
- * runs: it is resumed once, with -ECANCELED. */
+ * runs: it is resumed once, with the result (which must not be lost), and
+ * the cancellation arrives at its next await point. */
 static struct victim race_victim;
 static loom_future *race_task;
 
@@ -409,9 +410,9 @@ START_TEST(test_cancel_after_wakeup_queued)
     run_until_flag(&race_victim.at_await);
     ck_assert_int_eq(loom_call_soon(loop, complete_and_cancel, NULL, NULL), 0);
     run_until_flag(&race_victim.returned);
-    ck_assert_int_eq(race_victim.first, -ECANCELED);
+    ck_assert_int_eq(race_victim.first, 0);
     ck_assert_int_eq(race_victim.resumes, 1);
-    ck_assert_int_eq(race_victim.later, 0);
+    ck_assert_int_eq(race_victim.later, -ECANCELED);
     ck_assert_int_eq(loom_future_state_get(race_victim.awaited), LOOM_FUTURE_RESOLVED);
     settle();
     loom_future_unref(race_task);
@@ -481,6 +482,39 @@ START_TEST(test_cancel_propagates_to_awaited_task)
 END_TEST
 
 /* --- lifetime and reporting ---------------------------------------------------------- */
+
+/* Closing the loop resumes a suspended task with -ESHUTDOWN; later await
+ * points fail the same way without suspending, and the function returns. */
+struct closing {
+    loom_future *never; /* awaited, never completed */
+    int first, second;
+    bool returned;
+};
+
+static int await_forever(void *arg)
+{
+    struct closing *c = arg;
+    c->first = loom_await(c->never);
+    c->second = loom_sleep(MS);
+    c->returned = true;
+    return 0;
+}
+
+START_TEST(test_close_resumes_suspended_tasks)
+{
+    struct closing c = {.never = new_future(), .first = 1, .second = 1};
+    loom_future *task = spawn(await_forever, &c);
+    settle(); /* started and suspended */
+    ck_assert(!c.returned);
+    ck_assert_int_eq(loom_loop_close(loop), 0);
+    ck_assert(c.returned);
+    ck_assert_int_eq(c.first, -ESHUTDOWN);
+    ck_assert_int_eq(c.second, -ESHUTDOWN);
+    ck_assert(loom_future_done(task));
+    loom_future_unref(task);
+    loom_future_unref(c.never);
+}
+END_TEST
 
 static int sleep_then_resolve(void *arg)
 {
@@ -895,6 +929,7 @@ Suite *task_suite(void)
     tcase_add_test(tc, test_cancel_itself);
     tcase_add_test(tc, test_cancel_propagates_to_awaited_task);
     tcase_add_test(tc, test_dropped_task_keeps_running);
+    tcase_add_test(tc, test_close_resumes_suspended_tasks);
     tcase_add_test(tc, test_unawaited_failure_reported_once);
     tcase_add_test(tc, test_await_timeout);
     tcase_add_test(tc, test_group_success);
