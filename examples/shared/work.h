@@ -1,11 +1,11 @@
 /* The example apps' work, written once against the loom core and compiled
  * unchanged into the GTK 3 and the Qt Widgets app.
  *
- * Two pieces of work, each started by a button and shown in a label:
- *   countdown  a loom timer ticks the label 5..0;
- *   compute    a worker thread sends results through a pipe, loom watches
- *              the pipe and resolves one future per result, and
- *              loom_future_all + loom_future_timeout gather them into a sum.
+ * Two pieces of work, each started by a button and shown in a label, each a
+ * loom task (sequential code that awaits):
+ *   countdown  sleeps and ticks the label 5..0;
+ *   compute    a worker thread sends results through a pipe; the task awaits
+ *              the pipe's readiness under one deadline and sums them up.
  * The app knows nothing of loom beyond creating the loop on its toolkit; the
  * work knows nothing of the toolkit beyond the hooks below. */
 #ifndef LOOM_EXAMPLE_WORK_H
