@@ -1,5 +1,6 @@
 /* loom conformance suite — scheduling, timers, run/stop, close and misuse of
  * a loop. */
+#include <poll.h>
 #include <pthread.h>
 #include <unistd.h>
 #include "fixture.h"
@@ -616,6 +617,63 @@ START_TEST(test_no_fd_left_open)
 }
 END_TEST
 
+/* --- embedding: one pollable fd and a timeout (the built-in epoll loop) --- */
+
+static void set_flag(loom_loop *loop, void *data)
+{
+    *(bool *)data = true;
+}
+
+static bool called_from_thread;
+
+static void *call_from_thread(void *loop)
+{
+    usleep(20 * 1000);
+    ck_assert_int_eq(loom_call_soon_threadsafe(loop, set_flag, &called_from_thread), 0);
+    return NULL;
+}
+
+START_TEST(test_embed_fd_and_timeout)
+{
+    loom_loop *loop = host_loop_new();
+    int fd = loom_loop_get_fd(loop);
+    if (fd == -ENOTSUP) { /* one fd only where the backend has one: epoll */
+        ck_assert_int_eq(loom_loop_get_timeout(loop), -1);
+        fixture_free_loop(loop);
+        return;
+    }
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(loom_loop_get_timeout(loop), -1); /* nothing scheduled */
+
+    /* A foreign loop waits on the fd for the timeout, then runs loom once. */
+    bool fired = false;
+    ck_assert_int_eq(loom_call_later(loop, 30 * MS, set_flag, &fired, NULL), 0);
+    int64_t timeout = loom_loop_get_timeout(loop);
+    ck_assert_int_gt(timeout, 0);
+    ck_assert_int_le(timeout, 30 * MS);
+    int64_t start = fixture_now();
+    while (!fired) {
+        timeout = loom_loop_get_timeout(loop);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        ck_assert_int_ge(poll(&p, 1, timeout < 0 ? -1 : (int)((timeout + MS - 1) / MS)), 0);
+        ck_assert_int_eq(loom_loop_run_once(loop, false), 0);
+    }
+    ck_assert_int_ge(fixture_now() - start, 30 * MS);
+
+    /* A thread-safe call makes the fd readable. */
+    pthread_t thread;
+    pthread_create(&thread, NULL, call_from_thread, loop);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    ck_assert_int_eq(poll(&p, 1, fixture_scaled_ms(5000)), 1);
+    pthread_join(thread, NULL);
+    ck_assert_int_eq(loom_loop_run_once(loop, false), 0);
+    ck_assert(called_from_thread);
+    ck_assert_int_eq(loom_call_soon(loop, set_flag, &fired, NULL), 0);
+    ck_assert_int_eq(loom_loop_get_timeout(loop), 0); /* ready: do not sleep */
+    fixture_free_loop(loop);
+}
+END_TEST
+
 Suite *loop_suite(void)
 {
     Suite *s = suite_create("loop");
@@ -639,6 +697,9 @@ Suite *loop_suite(void)
     tcase_add_test(tc, test_run_until_returns_status);
     tcase_add_test(tc, test_run_until_stopped_returns_eintr);
     tcase_add_test(tc, test_nested_run_until);
+
+    tc = fixture_tcase(s, "embedding");
+    tcase_add_test(tc, test_embed_fd_and_timeout);
 
     tc = fixture_tcase(s, "life cycle");
     tcase_add_test(tc, test_close_while_running);
