@@ -9,12 +9,24 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+#define BENCH_NORETURN [[noreturn]] /* peer-qt.cpp is C++ */
+extern "C" {
+#else
+#define BENCH_NORETURN _Noreturn
+#endif
+
 #define BENCH_REPS 5
 #define BENCH_MIN_REP_NS 300000000LL
 
 /* Timer metric: this many timers per round, with deadlines of 1..10,000 ms. */
 #define BENCH_TIMERS 1000000u
 #define BENCH_TIMER_MAX_MS 10000u
+
+/* timer_add_cancel_10k: the first 10,000 of the same delays. Qt keeps its
+ * timers in a sorted list (linear insert and remove): BENCH_TIMERS would take
+ * it minutes per round. */
+#define BENCH_FEW_TIMERS 10000u
 
 /* Batch metric: callbacks scheduled at once per round. */
 #define BENCH_BATCH 1000u
@@ -32,7 +44,7 @@ int64_t bench_now_ns(void);
 
 /* Prints a message with the reason (strerror of err, if err != 0) and exits:
  * a bench that cannot run its setup has nothing to measure. */
-_Noreturn void bench_die(int err, const char *what);
+BENCH_NORETURN void bench_die(int err, const char *what);
 
 /* Dies on a negative errno result; returns it otherwise. */
 int bench_check(int ret, const char *what);
@@ -71,5 +83,9 @@ bool bench_roundtrip_reply(bench_roundtrip *rt);
 /* Measures rt unpinned and with both threads pinned to CPU 0, printing
  * threadsafe_roundtrip and threadsafe_roundtrip_pinned. */
 void bench_roundtrip_measure(const char *prefix, bench_roundtrip *rt);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -35,16 +35,16 @@ static int make_libevent(loom_loop **loopp, const char *name)
 #endif
 
 const struct bench_backend bench_backends[] = {
-    { "epoll", make_builtin },
-    { "poll", make_builtin },
+    { "epoll", make_builtin, NULL },
+    { "poll", make_builtin, NULL },
 #ifdef BENCH_LOOM_GLIB
-    { "glib", make_glib },
+    { "glib", make_glib, NULL },
 #endif
 #ifdef BENCH_LOOM_LIBEVENT
-    { "libevent", make_libevent },
+    { "libevent", make_libevent, NULL },
 #endif
 #ifdef BENCH_LOOM_QT
-    { "qt", bench_make_qt_loop },
+    { "qt", bench_make_qt_loop, bench_qt_loop_note },
 #endif
-    { NULL, NULL },
+    { NULL, NULL, NULL },
 };

@@ -1,5 +1,6 @@
 // loom-bench — the Qt backend: loom_qt_loop_new needs a QCoreApplication,
 // which only C++ can make.
+#include <QAbstractEventDispatcher>
 #include <QCoreApplication>
 
 #include "loom-bench-backends.h"
@@ -15,4 +16,11 @@ int bench_make_qt_loop(loom_loop **loopp, const char *name)
     if (!QCoreApplication::instance())
         new QCoreApplication(argc, argv); // one for the whole run, never freed
     return loom_qt_loop_new(loopp);
+}
+
+const char *bench_qt_loop_note(void)
+{
+    // Qt picks its GLib dispatcher unless QT_NO_GLIB was set (or Qt lacks it).
+    bool glib = QAbstractEventDispatcher::instance()->inherits("QEventDispatcherGlib");
+    return glib ? "" : " (QT_NO_GLIB=1)";
 }

@@ -2,17 +2,20 @@
  *
  *   loom-bench --backend=NAME   measure on backend NAME (default: epoll)
  *   loom-bench --list           print the backends that work here, one a line
+ *   --task-memory=N             task_memory at N suspended tasks (default 100000)
  *
  * Prints a "# ..." header naming the backend, then "metric value unit" lines
  * (see bench-util.h for how values are taken). */
 #include "bench-util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <loom/loom.h>
 
+#include "bench-task.h"
 #include "loom-bench-backends.h"
 
 /* --- call_soon_chain: each callback schedules the next ----------------------- */
@@ -57,7 +60,12 @@ static void run_batch(void *ctx, uint64_t n)
     }
 }
 
-/* --- timer_add_cancel: BENCH_TIMERS random timers added, then cancelled ------- */
+/* --- timer_add_cancel: count random timers added, then cancelled ------------ */
+
+struct timers {
+    loom_loop *loop;
+    size_t count; /* BENCH_TIMERS, or BENCH_FEW_TIMERS */
+};
 
 static void never_called(loom_loop *loop, void *data)
 {
@@ -67,19 +75,19 @@ static void never_called(loom_loop *loop, void *data)
 static void run_timers(void *ctx, uint64_t n)
 {
     static loom_handle handles[BENCH_TIMERS];
-    loom_loop *loop = ctx;
+    struct timers *t = ctx;
     const uint32_t *delays = bench_timer_delays_ms();
 
     for (uint64_t round = 0; round < n; round++) {
-        for (size_t i = 0; i < BENCH_TIMERS; i++)
-            bench_check(loom_call_later(loop, (int64_t)delays[i] * 1000000, never_called, NULL,
+        for (size_t i = 0; i < t->count; i++)
+            bench_check(loom_call_later(t->loop, (int64_t)delays[i] * 1000000, never_called, NULL,
                                         &handles[i]),
                         "loom_call_later");
-        for (size_t i = 0; i < BENCH_TIMERS; i++)
-            bench_check(loom_cancel(loop, handles[i]), "loom_cancel");
+        for (size_t i = 0; i < t->count; i++)
+            bench_check(loom_cancel(t->loop, handles[i]), "loom_cancel");
         /* One idle iteration, as a live program would have: lets a core that
          * drops cancelled timers lazily do so. */
-        bench_check(loom_loop_run_once(loop, false), "loom_loop_run_once");
+        bench_check(loom_loop_run_once(t->loop, false), "loom_loop_run_once");
     }
 }
 
@@ -205,14 +213,18 @@ static void measure_threadsafe(loom_loop *loop)
 
 /* --- driver ------------------------------------------------------------------ */
 
-static void measure_all(loom_loop *loop)
+static void measure_all(loom_loop *loop, unsigned memory_tasks)
 {
+    struct timers many = { loop, BENCH_TIMERS }, few = { loop, BENCH_FEW_TIMERS };
+
     bench_measure(NULL, "call_soon_chain", "ns/op", 1, run_chain, loop);
     bench_measure(NULL, "call_soon_batch", "ns/op", BENCH_BATCH, run_batch, loop);
-    bench_measure(NULL, "timer_add_cancel", "ns/op", BENCH_TIMERS, run_timers, loop);
+    bench_measure(NULL, "timer_add_cancel", "ns/op", BENCH_TIMERS, run_timers, &many);
+    bench_measure(NULL, "timer_add_cancel_10k", "ns/op", BENCH_FEW_TIMERS, run_timers, &few);
     measure_pingpong(loop);
     bench_measure(NULL, "future_resolve_callback", "ns/op", 1, run_futures, loop);
     measure_threadsafe(loop);
+    bench_tasks(loop, memory_tasks);
 }
 
 static int list_backends(void)
@@ -229,7 +241,7 @@ static int list_backends(void)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: loom-bench [--backend=NAME] | --list\nbackends:");
+    fprintf(out, "usage: loom-bench [--backend=NAME] [--task-memory=TASKS] | --list\nbackends:");
     for (const struct bench_backend *b = bench_backends; b->name; b++)
         fprintf(out, " %s", b->name);
     fputc('\n', out);
@@ -238,6 +250,7 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     const char *name = "epoll";
+    unsigned memory_tasks = 100000;
     const struct bench_backend *backend = NULL;
     loom_loop *loop;
 
@@ -246,6 +259,8 @@ int main(int argc, char **argv)
             return list_backends();
         else if (strncmp(argv[i], "--backend=", 10) == 0)
             name = argv[i] + 10;
+        else if (strncmp(argv[i], "--task-memory=", 14) == 0 && atoi(argv[i] + 14) > 0)
+            memory_tasks = (unsigned)atoi(argv[i] + 14);
         else {
             usage(strcmp(argv[i], "--help") == 0 ? stdout : stderr);
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
@@ -260,8 +275,9 @@ int main(int argc, char **argv)
         return 2;
     }
     bench_check(backend->make(&loop, backend->name), backend->name);
-    printf("# loom-bench backend=%s\n", loom_loop_backend_name(loop));
-    measure_all(loop);
+    printf("# loom-bench backend=%s%s\n", loom_loop_backend_name(loop),
+           backend->note ? backend->note() : "");
+    measure_all(loop, memory_tasks);
     loom_loop_unref(loop);
     return 0;
 }

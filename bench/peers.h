@@ -3,9 +3,21 @@
 #ifndef LOOM_BENCH_PEERS_H
 #define LOOM_BENCH_PEERS_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 void peer_raw_epoll(void);
 void peer_libuv(void);
 void peer_libevent(void);
 void peer_glib(void);
+void peer_swapcontext(void);
+/* Prints as "qt" and "qt_invoke", or "qt_noglib" and "qt_noglib_invoke" when
+ * Qt runs its Unix dispatcher (QT_NO_GLIB=1) instead of its GLib one. */
+void peer_qt(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -48,8 +48,8 @@
  * Guard pages are limited, though: each costs the process one more of the
  * mappings Linux allows it (vm.max_map_count, 65,530 by default). Once the
  * guarded stacks would use a quarter of that limit (about 8,000 stacks by
- * default), new stacks come WITHOUT a guard page, 16 to a mapping, so that
- * 100,000 concurrent tasks still fit; an overflow of such a stack corrupts
+ * default), new stacks come WITHOUT a guard page, 64 to a mapping, so that
+ * 1,000,000 concurrent tasks still fit; an overflow of such a stack corrupts
  * the neighbouring one silently. Programs with many deep tasks should raise
  * vm.max_map_count or give those tasks larger stacks. A frame larger than a
  * page can also jump over a guard page; compile with
