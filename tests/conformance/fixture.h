@@ -35,6 +35,10 @@ void fixture_stop(loom_loop *loop, void *data);
 /* Closes the loop (asserting success) and drops the caller's reference. */
 void fixture_free_loop(loom_loop *loop);
 
+/* Runs what is scheduled already (completion callbacks, cancelled inputs'
+ * callbacks), so that a test ends with nothing pending. */
+void fixture_settle(loom_loop *loop);
+
 /* Number of fds open in this process. */
 int fixture_count_open_fds(void);
 

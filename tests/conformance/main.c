@@ -80,6 +80,20 @@ void fixture_stop(loom_loop *loop, void *data)
     ck_assert_int_eq(loom_loop_stop(loop), 0);
 }
 
+static void mark_settled(loom_loop *loop, void *data)
+{
+    *(bool *)data = true;
+}
+
+void fixture_settle(loom_loop *loop)
+{
+    bool settled = false;
+    ck_assert_int_eq(loom_call_soon(loop, mark_settled, &settled, NULL), 0);
+    for (int i = 0; !settled && i < 100; i++)
+        ck_assert_int_eq(loom_loop_run_once(loop, true), 0);
+    ck_assert_msg(settled, "the loop did not settle");
+}
+
 void fixture_free_loop(loom_loop *loop)
 {
     ck_assert_int_eq(loom_loop_close(loop), 0);

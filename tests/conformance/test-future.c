@@ -60,24 +60,6 @@ static void run_until_calls(int want)
     ck_assert_int_eq(calls, want);
 }
 
-static bool settled;
-
-static void mark_settled(loom_loop *l, void *data)
-{
-    settled = true;
-}
-
-/* Runs what is scheduled already (such as the callbacks of the inputs a
- * combinator cancelled), so that the test ends with nothing pending. */
-static void settle(void)
-{
-    settled = false;
-    ck_assert_int_eq(loom_call_soon(loop, mark_settled, NULL, NULL), 0);
-    for (int i = 0; !settled && i < 100; i++)
-        ck_assert_int_eq(loom_loop_run_once(loop, true), 0);
-    ck_assert(settled);
-}
-
 static int destroyed;
 
 static void count_destroy(void *value)
@@ -579,7 +561,7 @@ START_TEST(test_all_first_failure_cancels_rest)
     ck_assert_str_eq(loom_future_message(r), "second broke");
     ck_assert_int_eq(loom_future_state_get(fs[0]), LOOM_FUTURE_RESOLVED);
     ck_assert_int_eq(loom_future_state_get(fs[2]), LOOM_FUTURE_CANCELLED);
-    settle();
+    fixture_settle(loop);
     unref_futures(fs, 3);
     loom_future_unref(r);
     ck_assert_int_eq(reports(), 0); /* all consumed the failure */
@@ -595,7 +577,7 @@ START_TEST(test_all_input_cancelled)
     ck_assert_int_eq(run_until(r), -ECANCELED);
     ck_assert_int_eq(loom_future_state_get(r), LOOM_FUTURE_CANCELLED);
     ck_assert_int_eq(loom_future_state_get(fs[0]), LOOM_FUTURE_CANCELLED);
-    settle();
+    fixture_settle(loop);
     unref_futures(fs, 2);
     loom_future_unref(r);
 }
@@ -652,7 +634,7 @@ START_TEST(test_any_failure_wins)
     loom_future_fail(fs[0], -ECONNREFUSED, NULL);
     ck_assert_int_eq(run_until(r), -ECONNREFUSED);
     ck_assert_int_eq(loom_future_state_get(fs[1]), LOOM_FUTURE_CANCELLED);
-    settle();
+    fixture_settle(loop);
     unref_futures(fs, 2);
     loom_future_unref(r);
     ck_assert_int_eq(reports(), 0);
@@ -694,7 +676,7 @@ START_TEST(test_any_cancel_cancels_inputs)
     ck_assert(loom_future_cancel(r));
     ck_assert_int_eq(loom_future_state_get(fs[0]), LOOM_FUTURE_CANCELLED);
     ck_assert_int_eq(loom_future_state_get(fs[1]), LOOM_FUTURE_CANCELLED);
-    settle();
+    fixture_settle(loop);
     unref_futures(fs, 2);
     loom_future_unref(r);
 }
@@ -718,7 +700,7 @@ START_TEST(test_timeout_expires)
     ck_assert_int_eq(run_until(r), -ETIMEDOUT);
     ck_assert_int_eq(loom_future_state_get(r), LOOM_FUTURE_FAILED);
     ck_assert_int_eq(loom_future_state_get(f), LOOM_FUTURE_CANCELLED);
-    settle();
+    fixture_settle(loop);
     loom_future_unref(f);
     loom_future_unref(r);
 }

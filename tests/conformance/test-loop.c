@@ -670,6 +670,7 @@ START_TEST(test_embed_fd_and_timeout)
     ck_assert(called_from_thread);
     ck_assert_int_eq(loom_call_soon(loop, set_flag, &fired, NULL), 0);
     ck_assert_int_eq(loom_loop_get_timeout(loop), 0); /* ready: do not sleep */
+    fixture_settle(loop);
     fixture_free_loop(loop);
 }
 END_TEST

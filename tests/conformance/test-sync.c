@@ -24,24 +24,6 @@ static void teardown(void)
     loop = NULL;
 }
 
-static bool settled;
-
-static void mark_settled(loom_loop *l, void *data)
-{
-    settled = true;
-}
-
-/* Runs everything already scheduled (completion callbacks of resolved
- * futures), so that callbacks have run when it returns. */
-static void settle(void)
-{
-    settled = false;
-    ck_assert_int_eq(loom_call_soon(loop, mark_settled, NULL, NULL), 0);
-    for (int i = 0; !settled && i < 100; i++)
-        ck_assert_int_eq(loom_loop_run_once(loop, true), 0);
-    ck_assert(settled);
-}
-
 static loom_future *check_future(loom_future *f)
 {
     ck_assert_msg(f != NULL, "no future: %s", loom_strerror(-errno));
@@ -95,14 +77,14 @@ START_TEST(test_event_set_wakes_all)
     n_order = 0;
     for (int i = 0; i < 3; i++)
         w[i] = recorded(loom_event_wait(ev), i);
-    settle();
+    fixture_settle(loop);
     ck_assert_int_eq(n_order, 0);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(state(w[i]), LOOM_FUTURE_PENDING);
 
     ck_assert_int_eq(loom_event_set(ev), 0);
     ck_assert(loom_event_is_set(ev));
-    settle();
+    fixture_settle(loop);
     ck_assert_int_eq(n_order, 3);
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(loom_future_status(w[i]), 0);
@@ -163,7 +145,7 @@ START_TEST(test_lock_fifo)
     }
     ck_assert_int_eq(loom_lock_release(lock), 0);
     ck_assert(!loom_lock_locked(lock));
-    settle();
+    fixture_settle(loop);
     ck_assert_int_eq(n_order, 4);
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(order[i], i);
@@ -252,7 +234,7 @@ START_TEST(test_lock_cancelled_waiter_skipped)
     loom_future *e = check_future(loom_lock_acquire(lock));
     ck_assert_int_eq(state(e), LOOM_FUTURE_RESOLVED);
     ck_assert_int_eq(loom_lock_release(lock), 0);
-    settle();
+    fixture_settle(loop);
     loom_future *all[] = {a, b, c, d, e};
     unref_all(all, 5);
     loom_lock_unref(lock);
@@ -306,7 +288,7 @@ START_TEST(test_lock_timeout)
     ck_assert_int_eq(loom_future_status(b), -ECANCELED);
     ck_assert_int_eq(loom_lock_release(lock), 0);
     ck_assert(!loom_lock_locked(lock));
-    settle();
+    fixture_settle(loop);
     loom_future *all[] = {a, b, t};
     unref_all(all, 3);
     loom_lock_unref(lock);
@@ -360,7 +342,7 @@ START_TEST(test_semaphore_bounded)
         ck_assert_int_eq(loom_semaphore_release(sem), 0);
     ck_assert_int_eq(loom_semaphore_value(sem), 2);
     ck_assert_int_eq(loom_semaphore_release(sem), -EOVERFLOW);
-    settle();
+    fixture_settle(loop);
     unref_all(f, 5);
     loom_semaphore_unref(sem);
 }
@@ -400,7 +382,7 @@ START_TEST(test_condition_wait_notify)
 
     /* Notified, but the notifier still holds the lock. */
     ck_assert_int_eq(loom_condition_notify(cond, 2), 2);
-    settle();
+    fixture_settle(loop);
     ck_assert_int_eq(n_order, 0);
 
     /* Released: the notified waiters get the lock one after the other. */
@@ -419,7 +401,7 @@ START_TEST(test_condition_wait_notify)
     ck_assert_int_eq(loom_lock_release(lock), 0);
     ck_assert_int_eq(state(w[2]), LOOM_FUTURE_RESOLVED);
     ck_assert_int_eq(loom_lock_release(lock), 0);
-    settle();
+    fixture_settle(loop);
     ck_assert_int_eq(n_order, 3);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(order[i], i);
@@ -456,7 +438,7 @@ START_TEST(test_condition_cancel_passes_notification)
     ck_assert(loom_lock_locked(lock));
     ck_assert_int_eq(loom_lock_release(lock), 0);
     ck_assert(!loom_lock_locked(lock));
-    settle();
+    fixture_settle(loop);
     unref_all(f, 4);
     loom_condition_unref(cond);
 }
@@ -510,7 +492,7 @@ START_TEST(test_channel_fifo_and_backpressure)
     ck_assert_int_eq(state(s5), LOOM_FUTURE_RESOLVED);
     ck_assert_int_eq(item_value(r[4]), 5);
     ck_assert_int_eq(loom_channel_length(chan), 0);
-    settle();
+    fixture_settle(loop);
     unref_all(s, 4);
     unref_all(r, 5);
     loom_future_unref(s5);
@@ -564,7 +546,7 @@ START_TEST(test_channel_close)
     /* The received items belong to the futures: freed with them. */
     ck_assert_int_eq(destroyed, 2);
     loom_future *all[] = {s1, s2, s3, s4, r1, r2, r3};
-    settle();
+    fixture_settle(loop);
     unref_all(all, 7);
     ck_assert_int_eq(destroyed, 4);
     loom_channel_unref(chan);
@@ -622,7 +604,7 @@ START_TEST(test_channel_cancelled_receivers)
     ck_assert_int_eq(item_value(r3), 10);
     ck_assert_int_eq(loom_channel_length(chan), 0);
 
-    settle();
+    fixture_settle(loop);
     loom_future *all[] = {r1, r2, r3, s, s2, s3};
     unref_all(all, 6);
     ck_assert_int_eq(destroyed, 3);
@@ -662,8 +644,8 @@ static void spawn_lock_users(loom_future **t1, loom_future **t2)
     }
     *t1 = check_future(loom_task_spawn(loop, lock_user, (void *)1));
     *t2 = check_future(loom_task_spawn(loop, lock_user, (void *)2));
-    settle();
-    settle();
+    fixture_settle(loop);
+    fixture_settle(loop);
     ck_assert_int_eq(await_result[1], 1); /* both suspended in loom_await */
     ck_assert_int_eq(await_result[2], 1);
 }
@@ -704,7 +686,7 @@ START_TEST(test_task_cancelled_waiting)
     ck_assert(!held_lock[1]);
     ck_assert(held_lock[2]);
     ck_assert(!loom_lock_locked(task_lock));
-    settle();
+    fixture_settle(loop);
     loom_future_unref(t1);
     loom_future_unref(t2);
     loom_lock_unref(task_lock);
