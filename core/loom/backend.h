@@ -49,7 +49,10 @@ typedef struct loom_backend_ops {
 
     /* Arms the single deadline: call loom_backend_tick at or after when_ns
      * (CLOCK_MONOTONIC ns); a time in the past means as soon as possible;
-     * LOOM_DEADLINE_NONE disarms. Must never fire early. */
+     * LOOM_DEADLINE_NONE disarms. Must never fire early. A deadline fires
+     * once: the tick it causes sets the next one (a tick that starts with
+     * callbacks queued arms "as soon as possible" first, so that a nested
+     * host loop run by one of them finds the rest due). */
     void (*set_deadline)(void *self, int64_t when_ns);
 
     /* Thread-safe: make the host call loom_backend_tick soon. NULL: the core
