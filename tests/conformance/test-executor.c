@@ -276,17 +276,25 @@ START_TEST(test_cancel_while_running)
 }
 END_TEST
 
+/* On a pool of one thread: a job that runs (blocked until released) and one
+ * queued behind it. */
+static void one_running_one_queued(blocker *running, loom_future **a, blocker *queued, loom_future **b)
+{
+    ck_assert_int_eq(loom_executor_set_threads(1), 0);
+    blocker_init(running);
+    blocker_init(queued);
+    *a = run_blocker(running);
+    gate_wait(&running->started);
+    *b = run_blocker(queued);
+}
+
 /* The loop is closed while its jobs are queued and running: the queued one
  * never runs, the running one's result is destroyed, nothing leaks. */
 START_TEST(test_loop_closed_with_work)
 {
-    ck_assert_int_eq(loom_executor_set_threads(1), 0);
     blocker running, queued;
-    blocker_init(&running);
-    blocker_init(&queued);
-    loom_future *a = run_blocker(&running);
-    gate_wait(&running.started);
-    loom_future *b = run_blocker(&queued);
+    loom_future *a, *b;
+    one_running_one_queued(&running, &a, &queued, &b);
 
     ck_assert_int_eq(loom_loop_close(loop), 0);
     gate_open(&running.proceed);
@@ -340,13 +348,9 @@ static void *open_later(void *g)
 
 START_TEST(test_shutdown_joins_and_cancels)
 {
-    ck_assert_int_eq(loom_executor_set_threads(1), 0);
     blocker running, queued;
-    blocker_init(&running);
-    blocker_init(&queued);
-    loom_future *a = run_blocker(&running);
-    gate_wait(&running.started);
-    loom_future *b = run_blocker(&queued);
+    loom_future *a, *b;
+    one_running_one_queued(&running, &a, &queued, &b);
     ck_assert_int_eq(count_workers(), 1);
 
     /* Shutdown waits for the running job, let go a little later. */
