@@ -59,8 +59,11 @@ static int add_side(loom_loop *loop, int fd, unsigned side, loom_fd_callback cb,
         if (r == 0)
             loop->watches++;
     }
-    if (r < 0)
+    if (r < 0) {
+        if (!e->watch)
+            e->interest = 0; /* a suspended watch went with its closed fd */
         return r;
+    }
     e->interest = interest;
     if (side == LOOM_READ) {
         e->on_read = cb;
@@ -135,8 +138,9 @@ void loom_backend_fd_ready(loom_loop *loop, uint64_t token, unsigned events)
         e->suspended = true;
         loom_loop_report(loop, -EBADF, "fd %d was closed while watched; its watch is suspended", fd);
     }
+    /* Not "dispatching": what the callbacks schedule is armed at once, in
+     * case one of them runs a nested loop before the tick that follows. */
     loop->depth++;
-    loop->dispatching = true;
     const unsigned problems = LOOM_HUP | LOOM_ERR;
     if ((e->interest & LOOM_READ) && (events & (LOOM_READ | problems)))
         e->on_read(loop, fd, events & (LOOM_READ | problems), e->read_data);

@@ -17,9 +17,15 @@ struct then_state {
 
 static void then_free(struct then_state *t)
 {
+    future_set_cancel_hook(t->result, NULL, NULL); /* the result may outlive us */
     loom_future_unref(t->awaited);
     loom_future_unref(t->result);
     free(t);
+}
+
+static void then_dropped(void *data)
+{
+    then_free(data);
 }
 
 static void then_cancel(void *data)
@@ -48,7 +54,7 @@ static void then_input_done(loom_future *input, void *data)
     if (inner) {
         loom_future_unref(t->awaited);
         t->awaited = inner;
-        r = loom_future_on_done(inner, then_inner_done, t);
+        r = future_on_done_owned(inner, then_inner_done, t, then_dropped);
     }
     if (r < 0) {
         loom_future_fail(t->result, r, NULL);
@@ -74,7 +80,7 @@ loom_future *loom_future_then(loom_future *future, loom_then_fn fn, void *data)
     }
     *t = (struct then_state){.result = loom_future_ref(result), .awaited = loom_future_ref(future),
                              .fn = fn, .data = data};
-    int r = loom_future_on_done(future, then_input_done, t);
+    int r = future_on_done_owned(future, then_input_done, t, then_dropped);
     if (r < 0) {
         then_free(t);
         loom_future_unref(result);
@@ -106,10 +112,16 @@ static void group_release(struct group *g)
 {
     if (--g->pending > 0)
         return;
+    future_set_cancel_hook(g->result, NULL, NULL); /* the result may outlive us */
     for (size_t i = 0; i < g->n; i++)
         loom_future_unref(g->inputs[i]);
     loom_future_unref(g->result);
     free(g);
+}
+
+static void group_dropped(void *data)
+{
+    group_release(data);
 }
 
 /* The result of a combinator over n > 0 futures, completed by input_done as
@@ -142,7 +154,7 @@ static loom_future *group_new(loom_loop *loop, loom_future *const *futures, size
         g->inputs[i] = loom_future_ref(futures[i]);
     future_set_cancel_hook(result, group_cancel, g);
     for (size_t i = 0; i < n; i++) {
-        int r = loom_future_on_done(g->inputs[i], input_done, g);
+        int r = future_on_done_owned(g->inputs[i], input_done, g, group_dropped);
         if (r < 0) {
             /* The i callbacks registered so far, and the release below. */
             g->pending = i + 1;
@@ -217,9 +229,15 @@ struct timeout_state {
 
 static void timeout_free(struct timeout_state *t)
 {
+    future_set_cancel_hook(t->result, NULL, NULL); /* the result may outlive us */
     loom_future_unref(t->input);
     loom_future_unref(t->result);
     free(t);
+}
+
+static void timeout_dropped(void *data)
+{
+    timeout_free(data); /* its timer went with the closed loop */
 }
 
 /* The input's callback then cancels the timer. */
@@ -268,7 +286,7 @@ loom_future *loom_future_timeout(loom_future *future, int64_t timeout_ns)
     *t = (struct timeout_state){.result = loom_future_ref(result), .input = loom_future_ref(future)};
     int r = loom_call_later(loop, timeout_ns, timeout_expired, t, &t->timer);
     if (r == 0) {
-        r = loom_future_on_done(future, timeout_input_done, t);
+        r = future_on_done_owned(future, timeout_input_done, t, timeout_dropped);
         if (r < 0)
             loom_cancel(loop, t->timer);
     }

@@ -10,6 +10,11 @@
 typedef void (*future_cancel_hook)(void *data);
 void future_set_cancel_hook(loom_future *future, future_cancel_hook hook, void *data);
 
+/* loom_future_on_done for callbacks whose data owns references: release(data)
+ * runs instead of cb if the loop closes before cb could run. */
+int future_on_done_owned(loom_future *future, loom_future_callback cb, void *data,
+                         void (*release)(void *data));
+
 /* Resolves the pending future with source's value, shared: future keeps a
  * reference to source and exposes its value; its integer is value_int. */
 void future_resolve_shared(loom_future *future, loom_future *source, int64_t value_int);

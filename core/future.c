@@ -10,6 +10,7 @@
 struct future_callback {
     loom_future_callback fn;
     void *data;
+    void (*release)(void *data); /* frees data if fn never runs (the loop closed) */
 };
 
 struct loom_future {
@@ -163,10 +164,21 @@ static void future_dispatch(loom_loop *loop, void *data)
     loom_future_unref(f);
 }
 
-/* The loop closed before the dispatch ran: release its reference. */
+static void future_callback_release(const struct future_callback *cb)
+{
+    if (cb->release)
+        cb->release(cb->data);
+}
+
+/* The loop closed before the dispatch ran: its callbacks never will, so what
+ * they own goes now, and then the dispatch's reference. */
 static void future_drop(void *data)
 {
-    loom_future_unref(data);
+    loom_future *f = data;
+    future_callback_release(&f->first);
+    for (uint32_t i = 0; i < f->n_more; i++)
+        future_callback_release(&f->more[i]);
+    loom_future_unref(f);
 }
 
 static void future_complete(loom_future *f, loom_future_state state)
@@ -287,18 +299,24 @@ void *loom_future_steal_value(loom_future *future, loom_destroy_fn *destroyp)
     return value;
 }
 
+static void future_late_free(struct future_late_callback *late)
+{
+    loom_future_unref(late->future);
+    free(late);
+}
+
 static void future_late_drop(void *data)
 {
     struct future_late_callback *late = data;
-    loom_future_unref(late->future);
-    free(late);
+    future_callback_release(&late->cb);
+    future_late_free(late);
 }
 
 static void future_run_late(loom_loop *loop, void *data)
 {
     struct future_late_callback *late = data;
     late->cb.fn(late->future, late->cb.data);
-    future_late_drop(late);
+    future_late_free(late);
 }
 
 static int future_schedule_late(loom_future *f, struct future_callback cb)
@@ -333,14 +351,19 @@ static int future_append(loom_future *f, struct future_callback cb)
     return 0;
 }
 
-int loom_future_on_done(loom_future *future, loom_future_callback cb, void *data)
+int future_on_done_owned(loom_future *future, loom_future_callback cb, void *data, void (*release)(void *data))
 {
     if (!future || !cb)
         return -EINVAL;
-    struct future_callback c = {cb, data};
+    struct future_callback c = {cb, data, release};
     if (future->state != LOOM_FUTURE_PENDING)
         return future_schedule_late(future, c);
     return future_append(future, c);
+}
+
+int loom_future_on_done(loom_future *future, loom_future_callback cb, void *data)
+{
+    return future_on_done_owned(future, cb, data, NULL);
 }
 
 /* --- for the combinators -------------------------------------------------- */

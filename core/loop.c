@@ -226,6 +226,8 @@ int loom_call_at(loom_loop *loop, int64_t when_ns, loom_callback cb, void *data,
     LOOP_CHECK(loop);
     if (!cb || when_ns == LOOM_DEADLINE_NONE)
         return -EINVAL;
+    if (when_ns < 0)
+        when_ns = 0; /* the past is "as soon as possible"; keeps arithmetic on deadlines safe */
     loom_handle h = call_table_alloc(&loop->calls, cb, data, CALL_TIMER);
     if (!h)
         return -ENOMEM;
@@ -441,7 +443,12 @@ int loom_loop_run_once(loom_loop *loop, bool block)
 {
     LOOP_CHECK(loop);
     int r = check_can_iterate(loop);
-    return r < 0 ? r : loop->ops->iterate(loop->backend, block);
+    if (r < 0)
+        return r;
+    loom_loop_ref(loop); /* a callback may drop the caller's reference */
+    r = loop->ops->iterate(loop->backend, block);
+    loom_loop_unref(loop);
+    return r;
 }
 
 int loom_loop_stop(loom_loop *loop)

@@ -82,8 +82,8 @@ static void group_child_returned(void *data)
     if (g->running > 0)
         return;
     if (g->idle)
-        loom_future_resolve_int(g->idle, 0);
-    if (!g->owned)
+        loom_future_resolve_int(g->idle, 0); /* the waiter frees a freed group */
+    else if (!g->owned)
         group_destroy(g);
 }
 
@@ -124,21 +124,27 @@ int loom_task_group_wait(loom_task_group *group)
     for (struct group_child *c = group->children; c; c = c->next)
         if (c->future == loom_task_current())
             return -EDEADLK; /* a child would wait for itself */
-    while (group->running > 0) {
+    int r = 0;
+    while (r == 0 && group->running > 0) {
         loom_future *idle = loom_future_new(group->loop);
         if (!idle)
             return -errno;
         group->idle = idle;
-        int r = loom_await(idle);
+        r = loom_await(idle);
         group->idle = NULL;
         loom_future_unref(idle);
-        if (r == -ECANCELED) /* the waiter was: so is the group, and we wait on */
+        if (r == -ECANCELED) { /* the waiter was: so is the group, and we wait on */
             loom_task_group_cancel(group);
-        else if (r < 0)
-            return r;
+            r = 0;
+        }
     }
-    group->status_seen = true;
-    return group->status;
+    if (r == 0) {
+        group->status_seen = true;
+        r = group->status;
+    }
+    if (!group->owned && group->running == 0)
+        group_destroy(group); /* freed while we waited */
+    return r;
 }
 
 int loom_task_group_status(const loom_task_group *group)
@@ -190,7 +196,7 @@ void loom_task_group_free(loom_task_group *group)
     group->deadline = 0;
     group->owned = false;
     if (group->running > 0)
-        group_fail(group, -ECANCELED, NULL); /* the last child frees it */
-    else
+        group_fail(group, -ECANCELED, NULL); /* the last child, or the waiter, frees it */
+    else if (!group->idle)
         group_destroy(group);
 }

@@ -281,6 +281,13 @@ int loom_await_timeout(loom_future *future, int64_t timeout_ns)
         return -errno;
     int r = loom_await(timed);
     loom_future_unref(timed);
+    /* As loom_await: a result that arrived first is the task's, and the
+     * cancellation waits for the next await point. */
+    if (r < 0 && loom_future_state_get(future) == LOOM_FUTURE_RESOLVED) {
+        if (r == -ECANCELED)
+            current->cancel_pending = true;
+        return 0;
+    }
     return r;
 }
 

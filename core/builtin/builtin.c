@@ -13,9 +13,8 @@ bool builtin_wait_time(int64_t deadline, bool block, struct timespec *ts)
     if (block) {
         if (deadline == LOOM_DEADLINE_NONE)
             return false;
-        left = deadline - loop_clock_now();
-        if (left < 0)
-            left = 0;
+        int64_t now = loop_clock_now();
+        left = deadline > now ? deadline - now : 0; /* deadlines are >= 0: no overflow */
     }
     ts->tv_sec = left / 1000000000;
     ts->tv_nsec = left % 1000000000;

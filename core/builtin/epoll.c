@@ -1,19 +1,24 @@
 /* Built-in backend on Linux epoll. */
 #include "config.h"
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 #include "builtin.h"
 
+struct epoll_watch {
+    struct epoll_watch *prev, *next; /* every watch, for epoll_rebuild */
+    uint64_t token;
+    int fd;
+    uint32_t events;  /* EPOLLIN | EPOLLOUT */
+    bool registered;  /* interest 0 means "not in the epoll set" */
+};
+
 struct epoll_backend {
     int epfd;
     loom_loop *loop;
     int64_t deadline;
-};
-
-struct epoll_watch {
-    uint64_t token;
-    bool registered; /* interest 0 means "not in the epoll set" */
+    struct epoll_watch *watches;
 };
 
 static uint32_t to_epoll(unsigned events)
@@ -27,14 +32,35 @@ static unsigned from_epoll(uint32_t ev)
            (ev & (EPOLLHUP | EPOLLRDHUP) ? LOOM_HUP : 0) | (ev & EPOLLERR ? LOOM_ERR : 0);
 }
 
+/* epoll registers the file, not the fd: once a watched fd is closed, DEL
+ * fails, yet if the file lives on (a dup, a fork) it keeps reporting events
+ * for a watch that is gone, and the loop would spin. Only a new epoll set
+ * forgets it; it takes the old one's number, which embedders may hold. */
+static void epoll_rebuild(struct epoll_backend *b)
+{
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0)
+        return;
+    for (struct epoll_watch *w = b->watches; w; w = w->next) {
+        struct epoll_event ev = {.events = w->events, .data.u64 = w->token};
+        if (w->registered && epoll_ctl(epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0)
+            w->registered = false; /* closed too: its owner will find out */
+    }
+    dup3(epfd, b->epfd, O_CLOEXEC);
+    close(epfd);
+}
+
 static int epoll_update(struct epoll_backend *b, struct epoll_watch *w, int fd, unsigned events)
 {
-    struct epoll_event ev = {.events = to_epoll(events), .data.u64 = w->token};
+    w->fd = fd;
+    w->events = to_epoll(events);
+    struct epoll_event ev = {.events = w->events, .data.u64 = w->token};
     if (!events) {
         /* epoll reports HUP/ERR even for an empty interest: leave the set. */
-        if (w->registered)
-            epoll_ctl(b->epfd, EPOLL_CTL_DEL, fd, NULL);
+        bool was = w->registered;
         w->registered = false;
+        if (was && epoll_ctl(b->epfd, EPOLL_CTL_DEL, fd, NULL) < 0)
+            epoll_rebuild(b);
         return 0;
     }
     if (w->registered && epoll_ctl(b->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
@@ -51,12 +77,17 @@ static int epoll_watch_add(void *self, int fd, uint64_t token, unsigned events, 
     struct epoll_watch *w = calloc(1, sizeof(*w));
     if (!w)
         return -ENOMEM;
+    struct epoll_backend *b = self;
     w->token = token;
-    int r = epoll_update(self, w, fd, events);
+    int r = epoll_update(b, w, fd, events);
     if (r < 0) {
         free(w);
         return r;
     }
+    w->next = b->watches;
+    if (w->next)
+        w->next->prev = w;
+    b->watches = w;
     *watchp = w;
     return 0;
 }
@@ -68,8 +99,16 @@ static int epoll_watch_set(void *self, void *watch, int fd, unsigned events)
 
 static void epoll_watch_del(void *self, void *watch, int fd)
 {
-    epoll_update(self, watch, fd, 0); /* fails harmlessly on a closed fd */
-    free(watch);
+    struct epoll_backend *b = self;
+    struct epoll_watch *w = watch;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        b->watches = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    epoll_update(b, w, fd, 0);
+    free(w);
 }
 
 static void epoll_set_deadline(void *self, int64_t when_ns)

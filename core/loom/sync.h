@@ -16,14 +16,13 @@
  * next one: nothing is ever held by nobody.
  *
  * In a task, a cancellation that arrives after the grant but before the task
- * resumed makes loom_await return -ECANCELED although the future resolved.
- * So decide by the future, not by loom_await's result:
+ * resumed does not lose the grant: loom_await (and loom_await_timeout)
+ * return 0, and -ECANCELED comes at the task's next await point:
  *
  *     loom_future *f = loom_lock_acquire(lock);
- *     loom_await(f);
- *     bool held = loom_future_status(f) == 0;
+ *     int r = loom_await(f);
  *     loom_future_unref(f);
- *     if (held) { ...critical section...; loom_lock_release(lock); }
+ *     if (r == 0) { ...critical section...; loom_lock_release(lock); }
  *
  * Every primitive is reference counted and holds a reference to its loop.
  * Functions returning a future return a new reference the caller owns, or

@@ -32,7 +32,8 @@
  * Lifetime. A task keeps its own future alive until its function returns,
  * so the caller may drop its reference at once. A task that fails and that
  * nobody awaited is reported once to the loop's error handler, like any
- * failed future. Closing the loop resumes every suspended task: its await
+ * failed future. Closing the loop resumes every suspended task (one that
+ * has not started yet starts then, so that it can release its argument): its await
  * point returns -ESHUTDOWN, and so does every later one without suspending,
  * so the function can release what it holds and return (a task that keeps
  * retrying instead would hold up loom_loop_close).
