@@ -141,9 +141,33 @@ int loom_loop_close(loom_loop *loop)
     return 0;
 }
 
+static void unref_on_owner(loom_loop *loop, void *data)
+{
+    loom_loop_unref(loop);
+}
+
+static void unref_dropped(void *loop)
+{
+    loom_loop_unref(loop); /* inside close: its caller holds another reference */
+}
+
 void loom_loop_unref(loom_loop *loop)
 {
-    if (!loop || atomic_fetch_sub_explicit(&loop->refs, 1, memory_order_acq_rel) != 1)
+    if (!loop)
+        return;
+    /* Closing touches the backend, which belongs to the loop's thread: the
+     * last reference of an open loop, dropped elsewhere, is handed to that
+     * thread. Compare-and-swap, so the count never passes through zero while
+     * another thread may take a reference. */
+    int n = atomic_load(&loop->refs);
+    for (;;) {
+        if (n == 1 && !loop_on_owner_thread(loop) && !atomic_load(&loop->closed) &&
+            loop_call_soon_threadsafe_owned(loop, unref_on_owner, loop, unref_dropped) == 0)
+            return;
+        if (atomic_compare_exchange_weak(&loop->refs, &n, n - 1))
+            break;
+    }
+    if (n != 1)
         return;
     if (!atomic_load(&loop->closed)) {
         if (loop->frame || loop->depth) {

@@ -100,8 +100,10 @@ static void on_fd(evutil_socket_t fd, short what, void *arg)
 
     if (watch->backend->method == METHOD_POLL && fcntl(fd, F_GETFD) < 0)
         events |= LOOM_BACKEND_NVAL | LOOM_ERR;
+    loom_loop_ref(loop); /* a callback may drop the last reference: close after the tick */
     loom_backend_fd_ready(loop, watch->token, events);
     loom_backend_tick(loop);
+    loom_loop_unref(loop);
 }
 
 /* Assigns and adds the watch's event for events (not 0). */
@@ -206,7 +208,9 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
         return;
     }
     backend->deadline = LOOM_DEADLINE_NONE;
-    loom_backend_tick(backend->loop);
+    loom_loop *loop = loom_loop_ref(backend->loop); /* as in on_fd */
+    loom_backend_tick(loop);
+    loom_loop_unref(loop);
 }
 
 static void event_set_deadline(void *self, int64_t when_ns)

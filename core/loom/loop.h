@@ -63,7 +63,9 @@ LOOM_API const char *loom_loop_backend_name(const loom_loop *loop);
 LOOM_API bool loom_loop_can_nest(const loom_loop *loop);
 
 /* Reference counting; safe from any thread. The last unref closes the loop
- * if it is still open, then frees it. */
+ * if it is still open, then frees it. Closing happens on the loop's own
+ * thread: the last reference of an open loop dropped on another thread is
+ * handed to the loop's thread, which drops it on its next tick. */
 LOOM_API loom_loop *loom_loop_ref(loom_loop *loop);
 LOOM_API void loom_loop_unref(loom_loop *loop);
 

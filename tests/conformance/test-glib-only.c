@@ -2,6 +2,7 @@
  * GLib's, the context a loop runs on, and the adapter's own API. A program of
  * its own (not part of the shared suite); each test gets a fresh context
  * pushed as the thread-default one. */
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -350,6 +351,54 @@ START_TEST(test_settles_after_work)
 }
 END_TEST
 
+/* The host gives its loop to a worker thread, which drops the last
+ * reference while the host keeps iterating the context: the close happens on
+ * the host's thread (never under its dispatch), and loom's source goes. */
+static int loom_sources(void)
+{
+    GSource *probe = g_idle_source_new(); /* its id bounds the ids in use */
+    guint next = g_source_attach(probe, context);
+    g_source_destroy(probe);
+    g_source_unref(probe);
+    int n = 0;
+    for (guint id = 1; id < next; id++) {
+        GSource *source = g_main_context_find_source_by_id(context, id);
+        if (source && g_strcmp0(g_source_get_name(source), "loom") == 0)
+            n++;
+    }
+    return n;
+}
+
+static void keep_busy(loom_loop *loop, void *data)
+{
+    loom_call_soon(loop, keep_busy, NULL, NULL);
+}
+
+static void *drop_reference(void *loop)
+{
+    usleep((useconds_t)(rand() % 2000));
+    loom_loop_unref(loop);
+    return NULL;
+}
+
+START_TEST(test_last_unref_on_another_thread)
+{
+    for (int round = 0; round < 50; round++) {
+        loom_loop *loop = glib_loop_new();
+        loom_loop_set_error_handler(loop, NULL, NULL);
+        ck_assert_int_eq(loom_call_soon(loop, keep_busy, NULL, NULL), 0);
+        pthread_t worker;
+        ck_assert_int_eq(pthread_create(&worker, NULL, drop_reference, loom_loop_ref(loop)), 0);
+        loom_loop_unref(loop); /* the worker's reference is the last */
+        gint64 limit = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+        while (loom_sources() > 0 && g_get_monotonic_time() < limit)
+            g_main_context_iteration(context, FALSE);
+        ck_assert_int_eq(loom_sources(), 0);
+        pthread_join(worker, NULL);
+    }
+}
+END_TEST
+
 static Suite *glib_only_suite(void)
 {
     Suite *s = suite_create("glib-only");
@@ -367,6 +416,7 @@ static Suite *glib_only_suite(void)
     tcase_add_test(tc, test_thread_default_context);
     tcase_add_test(tc, test_api_errors);
     tcase_add_test(tc, test_settles_after_work);
+    tcase_add_test(tc, test_last_unref_on_another_thread);
     suite_add_tcase(s, tc);
     return s;
 }

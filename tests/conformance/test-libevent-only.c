@@ -184,6 +184,26 @@ END_TEST
 
 /* --- creation ------------------------------------------------------------------- */
 
+/* A loom callback drops the last reference while the host dispatches: the
+ * loop closes once the tick is over, leaving nothing in the base, so
+ * event_base_dispatch returns by itself. */
+static void drop_last_reference(loom_loop *loop, void *data)
+{
+    loom_loop_unref(loop);
+}
+
+START_TEST(test_last_unref_inside_host_dispatch)
+{
+    struct event_base *base = event_base_new();
+    loom_loop *loop = loop_on(base);
+    ck_assert_int_eq(loom_call_soon(loop, drop_last_reference, NULL, NULL), 0);
+    /* Returns once no event is left (1); if loom left one, the test times out. */
+    ck_assert_int_eq(event_base_dispatch(base), 1);
+    ck_assert(base_is_empty(base));
+    event_base_free(base);
+}
+END_TEST
+
 START_TEST(test_new_argument_errors)
 {
     struct event_base *base = event_base_new();
@@ -524,6 +544,7 @@ static Suite *libevent_suite(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_runs_inside_host_dispatch);
     tcase_add_test(tc, test_new_argument_errors);
+    tcase_add_test(tc, test_last_unref_inside_host_dispatch);
     tcase_add_test(tc, test_two_loops_on_one_base);
     tcase_add_test(tc, test_rescheduling_callback_does_not_starve_io);
     tcase_add_test(tc, test_timer_costs_one_tick);
