@@ -16,7 +16,7 @@
 #include <loom/loom.h>
 #include <loom/task.h>
 
-#include "fiber.h"
+#include "fiber/fiber.h"
 
 #define SPAWN_BATCH 1000
 #define SWITCH_STACK (64 * 1024)

@@ -4,11 +4,11 @@
 #include <stddef.h>
 
 #ifdef BENCH_LOOM_GLIB
-#include <loom-glib.h>
+#include <loom/loom-glib.h>
 #endif
 #ifdef BENCH_LOOM_LIBEVENT
 #include <event2/event.h>
-#include <loom-event.h>
+#include <loom/loom-event.h>
 #endif
 
 static int make_builtin(loom_loop **loopp, const char *name)

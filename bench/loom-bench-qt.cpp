@@ -4,7 +4,7 @@
 #include <QCoreApplication>
 
 #include "loom-bench-backends.h"
-#include <loom-qt.h>
+#include <loom/loom-qt.h>
 
 int bench_make_qt_loop(loom_loop **loopp, const char *name)
 {

@@ -5,7 +5,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <loom/backend.h>
-#include "loom-glib.h"
+#include <loom/loom-glib.h>
 
 /* The backend is the GSource itself, so a dispatch in progress keeps it
  * alive (GLib holds a reference) even if a callback closes the loop. */

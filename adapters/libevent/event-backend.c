@@ -9,7 +9,7 @@
 #include <time.h>
 #include <event2/event.h>
 #include <loom/backend.h>
-#include "loom-event.h"
+#include <loom/loom-event.h>
 
 /* The base's event method, where the adapter must know it:
  *  - epoll refuses regular files and directories (EPERM); the others report

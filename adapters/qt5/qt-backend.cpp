@@ -13,7 +13,7 @@
 #include <QSocketNotifier>
 #include <QTimerEvent>
 #include <loom/backend.h>
-#include "loom-qt.h"
+#include <loom/loom-qt.h>
 
 namespace {
 

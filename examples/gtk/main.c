@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <gtk/gtk.h>
-#include <loom-glib.h>
+#include <loom/loom-glib.h>
 #include "selftest.h"
 #include "work.h"
 

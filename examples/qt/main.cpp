@@ -13,7 +13,7 @@
 #include <QTimer>
 #include <QVBoxLayout>
 #include <QWidget>
-#include <loom-qt.h>
+#include <loom/loom-qt.h>
 #include "selftest.h"
 #include "work.h"
 

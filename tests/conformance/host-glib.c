@@ -1,6 +1,6 @@
 /* loom conformance suite — hooks for the GLib adapter. Each test gets a fresh
  * GMainContext pushed as the thread-default one, so tests share no sources. */
-#include <loom-glib.h>
+#include <loom/loom-glib.h>
 #include "fixture.h"
 
 static GMainContext *test_context;

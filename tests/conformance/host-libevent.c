@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <event2/event.h>
 #include "fixture.h"
-#include "loom-event.h"
+#include <loom/loom-event.h>
 
 static struct event_base *base;
 

@@ -21,7 +21,7 @@
 extern "C" {
 #include "host.h"
 }
-#include "loom-qt.h"
+#include <loom/loom-qt.h>
 
 /* Exported by QtCore; declared in its private qhooks_p.h, which is not
  * installed. The layout is fixed since Qt 5.4 (QHooks::HookIndex). */

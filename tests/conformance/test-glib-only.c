@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <check.h>
-#include <loom-glib.h>
+#include <loom/loom-glib.h>
 
 static GMainContext *context;
 

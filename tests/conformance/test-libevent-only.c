@@ -12,7 +12,7 @@
 #include <check.h>
 #include <event2/event.h>
 #include <loom/loom.h>
-#include "loom-event.h"
+#include <loom/loom-event.h>
 
 #define MS INT64_C(1000000)
 

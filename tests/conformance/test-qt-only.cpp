@@ -11,7 +11,7 @@
 #include <QThread>
 #include <check.h>
 #include <loom/loom.h>
-#include "loom-qt.h"
+#include <loom/loom-qt.h>
 
 #define MS INT64_C(1000000)
 

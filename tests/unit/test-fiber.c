@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <loom/loom.h>
 #include <loom/task.h>
-#include "fiber.h"
+#include "fiber/fiber.h"
 #if HAVE_VALGRIND_VALGRIND_H
 #include <valgrind/valgrind.h>
 #endif

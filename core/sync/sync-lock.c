@@ -1,5 +1,5 @@
 /* Lock: held or free; release hands it straight to the first waiter. */
-#include "loop-private.h"
+#include "loop/loop-private.h"
 #include "sync-private.h"
 
 loom_lock *loom_lock_new(loom_loop *loop)

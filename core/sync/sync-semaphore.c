@@ -1,6 +1,6 @@
 /* Bounded semaphore: value permits out of bound; a release hands the permit
  * straight to the first waiter. */
-#include "loop-private.h"
+#include "loop/loop-private.h"
 #include "sync-private.h"
 
 struct loom_semaphore {

@@ -4,7 +4,7 @@
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
-#include "loop-private.h"
+#include "loop/loop-private.h"
 #include "task-private.h"
 
 struct group_child {

@@ -8,9 +8,9 @@
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
-#include "fiber.h"
-#include "future-private.h"
-#include "loop-private.h"
+#include "fiber/fiber.h"
+#include "future/future-private.h"
+#include "loop/loop-private.h"
 #include "task-private.h"
 
 enum task_state {

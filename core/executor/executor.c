@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <loom/executor.h>
-#include "future-private.h"
-#include "loop-private.h"
+#include "future/future-private.h"
+#include "loop/loop-private.h"
 
 enum job_state {
     JOB_QUEUED,   /* in the pool's queue */

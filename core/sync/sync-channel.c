@@ -3,7 +3,7 @@
  * straight to a waiting receiver, and a receive refills the buffer from the
  * first waiting sender. */
 #include <stdlib.h>
-#include "loop-private.h"
+#include "loop/loop-private.h"
 #include "sync-private.h"
 
 struct channel_item {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "future-private.h"
-#include "loop-private.h"
+#include "loop/loop-private.h"
 
 struct future_callback {
     loom_future_callback fn;

@@ -1,5 +1,5 @@
 /* Event: a flag; waiters are resolved when it is set. */
-#include "loop-private.h"
+#include "loop/loop-private.h"
 #include "sync-private.h"
 
 struct loom_event {

@@ -3,8 +3,8 @@
  * of its queue at once (through the future's cancel hook), so a grant never
  * goes to it. */
 #include <stdlib.h>
-#include "future-private.h"
-#include "loop-private.h"
+#include "future/future-private.h"
+#include "loop/loop-private.h"
 #include "sync-private.h"
 
 static void waitq_unlink(sync_waiter *w)

@@ -2,7 +2,7 @@
  * queues for the lock like any acquirer; its future resolves once it holds
  * the lock again. */
 #include <limits.h>
-#include "loop-private.h"
+#include "loop/loop-private.h"
 #include "sync-private.h"
 
 struct loom_condition {
