@@ -14,6 +14,7 @@
 #define LOOM_LOOP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <loom/error.h>
 
@@ -29,6 +30,15 @@ typedef struct loom_future loom_future;
 typedef uint64_t loom_handle;
 
 typedef void (*loom_callback)(loom_loop *loop, void *data);
+
+/* Frees callback data that a loop owns (see the *_full calls). */
+typedef void (*loom_destroy_fn)(void *data);
+
+/* Durations in nanoseconds, as int64_t: LOOM_MSEC(3000) does not overflow
+ * where 3000 * 1000000 (an int) would. */
+#define LOOM_USEC(n) ((int64_t)(n) * INT64_C(1000))
+#define LOOM_MSEC(n) ((int64_t)(n) * INT64_C(1000000))
+#define LOOM_SEC(n) ((int64_t)(n) * INT64_C(1000000000))
 
 /* Events of an fd watch (interest and delivered events). */
 enum {
@@ -69,11 +79,17 @@ LOOM_API bool loom_loop_can_nest(const loom_loop *loop);
 LOOM_API loom_loop *loom_loop_ref(loom_loop *loop);
 LOOM_API void loom_loop_unref(loom_loop *loop);
 
-/* Closes the loop: pending callbacks, timers and fd watches are dropped (and
- * reported to the error handler if there were any), the backend is released,
- * and every later call fails with -ESHUTDOWN. Returns 0, -EBUSY while the loop
- * is running (nothing is closed), or -EALREADY. References stay valid. */
+/* Closes the loop: its CLOSE hooks run, suspended tasks are resumed with
+ * -ESHUTDOWN, pending callbacks, timers and fd watches are dropped (their
+ * destroy functions run; a drop is reported to the error handler), the
+ * backend is released, and every later call fails with -ESHUTDOWN. Returns 0,
+ * -EBUSY while the loop is running (nothing is closed), or -EALREADY.
+ * References stay valid. */
 LOOM_API int loom_loop_close(loom_loop *loop);
+
+/* How many callbacks, timers and thread-safe calls closing the loop dropped
+ * (0 while it is open). */
+LOOM_API size_t loom_loop_dropped_calls(const loom_loop *loop);
 
 /* --- running -------------------------------------------------------------- */
 
@@ -120,8 +136,19 @@ LOOM_API int loom_call_later(loom_loop *loop, int64_t delay_ns, loom_callback cb
 LOOM_API int loom_call_at(loom_loop *loop, int64_t when_ns, loom_callback cb, void *data,
                           loom_handle *handlep);
 
-/* Cancels a scheduled callback. Returns 0, or -ENOENT if it already ran or
- * was cancelled. */
+/* The same, with data owned by the loop: destroy(data) runs exactly once, on
+ * the loop's thread, after cb ran, or when the call is cancelled, or when the
+ * loop closes with it pending. destroy may be NULL. If the call fails, nothing
+ * was taken: the caller still owns data. */
+LOOM_API int loom_call_soon_full(loom_loop *loop, loom_callback cb, void *data, loom_destroy_fn destroy,
+                                 loom_handle *handlep);
+LOOM_API int loom_call_later_full(loom_loop *loop, int64_t delay_ns, loom_callback cb, void *data,
+                                  loom_destroy_fn destroy, loom_handle *handlep);
+LOOM_API int loom_call_at_full(loom_loop *loop, int64_t when_ns, loom_callback cb, void *data,
+                               loom_destroy_fn destroy, loom_handle *handlep);
+
+/* Cancels a scheduled callback (its destroy, if any, runs now). Returns 0, or
+ * -ENOENT if it already ran or was cancelled. */
 LOOM_API int loom_cancel(loom_loop *loop, loom_handle handle);
 
 /* Schedules cb on the loop from any thread. Never blocks, never drops a call:
@@ -130,6 +157,53 @@ LOOM_API int loom_cancel(loom_loop *loop, loom_handle handle);
  * it is dropped and reported. Fails with -ESHUTDOWN once the loop is closed.
  * The caller must hold a reference to the loop for the duration of the call. */
 LOOM_API int loom_call_soon_threadsafe(loom_loop *loop, loom_callback cb, void *data);
+
+/* The same with data owned by the loop once the call is accepted: destroy
+ * runs exactly once on the loop's thread, after cb ran or when the loop
+ * closes first. On failure the caller still owns data. */
+LOOM_API int loom_call_soon_threadsafe_full(loom_loop *loop, loom_callback cb, void *data,
+                                            loom_destroy_fn destroy);
+
+/* --- hooks ---------------------------------------------------------------- */
+
+/* Where a hook runs. Every tick of the loop (one round of due timers,
+ * thread-safe calls and ready callbacks, on every backend) begins with the
+ * AFTER_POLL hooks (the I/O events that woke the loop were delivered just
+ * before) and ends with the BEFORE_POLL hooks, after which the loop may block
+ * waiting for I/O: what a BEFORE_POLL hook schedules keeps it from blocking.
+ * These are libuv's check and prepare handles; a GLib context pump, c-ares'
+ * timer re-arm or a toolkit's flush belongs in BEFORE_POLL. CLOSE hooks run
+ * once, when the loop closes (loom_loop_close or the last unref), newest
+ * first and before anything is dropped: the loop is still open during the
+ * call, so a hook may remove its fd watches and cancel its timers; what it
+ * schedules is dropped. */
+typedef enum loom_hook_kind {
+    LOOM_HOOK_BEFORE_POLL,
+    LOOM_HOOK_AFTER_POLL,
+    LOOM_HOOK_CLOSE,
+} loom_hook_kind;
+
+/* Adds cb(loop, data) as a hook of that kind; hooks of one kind run in the
+ * order they were added (CLOSE: the reverse). destroy(data) (may be NULL)
+ * runs once the hook is removed, after a CLOSE hook ran, or when the loop
+ * closes. hookp (may be NULL) receives a handle for loom_hook_remove. A hook
+ * may remove itself or any other hook while running. On failure the caller
+ * still owns data. */
+LOOM_API int loom_hook_add(loom_loop *loop, loom_hook_kind kind, loom_callback cb, void *data,
+                           loom_destroy_fn destroy, loom_handle *hookp);
+/* Removes a hook; -ENOENT if it is gone already. */
+LOOM_API int loom_hook_remove(loom_loop *loop, loom_handle hook);
+
+/* --- per-loop data -------------------------------------------------------- */
+
+/* Attaches data to the loop under key (any address an integration owns,
+ * e.g. of a static variable), so integrations need no loop->state tables.
+ * Replaces an earlier value under the same key, destroying it; data NULL
+ * removes it. destroy(data) (may be NULL) runs when the value is replaced or
+ * removed, or when the loop closes (after its CLOSE hooks). */
+LOOM_API int loom_loop_set_data(loom_loop *loop, const void *key, void *data, loom_destroy_fn destroy);
+/* The value under key, or NULL (also for a closed loop or a foreign thread). */
+LOOM_API void *loom_loop_get_data(const loom_loop *loop, const void *key);
 
 /* --- fd readiness ------------------------------------------------------- */
 
@@ -156,12 +230,14 @@ LOOM_API void loom_loop_report(loom_loop *loop, int err, const char *fmt, ...)
 /* --- embedding the built-in loop (guests) ------------------------------- */
 
 /* A pollable fd that becomes readable when the built-in loop has work, and
- * the time until its next deadline (ns; -1: none; 0: now). A foreign loop
- * watches the fd, waits at most that long, then calls
- * loom_loop_run_once(loop, false). -ENOTSUP on backends without one fd
- * (poll, and the host adapters). */
+ * the time until its next deadline. A foreign loop watches the fd, waits at
+ * most that long, then calls loom_loop_run_once(loop, false). get_fd returns
+ * the fd (the same one for the loop's life) or -ENOTSUP on backends without
+ * one (poll, and the host adapters). get_timeout stores the time left in
+ * *timeout_ns (ns; -1: no deadline; 0: now) and returns 0, or a negative
+ * errno (then *timeout_ns is untouched). */
 LOOM_API int loom_loop_get_fd(loom_loop *loop);
-LOOM_API int64_t loom_loop_get_timeout(loom_loop *loop);
+LOOM_API int loom_loop_get_timeout(loom_loop *loop, int64_t *timeout_ns);
 
 LOOM_END_DECLS
 

@@ -14,9 +14,10 @@ enum call_place { CALL_FREE, CALL_READY, CALL_TIMER };
 struct call {
     loom_callback cb;
     void *data;        /* a free slot keeps the next free index here */
-    void (*drop)(void *data); /* frees data if the loop closes first; may be NULL */
+    void (*drop)(void *data); /* frees data if cb never runs; may be NULL */
     uint32_t gen;      /* bumped whenever the slot is freed */
-    uint32_t place;    /* enum call_place */
+    uint16_t place;    /* enum call_place */
+    bool always;       /* drop runs after cb too: the public destroy */
 };
 
 struct call_table {

@@ -1,7 +1,7 @@
 #include <stdlib.h>
 #include "inbox.h"
 
-bool inbox_push(struct inbox *in, loom_callback cb, void *data, void (*drop)(void *data))
+bool inbox_push(struct inbox *in, loom_callback cb, void *data, void (*drop)(void *data), bool always)
 {
     struct inbox_item *item = malloc(sizeof(*item));
     if (!item)
@@ -9,6 +9,7 @@ bool inbox_push(struct inbox *in, loom_callback cb, void *data, void (*drop)(voi
     item->cb = cb;
     item->data = data;
     item->drop = drop;
+    item->always = always;
     item->next = atomic_load_explicit(&in->head, memory_order_relaxed);
     while (!atomic_compare_exchange_weak_explicit(&in->head, &item->next, item,
                                                   memory_order_release, memory_order_relaxed))

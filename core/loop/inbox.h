@@ -12,6 +12,7 @@ struct inbox_item {
     loom_callback cb;
     void *data;
     void (*drop)(void *data); /* see loop_call_soon_owned; may be NULL */
+    bool always;              /* drop runs after cb too (loom_call_soon_threadsafe_full) */
 };
 
 struct inbox {
@@ -25,7 +26,7 @@ static inline bool inbox_empty(struct inbox *in)
 }
 
 /* Returns false when out of memory. */
-bool inbox_push(struct inbox *in, loom_callback cb, void *data, void (*drop)(void *data));
+bool inbox_push(struct inbox *in, loom_callback cb, void *data, void (*drop)(void *data), bool always);
 
 /* Takes every item, oldest first; the caller frees them with inbox_free,
  * which calls each item's drop if drop_data is true. */

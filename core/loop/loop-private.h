@@ -22,6 +22,32 @@ struct fd_entry {
 
 struct task;
 
+/* The loop's hooks (hooks.c), in the order they were added. */
+struct hook {
+    loom_handle id;
+    loom_callback cb;
+    void *data;
+    loom_destroy_fn destroy;
+    uint8_t kind;  /* loom_hook_kind */
+    bool dead;     /* removed while hooks were running: freed once they end */
+    bool in_call;  /* running: a nested tick skips it */
+};
+
+struct hook_list {
+    struct hook *v;
+    uint32_t len, cap;
+    uint32_t live[LOOM_HOOK_CLOSE + 1]; /* per kind, so an empty kind costs one test */
+    uint32_t running;                   /* hook runs on the stack */
+    loom_handle next_id;
+};
+
+/* One value of loom_loop_set_data. */
+struct loop_datum {
+    const void *key;
+    void *data;
+    loom_destroy_fn destroy;
+};
+
 /* One loom_loop_run / run_until on the stack; nested runs chain. */
 struct run_frame {
     bool stop;
@@ -58,6 +84,12 @@ struct loom_loop {
     struct task *tasks; /* whose functions have not returned (task.c) */
     uint64_t ticks;
     unsigned polls_skipped; /* ticks run without polling for I/O (see run_frame) */
+
+    struct hook_list hooks;
+    struct loop_datum *data;
+    size_t n_data;
+    bool closing;   /* close has begun (its hooks run on an open loop) */
+    size_t dropped; /* calls dropped by close */
 
     loom_error_handler on_error;
     void *on_error_data;
@@ -101,6 +133,13 @@ int loop_call_soon_owned(loom_loop *loop, loom_callback cb, void *data, void (*d
 int loop_call_soon_threadsafe_owned(loom_loop *loop, loom_callback cb, void *data,
                                     void (*drop)(void *data));
 void loop_arm(loom_loop *loop);
+
+/* hooks.c */
+void hooks_run(loom_loop *loop, loom_hook_kind kind);
+/* At close: runs the CLOSE hooks (the loop still open), then ... */
+void hooks_close(loom_loop *loop);
+/* ... after everything else went: destroys the remaining hooks and the data. */
+void hooks_fini(loom_loop *loop);
 
 /* task.c: at close, resumes every task with -ESHUTDOWN so that its function
  * can clean up and return (every later await point fails the same way). */

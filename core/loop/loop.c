@@ -104,6 +104,11 @@ static size_t drop_scheduled(loom_loop *loop)
 
 static void close_now(loom_loop *loop)
 {
+    /* Held while closing, so that a reference a hook or a task takes and
+     * drops does not close (and free) the loop a second time. */
+    atomic_fetch_add(&loop->refs, 1);
+    loop->closing = true;
+    hooks_close(loop);
     atomic_store(&loop->closed, true);
     /* A producer that got past the closed check finishes its push first. */
     while (atomic_load(&loop->producers) > 0)
@@ -121,6 +126,9 @@ static void close_now(loom_loop *loop)
         loop->ops->set_deadline(loop->backend, LOOM_DEADLINE_NONE);
     loop->ops->destroy(loop->backend);
     loop->backend = NULL;
+    hooks_fini(loop);
+    loop->dropped = pending;
+    atomic_fetch_sub(&loop->refs, 1);
     if (pending || watches)
         loom_loop_report(loop, -EBUSY,
                          "loop closed with %zu callbacks or timers and %zu fd watches pending; they were dropped",
@@ -131,7 +139,7 @@ int loom_loop_close(loom_loop *loop)
 {
     if (!loop)
         return -EINVAL;
-    if (atomic_load(&loop->closed))
+    if (atomic_load(&loop->closed) || loop->closing)
         return -EALREADY;
     if (!loop_on_owner_thread(loop))
         return loop_check_failed(loop, __func__);
@@ -235,6 +243,27 @@ int loom_call_soon(loom_loop *loop, loom_callback cb, void *data, loom_handle *h
     return 0;
 }
 
+/* Gives a new call its public destroy function. */
+static void call_set_destroy(loom_loop *loop, loom_handle h, loom_destroy_fn destroy)
+{
+    struct call *c = call_table_get(&loop->calls, h);
+    c->drop = destroy;
+    c->always = true;
+}
+
+int loom_call_soon_full(loom_loop *loop, loom_callback cb, void *data, loom_destroy_fn destroy,
+                        loom_handle *handlep)
+{
+    loom_handle h;
+    int r = loom_call_soon(loop, cb, data, &h);
+    if (r == 0) {
+        call_set_destroy(loop, h, destroy);
+        if (handlep)
+            *handlep = h;
+    }
+    return r;
+}
+
 int loop_call_soon_owned(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data))
 {
     LOOP_CHECK(loop);
@@ -266,13 +295,40 @@ int loom_call_at(loom_loop *loop, int64_t when_ns, loom_callback cb, void *data,
     return 0;
 }
 
-int loom_call_later(loom_loop *loop, int64_t delay_ns, loom_callback cb, void *data, loom_handle *handlep)
+int loom_call_at_full(loom_loop *loop, int64_t when_ns, loom_callback cb, void *data, loom_destroy_fn destroy,
+                      loom_handle *handlep)
+{
+    loom_handle h;
+    int r = loom_call_at(loop, when_ns, cb, data, &h);
+    if (r == 0) {
+        call_set_destroy(loop, h, destroy);
+        if (handlep)
+            *handlep = h;
+    }
+    return r;
+}
+
+/* The deadline delay_ns from now, or -EINVAL. */
+static int64_t deadline_after(int64_t delay_ns)
 {
     if (delay_ns < 0)
         delay_ns = 0;
     if (delay_ns > LOOM_DEADLINE_NONE / 2)
         return -EINVAL; /* more than 146 years: a unit mistake */
-    return loom_call_at(loop, loop_clock_now() + delay_ns, cb, data, handlep);
+    return loop_clock_now() + delay_ns;
+}
+
+int loom_call_later(loom_loop *loop, int64_t delay_ns, loom_callback cb, void *data, loom_handle *handlep)
+{
+    int64_t when = deadline_after(delay_ns);
+    return when < 0 ? (int)when : loom_call_at(loop, when, cb, data, handlep);
+}
+
+int loom_call_later_full(loom_loop *loop, int64_t delay_ns, loom_callback cb, void *data,
+                         loom_destroy_fn destroy, loom_handle *handlep)
+{
+    int64_t when = deadline_after(delay_ns);
+    return when < 0 ? (int)when : loom_call_at_full(loop, when, cb, data, destroy, handlep);
 }
 
 int loom_cancel(loom_loop *loop, loom_handle handle)
@@ -282,6 +338,8 @@ int loom_cancel(loom_loop *loop, loom_handle handle)
     if (!c)
         return -ENOENT;
     bool was_timer = c->place == CALL_TIMER;
+    void (*drop)(void *) = c->drop;
+    void *data = c->data;
     call_table_free(&loop->calls, handle);
     if (was_timer && ++loop->timers.stale == loop->timers.len) {
         /* The last live timer went: disarm now rather than wake for nothing.
@@ -290,15 +348,29 @@ int loom_cancel(loom_loop *loop, loom_handle handle)
         if (!loop->dispatching)
             loop_arm(loop);
     }
+    if (drop)
+        drop(data); /* last: it may schedule or cancel */
     return 0;
 }
 
+static int push_threadsafe(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data), bool always);
+
 int loom_call_soon_threadsafe(loom_loop *loop, loom_callback cb, void *data)
 {
-    return loop_call_soon_threadsafe_owned(loop, cb, data, NULL);
+    return push_threadsafe(loop, cb, data, NULL, false);
+}
+
+int loom_call_soon_threadsafe_full(loom_loop *loop, loom_callback cb, void *data, loom_destroy_fn destroy)
+{
+    return push_threadsafe(loop, cb, data, destroy, true);
 }
 
 int loop_call_soon_threadsafe_owned(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data))
+{
+    return push_threadsafe(loop, cb, data, drop, false);
+}
+
+static int push_threadsafe(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data), bool always)
 {
     if (!loop || !cb)
         return -EINVAL;
@@ -306,7 +378,7 @@ int loop_call_soon_threadsafe_owned(loom_loop *loop, loom_callback cb, void *dat
     int r = 0;
     if (atomic_load(&loop->closed))
         r = -ESHUTDOWN;
-    else if (!inbox_push(&loop->inbox, cb, data, drop))
+    else if (!inbox_push(&loop->inbox, cb, data, drop, always))
         r = -ENOMEM;
     else if (!atomic_exchange(&loop->wake_pending, true)) {
         if (loop->ops->wakeup)
@@ -330,7 +402,9 @@ static void take_threadsafe_calls(loom_loop *loop)
     for (struct inbox_item *i = items; i; i = i->next) {
         loom_handle h = schedule_ready(loop, i->cb, i->data);
         if (h) {
-            call_table_get(&loop->calls, h)->drop = i->drop;
+            struct call *c = call_table_get(&loop->calls, h);
+            c->drop = i->drop;
+            c->always = i->always;
             i->drop = NULL; /* the call owns the data now */
         } else {
             loom_loop_report(loop, -ENOMEM, "out of memory: a thread-safe call was dropped");
@@ -370,6 +444,7 @@ void loom_backend_tick(loom_loop *loop)
     loop->depth++;
     loop->dispatching = true;
     loop->armed = DEADLINE_UNKNOWN; /* a deadline that fired is consumed */
+    hooks_run(loop, LOOM_HOOK_AFTER_POLL);
     take_threadsafe_calls(loop);
     move_due_timers(loop);
     /* A callback may run a nested host loop: it must find the rest of this
@@ -389,10 +464,14 @@ void loom_backend_tick(loom_loop *loop)
             continue; /* cancelled */
         loom_callback cb = c->cb;
         void *data = c->data;
+        void (*destroy)(void *) = c->always ? c->drop : NULL;
         call_table_free(&loop->calls, h);
         cb(loop, data);
+        if (destroy)
+            destroy(data);
         loop->dispatching = true; /* a nested tick cleared it */
     }
+    hooks_run(loop, LOOM_HOOK_BEFORE_POLL);
     loop->dispatching = false;
     loop->depth--;
     /* Cancelled timers are purged here, once they outnumber live ones. */
@@ -503,14 +582,24 @@ int loom_loop_get_fd(loom_loop *loop)
     return loop->ops->get_fd ? loop->ops->get_fd(loop->backend) : -ENOTSUP;
 }
 
-int64_t loom_loop_get_timeout(loom_loop *loop)
+int loom_loop_get_timeout(loom_loop *loop, int64_t *timeout_ns)
 {
     LOOP_CHECK(loop);
-    if (!ready_queue_empty(&loop->ready) || !inbox_empty(&loop->inbox))
-        return 0;
-    loop_arm(loop);
-    if (loop->armed == LOOM_DEADLINE_NONE)
-        return -1;
-    int64_t left = loop->armed - loop_clock_now();
-    return left > 0 ? left : 0;
+    if (!timeout_ns)
+        return -EINVAL;
+    int64_t left = 0;
+    if (ready_queue_empty(&loop->ready) && inbox_empty(&loop->inbox)) {
+        loop_arm(loop);
+        if (loop->armed == LOOM_DEADLINE_NONE)
+            left = -1;
+        else if (loop->armed > loop_clock_now())
+            left = loop->armed - loop_clock_now();
+    }
+    *timeout_ns = left;
+    return 0;
+}
+
+size_t loom_loop_dropped_calls(const loom_loop *loop)
+{
+    return loop ? loop->dropped : 0;
 }

@@ -13,6 +13,7 @@ Suite *host_suite(void);       /* test-host.c: native callbacks, nesting, idle, 
 Suite *task_suite(void);       /* test-task.c: tasks, cancellation, groups */
 Suite *sync_suite(void);       /* test-sync.c: event, lock, semaphore, condition, channel */
 Suite *executor_suite(void);   /* test-executor.c: the thread pool, getaddrinfo */
+Suite *hooks_suite(void);      /* test-hooks.c: hooks, per-loop data, destroy functions */
 Suite *faults_suite(void);     /* test-faults.c: regressions found by review */
 
 #endif

@@ -633,27 +633,35 @@ static void *call_from_thread(void *loop)
     return NULL;
 }
 
+/* loom_loop_get_timeout's value, asserting the call succeeded. */
+static int64_t timeout_of(loom_loop *loop)
+{
+    int64_t timeout = -2;
+    ck_assert_int_eq(loom_loop_get_timeout(loop, &timeout), 0);
+    return timeout;
+}
+
 START_TEST(test_embed_fd_and_timeout)
 {
     loom_loop *loop = host_loop_new();
     int fd = loom_loop_get_fd(loop);
     if (fd == -ENOTSUP) { /* one fd only where the backend has one: epoll */
-        ck_assert_int_eq(loom_loop_get_timeout(loop), -1);
+        ck_assert_int_eq(timeout_of(loop), -1);
         fixture_free_loop(loop);
         return;
     }
     ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(loom_loop_get_timeout(loop), -1); /* nothing scheduled */
+    ck_assert_int_eq(timeout_of(loop), -1); /* nothing scheduled */
 
     /* A foreign loop waits on the fd for the timeout, then runs loom once. */
     bool fired = false;
     ck_assert_int_eq(loom_call_later(loop, 30 * MS, set_flag, &fired, NULL), 0);
-    int64_t timeout = loom_loop_get_timeout(loop);
+    int64_t timeout = timeout_of(loop);
     ck_assert_int_gt(timeout, 0);
     ck_assert_int_le(timeout, 30 * MS);
     int64_t start = fixture_now();
     while (!fired) {
-        timeout = loom_loop_get_timeout(loop);
+        timeout = timeout_of(loop);
         struct pollfd p = {.fd = fd, .events = POLLIN};
         ck_assert_int_ge(poll(&p, 1, timeout < 0 ? -1 : (int)((timeout + MS - 1) / MS)), 0);
         ck_assert_int_eq(loom_loop_run_once(loop, false), 0);
@@ -669,7 +677,7 @@ START_TEST(test_embed_fd_and_timeout)
     ck_assert_int_eq(loom_loop_run_once(loop, false), 0);
     ck_assert(called_from_thread);
     ck_assert_int_eq(loom_call_soon(loop, set_flag, &fired, NULL), 0);
-    ck_assert_int_eq(loom_loop_get_timeout(loop), 0); /* ready: do not sleep */
+    ck_assert_int_eq(timeout_of(loop), 0); /* ready: do not sleep */
     fixture_settle(loop);
     fixture_free_loop(loop);
 }

@@ -115,7 +115,7 @@ static void *produce(void *arg)
 {
     uintptr_t id = (uintptr_t)arg;
     for (uintptr_t i = 0; i < PER_PRODUCER; i++)
-        ck_assert(inbox_push(&shared_inbox, nop, (void *)(id << 32 | i), NULL));
+        ck_assert(inbox_push(&shared_inbox, nop, (void *)(id << 32 | i), NULL, false));
     return NULL;
 }
 
