@@ -6,6 +6,15 @@
  * reported to the error handler. Every call on a closed loop fails with
  * -ESHUTDOWN.
  *
+ * fork: a forked child must not use a loop it inherited. There, every call
+ * on it fails with -ECHILD (not reported), except loom_loop_close and the
+ * last unref, which free the core's copy of the loop and touch nothing it
+ * shares with the parent: no watch is removed from the parent's epoll set or
+ * host loop, no fd is closed (the loop's own are close-on-exec), and no
+ * callback, hook, task or destroy function runs (they are the parent's). The
+ * backend's and the tasks' memory stay as they are. A child makes loops of its
+ * own (and may use the executor) as any process does.
+ *
  * Callbacks scheduled for the same moment run in FIFO order. A tick runs the
  * callbacks that were ready when it began; what they schedule runs on the
  * next tick. Between ticks the loop polls for I/O — while callbacks keep it

@@ -16,6 +16,8 @@ const char *loom_strerror(int err)
         return "Loop is closed";
     case EXDEV:
         return "Loop used from a thread that does not own it";
+    case ECHILD:
+        return "Loop belongs to the parent process (inherited across fork)";
     case EDEADLK:
         return "Loop cannot nest here";
     case ETIMEDOUT:

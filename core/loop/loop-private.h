@@ -57,7 +57,8 @@ struct run_frame {
 struct loom_loop {
     atomic_int refs;
     atomic_bool closed;
-    const char *owner; /* the owning thread's loop_thread_tag */
+    uintptr_t owner;   /* the owning thread's loop_thread_id */
+    unsigned forks;    /* loop_forks when it was made: a forked child's copy differs */
     const loom_backend_ops *ops;
     void *backend;
 
@@ -98,14 +99,19 @@ struct loom_loop {
 #define DEADLINE_UNKNOWN INT64_MIN
 #define WAKE_TOKEN UINT64_MAX
 
-/* One per thread; its address names the thread more cheaply than
- * pthread_self(), a library call, on the path of every loom_call_soon. */
-extern __thread char loop_thread_tag __attribute__((tls_model("initial-exec")));
+/* Names the thread more cheaply than pthread_self(), a library call, on the
+ * path of every loom_call_soon: the address of a thread-local, set when the
+ * thread makes its first loop, and changed in a forked child, so that the
+ * parent's loops fail the owner check there (0: no loop made yet). */
+extern __thread uintptr_t loop_thread_id __attribute__((tls_model("initial-exec")));
 
 static inline bool loop_on_owner_thread(const loom_loop *loop)
 {
-    return loop->owner == &loop_thread_tag;
+    return loop->owner == loop_thread_id;
 }
+
+/* Whether this process is a fork of the one that made the loop. */
+bool loop_inherited(const loom_loop *loop);
 
 /* Argument and state checks shared by the public entry points: 0, -EINVAL,
  * -ESHUTDOWN (closed), -EXDEV (foreign thread, reported). */

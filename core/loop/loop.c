@@ -13,7 +13,30 @@ int64_t loop_clock_now(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-__thread char loop_thread_tag;
+__thread uintptr_t loop_thread_id;
+static __thread char loop_thread_tag; /* its address is the thread's first id */
+
+/* Forks seen by this process (in the child, each bumps it). */
+static atomic_uint loop_forks;
+
+static void loop_atfork_child(void)
+{
+    atomic_fetch_add(&loop_forks, 1);
+    /* An id the parent's loops cannot have: inside this thread's own TLS
+     * block, so no other thread of the child names itself so. */
+    if (loop_thread_id)
+        loop_thread_id = (uintptr_t)&loop_thread_tag + atomic_load(&loop_forks);
+}
+
+static void loop_watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, loop_atfork_child);
+}
+
+bool loop_inherited(const loom_loop *loop)
+{
+    return loop->forks != atomic_load_explicit(&loop_forks, memory_order_relaxed);
+}
 
 int loop_check_failed(loom_loop *loop, const char *func)
 {
@@ -21,6 +44,8 @@ int loop_check_failed(loom_loop *loop, const char *func)
         return -EINVAL;
     if (atomic_load_explicit(&loop->closed, memory_order_relaxed))
         return -ESHUTDOWN;
+    if (loop_inherited(loop))
+        return -ECHILD; /* no report: the error handler is the parent's code */
     loom_loop_report(loop, -EXDEV, "%s called from a thread that does not own the loop", func);
     return -EXDEV;
 }
@@ -44,7 +69,12 @@ int loom_loop_new_with_backend(loom_loop **loopp, const loom_backend_ops *ops, v
     atomic_init(&loop->closed, false);
     atomic_init(&loop->wake_pending, false);
     atomic_init(&loop->producers, 0);
-    loop->owner = &loop_thread_tag;
+    static pthread_once_t forks_once = PTHREAD_ONCE_INIT;
+    pthread_once(&forks_once, loop_watch_forks);
+    if (!loop_thread_id)
+        loop_thread_id = (uintptr_t)&loop_thread_tag;
+    loop->owner = loop_thread_id;
+    loop->forks = atomic_load(&loop_forks);
     loop->ops = ops;
     loop->backend = self;
     call_table_init(&loop->calls);
@@ -135,12 +165,35 @@ static void close_now(loom_loop *loop)
                          pending, watches);
 }
 
+/* A forked child's copy of a loop shares the parent's epoll set, eventfd and
+ * host sources: closing it frees the core's memory and nothing else, and runs
+ * no callback, hook, task or destroy function (they are the parent's). */
+static void close_inherited(loom_loop *loop)
+{
+    atomic_store(&loop->closed, true);
+    inbox_free(inbox_take(&loop->inbox), false);
+    call_table_fini(&loop->calls);
+    ready_queue_fini(&loop->ready);
+    timer_heap_fini(&loop->timers);
+    free(loop->fds);
+    loop->fds = NULL;
+    free(loop->hooks.v);
+    free(loop->data);
+    loop->hooks = (struct hook_list){0};
+    loop->data = NULL;
+    loop->n_data = 0;
+}
+
 int loom_loop_close(loom_loop *loop)
 {
     if (!loop)
         return -EINVAL;
     if (atomic_load(&loop->closed) || loop->closing)
         return -EALREADY;
+    if (loop_inherited(loop)) {
+        close_inherited(loop);
+        return 0;
+    }
     if (!loop_on_owner_thread(loop))
         return loop_check_failed(loop, __func__);
     if (loop->frame || loop->depth)
@@ -169,7 +222,7 @@ void loom_loop_unref(loom_loop *loop)
      * another thread may take a reference. */
     int n = atomic_load(&loop->refs);
     for (;;) {
-        if (n == 1 && !loop_on_owner_thread(loop) && !atomic_load(&loop->closed) &&
+        if (n == 1 && !loop_on_owner_thread(loop) && !atomic_load(&loop->closed) && !loop_inherited(loop) &&
             loop_call_soon_threadsafe_owned(loop, unref_on_owner, loop, unref_dropped) == 0)
             return;
         if (atomic_compare_exchange_weak(&loop->refs, &n, n - 1))
@@ -177,6 +230,8 @@ void loom_loop_unref(loom_loop *loop)
     }
     if (n != 1)
         return;
+    if (!atomic_load(&loop->closed) && loop_inherited(loop))
+        close_inherited(loop);
     if (!atomic_load(&loop->closed)) {
         if (loop->frame || loop->depth) {
             /* Freeing it would pull the loop from under its own stack. */
@@ -374,6 +429,8 @@ static int push_threadsafe(loom_loop *loop, loom_callback cb, void *data, void (
 {
     if (!loop || !cb)
         return -EINVAL;
+    if (loop_inherited(loop))
+        return -ECHILD; /* its wakeup would reach the parent */
     atomic_fetch_add(&loop->producers, 1);
     int r = 0;
     if (atomic_load(&loop->closed))

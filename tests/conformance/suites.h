@@ -14,6 +14,7 @@ Suite *task_suite(void);       /* test-task.c: tasks, cancellation, groups */
 Suite *sync_suite(void);       /* test-sync.c: event, lock, semaphore, condition, channel */
 Suite *executor_suite(void);   /* test-executor.c: the thread pool, getaddrinfo */
 Suite *hooks_suite(void);      /* test-hooks.c: hooks, per-loop data, destroy functions */
+Suite *fork_suite(void);       /* test-fork.c: a loop inherited by a forked child */
 Suite *faults_suite(void);     /* test-faults.c: regressions found by review */
 
 #endif

@@ -1,0 +1,105 @@
+/* loom conformance suite — what a forked child may do with a loop it
+ * inherited (close it, harmlessly for the parent) and may not (anything
+ * else: -ECHILD). */
+#include <sys/wait.h>
+#include <unistd.h>
+#include "fixture.h"
+#include "suites.h"
+
+static void count_read(loom_loop *loop, int fd, unsigned events, void *data)
+{
+    char c;
+    if (read(fd, &c, 1) == 1)
+        ++*(int *)data;
+    ck_assert_int_eq(loom_loop_stop(loop), 0);
+}
+
+static void never_called(loom_loop *loop, void *data)
+{
+    _exit(90); /* the parent's callback ran in the child */
+}
+
+static void child_stop(loom_loop *loop, void *data)
+{
+    loom_loop_stop(loop);
+}
+
+/* In a child: refused calls; returns the exit status (0: all held). */
+static int child_refused(loom_loop *inherited, int fd)
+{
+    if (loom_call_soon(inherited, never_called, NULL, NULL) != -ECHILD)
+        return 1;
+    if (loom_call_soon_threadsafe(inherited, never_called, NULL) != -ECHILD)
+        return 2;
+    if (loom_remove_reader(inherited, fd) != -ECHILD)
+        return 3;
+    if (loom_loop_run_once(inherited, false) != -ECHILD)
+        return 4;
+    return 0;
+}
+
+/* In a child: closes the inherited loop, then uses one of its own. */
+static int child_closes(loom_loop *inherited)
+{
+    if (loom_loop_close(inherited) != 0)
+        return 5;
+    loom_loop_unref(inherited);
+    loom_loop *mine = NULL;
+    if (loom_loop_new(&mine, NULL) != 0)
+        return 6;
+    if (loom_call_later(mine, LOOM_MSEC(1), child_stop, NULL, NULL) != 0)
+        return 7;
+    if (loom_loop_run(mine) != 0)
+        return 8;
+    if (loom_loop_close(mine) != 0)
+        return 9;
+    loom_loop_unref(mine);
+    return 0;
+}
+
+/* Forks; the child exits with the status of step (_exit: no Check or
+ * toolkit teardown there), which must be 0. */
+static void in_child(loom_loop *loop, int fd, bool close_it)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(close_it ? child_closes(loop) : child_refused(loop, fd));
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed at step %d",
+                  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+START_TEST(test_fork_child_close_leaves_parent_intact)
+{
+    loom_loop *loop = host_loop_new();
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    int reads = 0;
+    ck_assert_int_eq(loom_add_reader(loop, p[0], count_read, &reads), 0);
+    loom_handle timer;
+    ck_assert_int_eq(loom_call_later(loop, LOOM_SEC(60), never_called, NULL, &timer), 0);
+
+    in_child(loop, p[0], false);
+    in_child(loop, p[0], true);
+
+    /* The parent's watch is still registered: its reader fires. */
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    fixture_run(loop, 5000, "the parent's reader after the child closed its copy");
+    ck_assert_int_eq(reads, 1);
+    ck_assert_int_eq(loom_cancel(loop, timer), 0);
+    ck_assert_int_eq(loom_remove_reader(loop, p[0]), 0);
+    close(p[0]);
+    close(p[1]);
+    fixture_free_loop(loop);
+}
+END_TEST
+
+Suite *fork_suite(void)
+{
+    Suite *s = suite_create("fork");
+    TCase *tc = fixture_tcase(s, "fork");
+    tcase_add_test(tc, test_fork_child_close_leaves_parent_intact);
+    return s;
+}
