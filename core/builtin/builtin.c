@@ -3,9 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <loom/loop.h>
+#include "base/clock.h"
 #include "builtin.h"
-
-int64_t loop_clock_now(void);
 
 bool builtin_wait_time(int64_t deadline, bool block, struct timespec *ts)
 {
@@ -13,7 +12,7 @@ bool builtin_wait_time(int64_t deadline, bool block, struct timespec *ts)
     if (block) {
         if (deadline == LOOM_DEADLINE_NONE)
             return false;
-        int64_t now = loop_clock_now();
+        int64_t now = clock_now_ns();
         left = deadline > now ? deadline - now : 0; /* deadlines are >= 0: no overflow */
     }
     ts->tv_sec = left / 1000000000;

@@ -27,6 +27,7 @@
 #if HAVE_VALGRIND_VALGRIND_H
 #include <valgrind/valgrind.h>
 #endif
+#include "base/list.h"
 #include "fiber.h"
 
 #ifndef MAP_NORESERVE
@@ -46,7 +47,7 @@
 #define DEFAULT_MAX_MAP_COUNT 65530
 
 struct fiber_slab {
-    struct fiber_slab *prev, *next; /* in the thread's partial or spare list */
+    struct list_node node; /* in the thread's partial or spare list */
     char *base;
     size_t stack_size; /* per slot, below which lies one guard page */
     bool guarded;
@@ -56,8 +57,8 @@ struct fiber_slab {
 
 /* Per thread: stacks are got and put on the thread that runs their loop. */
 struct stack_pool {
-    struct fiber_slab *partial; /* slabs with a free slot and a used one */
-    struct fiber_slab *spare;   /* unused slabs, kept for reuse */
+    struct list partial; /* slabs with a free slot and a used one */
+    struct list spare;   /* unused slabs, kept for reuse */
     unsigned n_spare;
     void *altstack;             /* ours, for the overflow handler */
     bool set_up;
@@ -182,45 +183,29 @@ static struct fiber_slab *slab_map(size_t stack_size)
     return s;
 }
 
-static void list_add(struct fiber_slab **list, struct fiber_slab *s)
+static struct fiber_slab *slab_of_size(const struct list *list, size_t stack_size)
 {
-    s->prev = NULL;
-    s->next = *list;
-    if (*list)
-        (*list)->prev = s;
-    *list = s;
-}
-
-static void list_remove(struct fiber_slab **list, struct fiber_slab *s)
-{
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        *list = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-}
-
-static struct fiber_slab *list_find(struct fiber_slab *list, size_t stack_size)
-{
-    while (list && list->stack_size != stack_size)
-        list = list->next;
-    return list;
+    for (struct list_node *n = list->first; n; n = n->next) {
+        struct fiber_slab *s = list_item(n, struct fiber_slab, node);
+        if (s->stack_size == stack_size)
+            return s;
+    }
+    return NULL;
 }
 
 /* A slab with a free slot of stack_size: a partial one, a spare, or new. */
 static struct fiber_slab *slab_find(size_t stack_size)
 {
-    struct fiber_slab *s = list_find(pool.partial, stack_size);
+    struct fiber_slab *s = slab_of_size(&pool.partial, stack_size);
     if (s)
         return s;
-    if ((s = list_find(pool.spare, stack_size))) {
-        list_remove(&pool.spare, s);
+    if ((s = slab_of_size(&pool.spare, stack_size))) {
+        list_unlink(&pool.spare, &s->node);
         pool.n_spare--;
     } else if (!(s = slab_map(stack_size))) {
         return NULL;
     }
-    list_add(&pool.partial, s);
+    list_push_front(&pool.partial, &s->node);
     return s;
 }
 
@@ -229,11 +214,9 @@ static struct fiber_slab *slab_find(size_t stack_size)
 /* At thread exit. Slabs still in use belong to tasks that never finished. */
 static void pool_release(void *unused)
 {
-    while (pool.spare) {
-        struct fiber_slab *s = pool.spare;
-        pool.spare = s->next;
-        slab_unmap(s);
-    }
+    struct list_node *n;
+    while ((n = list_pop_front(&pool.spare)))
+        slab_unmap(list_item(n, struct fiber_slab, node));
     pool.n_spare = 0;
     if (pool.altstack) {
         stack_t off = {.ss_flags = SS_DISABLE};
@@ -282,7 +265,7 @@ int fiber_stack_get(struct fiber_stack *stack, size_t size)
         return -ENOMEM;
     unsigned slot = s->free[--s->n_free];
     if (s->n_free == 0)
-        list_remove(&pool.partial, s);
+        list_unlink(&pool.partial, &s->node);
     *stack = (struct fiber_stack){
         .lo = s->base + slot * (page_size + size) + page_size,
         .size = size,
@@ -303,13 +286,13 @@ void fiber_stack_put(struct fiber_stack *stack)
     VALGRIND_STACK_DEREGISTER(stack->valgrind_id);
 #endif
     if (s->n_free == 0)
-        list_add(&pool.partial, s);
+        list_push_front(&pool.partial, &s->node);
     s->free[s->n_free++] = (uint8_t)stack->slot;
     if (s->n_free < SLAB_SLOTS)
         return;
-    list_remove(&pool.partial, s);
+    list_unlink(&pool.partial, &s->node);
     if (pool.n_spare < SPARE_SLABS_MAX) {
-        list_add(&pool.spare, s);
+        list_push_front(&pool.spare, &s->node);
         pool.n_spare++;
     } else {
         slab_unmap(s);

@@ -129,8 +129,6 @@ static inline int loop_check(loom_loop *loop, const char *func)
             return check_;                                                               \
     } while (0)
 
-int64_t loop_clock_now(void);
-
 /* loom_call_soon for the core's own calls whose data holds references:
  * drop(data) releases them if the loop closes before the call runs. */
 int loop_call_soon_owned(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data));

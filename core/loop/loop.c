@@ -2,16 +2,9 @@
 #include "config.h"
 #include <sched.h>
 #include <stdlib.h>
-#include <time.h>
 #include <loom/future.h>
+#include "base/clock.h"
 #include "loop-private.h"
-
-int64_t loop_clock_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 __thread uintptr_t loop_thread_id;
 static __thread char loop_thread_tag; /* its address is the thread's first id */
@@ -370,7 +363,7 @@ static int64_t deadline_after(int64_t delay_ns)
         delay_ns = 0;
     if (delay_ns > LOOM_DEADLINE_NONE / 2)
         return -EINVAL; /* more than 146 years: a unit mistake */
-    return loop_clock_now() + delay_ns;
+    return clock_now_ns() + delay_ns;
 }
 
 int loom_call_later(loom_loop *loop, int64_t delay_ns, loom_callback cb, void *data, loom_handle *handlep)
@@ -475,7 +468,7 @@ static void move_due_timers(loom_loop *loop)
     struct timer_heap *t = &loop->timers;
     if (!t->len)
         return;
-    int64_t now = loop_clock_now();
+    int64_t now = clock_now_ns();
     const struct timer_entry *top;
     while ((top = timer_heap_top(t)) && top->when <= now) {
         loom_handle h = top->handle;
@@ -623,7 +616,7 @@ int loom_loop_stop(loom_loop *loop)
 int64_t loom_loop_now(const loom_loop *loop)
 {
     (void)loop;
-    return loop_clock_now();
+    return clock_now_ns();
 }
 
 uint64_t loom_loop_ticks(const loom_loop *loop)
@@ -649,8 +642,8 @@ int loom_loop_get_timeout(loom_loop *loop, int64_t *timeout_ns)
         loop_arm(loop);
         if (loop->armed == LOOM_DEADLINE_NONE)
             left = -1;
-        else if (loop->armed > loop_clock_now())
-            left = loop->armed - loop_clock_now();
+        else if (loop->armed > clock_now_ns())
+            left = loop->armed - clock_now_ns();
     }
     *timeout_ns = left;
     return 0;
