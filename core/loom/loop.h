@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <loom/error.h>
 
@@ -225,6 +226,15 @@ LOOM_API int loom_remove_reader(loom_loop *loop, int fd); /* -ENOENT if none */
 /* The same for writability. */
 LOOM_API int loom_add_writer(loom_loop *loop, int fd, loom_fd_callback cb, void *data);
 LOOM_API int loom_remove_writer(loom_loop *loop, int fd);
+
+/* --- debugging ------------------------------------------------------------ */
+
+/* Prints what the loop holds to out, one line each: ready callbacks, timers
+ * (with the time left), fd watches, hooks, tasks (with their names and what
+ * each awaits) and per-loop data. Callbacks are named where they are exported
+ * symbols (link with -rdynamic to name a program's own), else shown as
+ * addresses. Returns 0, or -EIO if out failed. */
+LOOM_API int loom_loop_dump(loom_loop *loop, FILE *out);
 
 /* --- failures ------------------------------------------------------------- */
 

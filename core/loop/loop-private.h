@@ -4,7 +4,9 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <loom/backend.h>
+#include "base/list.h"
 #include "call-table.h"
 #include "inbox.h"
 #include "ready-queue.h"
@@ -21,6 +23,20 @@ struct fd_entry {
 };
 
 struct task;
+
+/* Something above the loop (a task) that must act when the loop closes and
+ * can describe itself in loom_loop_dump; the loop knows nothing else of it. */
+struct loop_member;
+struct loop_member_ops {
+    /* At close, after the loop is marked closed; must unlink the member. */
+    void (*shutdown)(struct loop_member *m);
+    /* One line (without the newline) for loom_loop_dump. */
+    void (*dump)(struct loop_member *m, FILE *out);
+};
+struct loop_member {
+    struct list_node node; /* in loop->members */
+    const struct loop_member_ops *ops;
+};
 
 /* The loop's hooks (hooks.c), in the order they were added. */
 struct hook {
@@ -86,6 +102,7 @@ struct loom_loop {
     uint64_t ticks;
     unsigned polls_skipped; /* ticks run without polling for I/O (see run_frame) */
 
+    struct list members; /* struct loop_member */
     struct hook_list hooks;
     struct loop_datum *data;
     size_t n_data;
@@ -137,6 +154,18 @@ int loop_call_soon_owned(loom_loop *loop, loom_callback cb, void *data, void (*d
 int loop_call_soon_threadsafe_owned(loom_loop *loop, loom_callback cb, void *data,
                                     void (*drop)(void *data));
 void loop_arm(loom_loop *loop);
+
+static inline void loop_member_add(loom_loop *loop, struct loop_member *m)
+{
+    list_push_back(&loop->members, &m->node);
+}
+static inline void loop_member_remove(loom_loop *loop, struct loop_member *m)
+{
+    list_unlink(&loop->members, &m->node);
+}
+
+/* dump.c: prints fn's name if it is an exported symbol, else its address. */
+void dump_function(FILE *out, const void *fn);
 
 /* hooks.c */
 void hooks_run(loom_loop *loop, loom_hook_kind kind);

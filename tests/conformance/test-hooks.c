@@ -2,6 +2,8 @@
  * per-loop data, callback data owned by the loop (the *_full calls), and the
  * time units. */
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "fixture.h"
@@ -408,6 +410,54 @@ START_TEST(test_time_units)
 }
 END_TEST
 
+/* --- loom_loop_dump ----------------------------------------------------------- */
+
+static void never_runs(loom_loop *loop, void *data)
+{
+    ck_abort_msg("dumped callback ran");
+}
+
+START_TEST(test_dump_lists_what_the_loop_holds)
+{
+    loom_loop *loop = host_loop_new();
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(loom_add_reader(loop, p[0], never_read, NULL), 0);
+    loom_handle soon, later, hook;
+    ck_assert_int_eq(loom_call_soon(loop, never_runs, &key_a, &soon), 0);
+    ck_assert_int_eq(loom_call_later(loop, LOOM_SEC(60), never_runs, &key_b, &later), 0);
+    ck_assert_int_eq(loom_hook_add(loop, LOOM_HOOK_BEFORE_POLL, never_runs, NULL, NULL, &hook), 0);
+    ck_assert_int_eq(loom_loop_set_data(loop, &key_a, &key_b, NULL), 0);
+
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_int_eq(loom_loop_dump(loop, out), 0);
+    fclose(out);
+    char expect[128];
+    snprintf(expect, sizeof(expect), "ready: %p(data %p)", (void *)never_runs, (void *)&key_a);
+    ck_assert_msg(strstr(text, expect), "no \"%s\" in:\n%s", expect, text);
+    ck_assert_msg(strstr(text, "timer in 59") || strstr(text, "timer in 60"), "%s", text);
+    snprintf(expect, sizeof(expect), "fd %d: read", p[0]);
+    ck_assert_msg(strstr(text, expect), "no \"%s\" in:\n%s", expect, text);
+    ck_assert_msg(strstr(text, "hook before-poll: "), "%s", text);
+    snprintf(expect, sizeof(expect), "data %p: %p", (void *)&key_a, (void *)&key_b);
+    ck_assert_msg(strstr(text, expect), "no \"%s\" in:\n%s", expect, text);
+    ck_assert_msg(strstr(text, loom_loop_backend_name(loop)), "%s", text);
+    free(text);
+    ck_assert_int_eq(loom_loop_dump(loop, NULL), -EINVAL);
+
+    ck_assert_int_eq(loom_cancel(loop, soon), 0);
+    ck_assert_int_eq(loom_cancel(loop, later), 0);
+    ck_assert_int_eq(loom_hook_remove(loop, hook), 0);
+    ck_assert_int_eq(loom_remove_reader(loop, p[0]), 0);
+    close(p[0]);
+    close(p[1]);
+    fixture_free_loop(loop);
+}
+END_TEST
+
 Suite *hooks_suite(void)
 {
     Suite *s = suite_create("hooks");
@@ -428,5 +478,6 @@ Suite *hooks_suite(void)
     tc = fixture_tcase(s, "data");
     tcase_add_test(tc, test_loop_data);
     tcase_add_test(tc, test_time_units);
+    tcase_add_test(tc, test_dump_lists_what_the_loop_holds);
     return s;
 }
