@@ -247,7 +247,9 @@ int loom_await(loom_future *future)
         return -EDEADLK;
     if (loom_future_loop(future) != t->loop)
         return -EXDEV;
-    if (t->cancel_pending) {
+    /* A grant that came before the cancellation (a lock taken at once) is the
+     * task's; -ECANCELED then comes at the next await point. */
+    if (t->cancel_pending && loom_future_state_get(future) != LOOM_FUTURE_RESOLVED) {
         loom_future_cancel(future);
         return task_take_cancel(t);
     }
