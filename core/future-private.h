@@ -24,4 +24,9 @@ void future_resolve_shared(loom_future *future, loom_future *source, int64_t val
  * cancels it. */
 void future_complete_like(loom_future *future, loom_future *source);
 
+/* At close (from tasks_shutdown): the callbacks of every pending future that
+ * own references are released (they can never run), which breaks the
+ * future -> callback -> future cycles of waiting combinators. */
+void futures_close(loom_loop *loop);
+
 #endif

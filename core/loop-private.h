@@ -29,7 +29,11 @@ struct run_frame {
 };
 
 struct loom_loop {
-    atomic_int refs;
+    atomic_int refs;  /* the users': the last one closes the loop */
+    /* Internal references (loop_hold: futures, sync objects, task groups);
+     * the users together count as one more, which the zeroed loop leaves
+     * out: the memory goes when holds drops below zero. */
+    atomic_int holds;
     atomic_bool closed;
     const char *owner; /* the owning thread's loop_thread_tag */
     const loom_backend_ops *ops;
@@ -56,6 +60,7 @@ struct loom_loop {
     unsigned depth;     /* ticks and fd dispatches on the stack */
     struct run_frame *frame;
     struct task *tasks; /* whose functions have not returned (task.c) */
+    loom_future *waited; /* pending futures whose callbacks own references (future.c) */
     uint64_t ticks;
     unsigned polls_skipped; /* ticks run without polling for I/O (see run_frame) */
 
@@ -102,8 +107,17 @@ int loop_call_soon_threadsafe_owned(loom_loop *loop, loom_callback cb, void *dat
                                     void (*drop)(void *data));
 void loop_arm(loom_loop *loop);
 
+/* Internal references: they keep the loop's memory, not the loop open. */
+void loop_hold(loom_loop *loop);
+void loop_release(loom_loop *loop);
+
+/* future.c: whether the done future still has callbacks, added before it
+ * completed, that have not started (loom_loop_run_until waits for them). */
+bool future_callbacks_pending(const loom_future *future);
+
 /* task.c: at close, resumes every task with -ESHUTDOWN so that its function
- * can clean up and return (every later await point fails the same way). */
+ * can clean up and return (every later await point fails the same way);
+ * then releases the callbacks pending futures hold (futures_close). */
 void tasks_shutdown(loom_loop *loop);
 
 /* fd.c */

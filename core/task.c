@@ -154,6 +154,7 @@ void tasks_shutdown(loom_loop *loop)
      * resumed one cannot suspend again: it runs until its function returns. */
     while (loop->tasks)
         task_resume(loop->tasks);
+    futures_close(loop);
 }
 
 /* The cancel hook of the task's future. */
