@@ -505,6 +505,33 @@ START_TEST(test_close_releases_waiting_combinators)
 }
 END_TEST
 
+/* The same, with nobody completing the pending inputs after close: only the
+ * close can break the input -> callback -> state -> input cycles. all and
+ * any also hold a resolved input each, whose value shows that they went. */
+START_TEST(test_close_breaks_combinator_cycles)
+{
+    loom_future *in[6];
+    make_futures(in, 6);
+    destroyed = 0;
+    loom_future_resolve(in[2], &destroyed, count_destroy);
+    loom_future_resolve(in[4], &destroyed, count_destroy);
+    loom_future *results[] = {
+        loom_future_then(in[0], then_same, NULL),
+        loom_future_all(loop, &in[1], 2),
+        loom_future_any(loop, &in[3], 2),
+        loom_future_timeout(in[5], 60 * INT64_C(1000000000)),
+    };
+    for (int i = 0; i < 4; i++) {
+        ck_assert_ptr_nonnull(results[i]);
+        loom_future_unref(results[i]);
+    }
+    unref_futures(in, 6);
+    ck_assert_int_eq(destroyed, 0);
+    ck_assert_int_eq(loom_loop_close(loop), 0);
+    ck_assert_int_eq(destroyed, 2);
+}
+END_TEST
+
 /* A name travels with the future and into the unretrieved-failure report. */
 static char reported_msg[512];
 
@@ -1049,6 +1076,7 @@ Suite *future_suite(void)
     tcase_add_test(tc, test_last_unref_closes_with_dispatch_queued);
     tcase_add_test(tc, test_last_unref_closes_with_future_alive);
     tcase_add_test(tc, test_close_releases_waiting_combinators);
+    tcase_add_test(tc, test_close_breaks_combinator_cycles);
     tcase_add_test(tc, test_name_in_report);
     tcase_add_test(tc, test_mutators_refuse_foreign_thread);
     tcase_add_test(tc, test_complete_threadsafe);
