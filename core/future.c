@@ -608,6 +608,11 @@ int loom_future_fail_threadsafe(loom_future *future, int err, const char *msg)
 
 /* --- for the loop and the combinators --------------------------------------- */
 
+bool future_unwanted(const loom_future *future)
+{
+    return atomic_load_explicit(&future->refs, memory_order_relaxed) == 1 && !future->first.fn;
+}
+
 bool future_callbacks_pending(const loom_future *future)
 {
     return future->dispatching && future->next_cb < future_callback_count(future);

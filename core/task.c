@@ -246,8 +246,10 @@ int loom_await(loom_future *future)
         return -EINVAL;
     if (future == t->future)
         return -EDEADLK;
-    if (loom_future_loop(future) != t->loop)
+    if (loom_future_loop(future) != t->loop) {
+        loom_loop_report(t->loop, -EXDEV, "loom_await: the future belongs to another loop");
         return -EXDEV;
+    }
     /* A grant that came before the cancellation (a lock taken at once) is the
      * task's; -ECANCELED then comes at the next await point. */
     if (t->cancel_pending && loom_future_state_get(future) != LOOM_FUTURE_RESOLVED) {

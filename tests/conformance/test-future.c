@@ -902,6 +902,70 @@ START_TEST(test_all_cancel_cancels_inputs)
 }
 END_TEST
 
+/* A result dropped by everyone no longer acts: a later failure (or win)
+ * leaves the caller's other futures alone. */
+static void check_group_dropped(loom_future *(*combine)(loom_loop *, loom_future *const *, size_t), bool fail)
+{
+    loom_future *fs[3];
+    make_futures(fs, 3);
+    loom_future_unref(combine(loop, fs, 3));
+    if (fail)
+        loom_future_fail(fs[0], -EIO, NULL);
+    else
+        loom_future_resolve_int(fs[0], 1);
+    fixture_settle(loop);
+    ck_assert_int_eq(loom_future_state_get(fs[1]), LOOM_FUTURE_PENDING);
+    ck_assert_int_eq(loom_future_state_get(fs[2]), LOOM_FUTURE_PENDING);
+    loom_future_resolve_int(fs[1], 1);
+    loom_future_resolve_int(fs[2], 1);
+    fixture_settle(loop);
+    unref_futures(fs, 3);
+    ck_assert_int_eq(reports(), 0);
+}
+
+START_TEST(test_all_stops_once_result_dropped)
+{
+    check_group_dropped(loom_future_all, true);
+}
+END_TEST
+
+START_TEST(test_any_stops_once_result_dropped)
+{
+    check_group_dropped(loom_future_any, false);
+}
+END_TEST
+
+/* loom_await of another loop's future fails with -EXDEV and says why. */
+static loom_future *foreign_loop_future;
+static char await_report[512];
+
+static void keep_report(loom_loop *l, int err, const char *msg, void *data)
+{
+    snprintf(await_report, sizeof(await_report), "%s", msg);
+}
+
+static int await_foreign(void *arg)
+{
+    return loom_await(foreign_loop_future);
+}
+
+START_TEST(test_await_other_loop_reported)
+{
+    loom_loop *other;
+    ck_assert_int_eq(loom_loop_new(&other, NULL), 0);
+    foreign_loop_future = loom_future_new(other);
+    loom_loop_set_error_handler(loop, keep_report, NULL);
+    await_report[0] = 0;
+    loom_future *task = loom_task_spawn(loop, await_foreign, NULL);
+    ck_assert_int_eq(run_until(task), -EXDEV);
+    ck_assert_msg(strstr(await_report, "another loop") != NULL, "report: %s", await_report);
+    ck_assert_msg(strstr(loom_strerror(-EXDEV), "another loop") != NULL, "%s", loom_strerror(-EXDEV));
+    loom_future_unref(task);
+    loom_future_unref(foreign_loop_future);
+    loom_loop_unref(other);
+}
+END_TEST
+
 /* --- any ------------------------------------------------------------------ */
 
 START_TEST(test_any_first_wins)
@@ -1105,6 +1169,9 @@ Suite *future_suite(void)
     tcase_add_test(tc, test_all_first_failure_cancels_rest);
     tcase_add_test(tc, test_all_input_cancelled);
     tcase_add_test(tc, test_all_cancel_cancels_inputs);
+    tcase_add_test(tc, test_all_stops_once_result_dropped);
+    tcase_add_test(tc, test_any_stops_once_result_dropped);
+    tcase_add_test(tc, test_await_other_loop_reported);
     tcase_add_test(tc, test_any_first_wins);
     tcase_add_test(tc, test_any_failure_wins);
     tcase_add_test(tc, test_any_empty_is_invalid);
