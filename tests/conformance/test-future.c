@@ -349,19 +349,44 @@ static void nest_then_record(loom_future *f, void *data)
     loom_future_unref(g);
 }
 
-START_TEST(test_order_kept_under_nesting)
+/* The same with the host's own nested loop (a modal dialog). */
+static void quit_nested(loom_loop *l, void *data)
 {
-    if (!loom_loop_can_nest(loop))
+    host_quit_nested(l);
+}
+
+static void nest_host_then_record(loom_future *f, void *data)
+{
+    record(f, data);
+    ck_assert_int_eq(loom_future_on_done(f, record, (void *)2), 0);
+    ck_assert_int_eq(loom_call_soon(loop, quit_nested, NULL, NULL), 0);
+    host_run_nested(loop);
+}
+
+static void check_order_under_nesting(loom_future_callback first)
+{
+    if (!loom_loop_can_nest(loop) || !host_can_nest())
         return;
     nesting_future = new_future();
     calls = 0;
-    loom_future_on_done(nesting_future, nest_then_record, (void *)0);
+    loom_future_on_done(nesting_future, first, (void *)0);
     loom_future_on_done(nesting_future, record, (void *)1);
     loom_future_resolve_int(nesting_future, 1);
     run_until_calls(3);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(order[i], i);
     loom_future_unref(nesting_future);
+}
+
+START_TEST(test_order_kept_under_nesting)
+{
+    check_order_under_nesting(nest_then_record);
+}
+END_TEST
+
+START_TEST(test_order_kept_under_host_nesting)
+{
+    check_order_under_nesting(nest_host_then_record);
 }
 END_TEST
 
@@ -1155,6 +1180,7 @@ Suite *future_suite(void)
     tcase_add_test(tc, test_on_done_invalid);
     tcase_add_test(tc, test_run_until_runs_callbacks);
     tcase_add_test(tc, test_order_kept_under_nesting);
+    tcase_add_test(tc, test_order_kept_under_host_nesting);
 
     tc = future_tcase(s, "combinators");
     tcase_add_test(tc, test_then_chains);
