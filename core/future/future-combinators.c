@@ -107,6 +107,13 @@ static void group_cancel(void *data)
         loom_future_cancel(g->inputs[i]);
 }
 
+/* Whether an input's completion still matters: once the result is done, or
+ * dropped by everyone else, the group leaves the other inputs alone. */
+static bool group_result_wanted(const struct group *g)
+{
+    return !loom_future_done(g->result) && !future_unwanted(g->result);
+}
+
 /* One input called back: the last one frees the group. */
 static void group_release(struct group *g)
 {
@@ -172,7 +179,7 @@ static void all_input_done(loom_future *input, void *data)
     struct group *g = data;
     /* The status consumes a failure that lost the race to an earlier one. */
     int status = loom_future_status(input);
-    if (!loom_future_done(g->result)) {
+    if (group_result_wanted(g)) {
         if (status < 0) {
             future_complete_like(g->result, input);
             group_cancel(g);
@@ -197,7 +204,7 @@ static void any_input_done(loom_future *input, void *data)
 {
     struct group *g = data;
     int status = loom_future_status(input);
-    if (!loom_future_done(g->result)) {
+    if (group_result_wanted(g)) {
         size_t index = 0;
         while (g->inputs[index] != input)
             index++;

@@ -14,8 +14,8 @@ struct future_callback {
 };
 
 struct loom_future {
-    loom_loop *loop;          /* a reference */
-    uint32_t refs;
+    loom_loop *loop;          /* an internal reference (loop_hold) */
+    atomic_uint refs;         /* atomic: a thread-safe completion holds one */
     uint8_t state;            /* loom_future_state */
     bool retrieved;           /* the failure was looked at: do not report it */
     int err;                  /* failed or cancelled: negative errno */
@@ -31,6 +31,14 @@ struct loom_future {
     struct future_callback first;
     struct future_callback *more;
     uint32_t n_more, cap_more;
+    uint32_t next_cb;         /* the dispatch runs callbacks from this index on */
+    bool dispatching;         /* a dispatch is queued or running */
+    loom_handle resume;       /* the dispatch's continuation while a callback runs */
+    /* In loop->waited while pending with callbacks that own references: the
+     * loop releases them at close, so nothing keeps the future alive. */
+    bool waiting;
+    loom_future *wait_prev, *wait_next;
+    char *name;
 };
 
 /* A callback added to a done future: scheduled on its own. */
@@ -116,35 +124,70 @@ loom_future *loom_future_new(loom_loop *loop)
     loom_future *f = future_alloc();
     if (!f)
         return NULL;
-    *f = (loom_future){.loop = loom_loop_ref(loop), .refs = 1};
+    *f = (loom_future){.loop = loop};
+    atomic_init(&f->refs, 1);
+    loop_hold(loop);
     return f;
+}
+
+/* Mutators check the thread first: from another thread they change nothing. */
+static int future_check_thread(const loom_future *f, const char *func)
+{
+    if (!f)
+        return -EINVAL;
+    if (loop_on_owner_thread(f->loop))
+        return 0;
+    loom_loop_report(f->loop, -EXDEV, "%s called from a thread that does not own the future's loop", func);
+    return -EXDEV;
 }
 
 loom_future *loom_future_ref(loom_future *future)
 {
     if (future)
-        future->refs++;
+        atomic_fetch_add_explicit(&future->refs, 1, memory_order_relaxed);
     return future;
 }
 
 static void future_report_unretrieved(loom_future *f)
 {
-    loom_loop_report(f->loop, f->err, "a failed future was freed and nobody retrieved its failure: %s",
-                     f->message ? f->message : loom_strerror(f->err));
+    const char *why = f->message ? f->message : loom_strerror(f->err);
+    if (f->name)
+        loom_loop_report(f->loop, f->err, "future \"%s\" failed and nobody retrieved its failure: %s", f->name,
+                         why);
+    else
+        loom_loop_report(f->loop, f->err, "a failed future was freed and nobody retrieved its failure: %s", why);
 }
+
+static void future_unwait(loom_future *f)
+{
+    if (!f->waiting)
+        return;
+    if (f->wait_prev)
+        f->wait_prev->wait_next = f->wait_next;
+    else
+        f->loop->waited = f->wait_next;
+    if (f->wait_next)
+        f->wait_next->wait_prev = f->wait_prev;
+    f->wait_prev = f->wait_next = NULL;
+    f->waiting = false;
+}
+
+static void future_callbacks_release(loom_future *f, uint32_t from);
 
 void loom_future_unref(loom_future *future)
 {
-    if (!future || --future->refs > 0)
+    if (!future || atomic_fetch_sub_explicit(&future->refs, 1, memory_order_acq_rel) != 1)
         return;
     if (future->state == LOOM_FUTURE_FAILED && !future->retrieved)
         future_report_unretrieved(future);
+    future_unwait(future);
+    future_callbacks_release(future, future->next_cb); /* a pending future's, never run */
     if (future->destroy)
         future->destroy(future->value);
     loom_future_unref(future->shared);
     free(future->message);
-    free(future->more);
-    loom_loop_unref(future->loop);
+    free(future->name);
+    loop_release(future->loop);
     future_release(future);
 }
 
@@ -153,21 +196,79 @@ loom_loop *loom_future_loop(const loom_future *future)
     return future ? future->loop : NULL;
 }
 
-/* Runs the callbacks added while the future was pending, in order. The list
- * is final: once the future is done, on_done schedules callbacks alone. */
+static uint32_t future_callback_count(const loom_future *f)
+{
+    return f->first.fn ? 1 + f->n_more : 0;
+}
+
+static struct future_callback *future_callback_at(loom_future *f, uint32_t i)
+{
+    return i == 0 ? &f->first : &f->more[i - 1];
+}
+
+/* Empties the list; what the callbacks from index from on own is released
+ * (they will never run). */
+static void future_callbacks_release(loom_future *f, uint32_t from)
+{
+    struct future_callback first = f->first;
+    struct future_callback *more = f->more;
+    uint32_t n = future_callback_count(f);
+    f->first = (struct future_callback){0};
+    f->more = NULL;
+    f->n_more = f->cap_more = f->next_cb = 0;
+    for (uint32_t i = from; i < n; i++) {
+        const struct future_callback *cb = i == 0 ? &first : &more[i - 1];
+        if (cb->release)
+            cb->release(cb->data);
+    }
+    free(more);
+}
+
+static void future_run_callbacks(loom_future *f);
+
+/* Cancels the continuation. Usually nothing was queued after it: it is taken
+ * back out of the ready queue, so that the loop does not wake for it. */
+static void future_unschedule(loom_loop *loop, loom_handle h)
+{
+    loom_cancel(loop, h);
+    struct ready_queue *q = &loop->ready;
+    if (!ready_queue_empty(q) && q->ring[(q->tail - 1) & (q->cap - 1)] == h)
+        q->tail--;
+}
+
+/* A nested loop run by a callback picks up the rest here, in order. The
+ * running dispatch holds the reference: this call never outlives it. */
+static void future_resume(loom_loop *loop, void *data)
+{
+    loom_future *f = data;
+    f->resume = 0;
+    future_run_callbacks(f);
+}
+
+/* Runs the callbacks from next_cb on, in the order they were added. While
+ * one runs, a continuation is queued, so that a nested loop it runs calls
+ * the later ones before anything added after them. */
+static void future_run_callbacks(loom_future *f)
+{
+    while (f->next_cb < future_callback_count(f)) {
+        struct future_callback cb = *future_callback_at(f, f->next_cb++);
+        /* Without memory for it, the rest still runs in order, after cb. */
+        if (f->next_cb < future_callback_count(f) && !f->resume)
+            loom_call_soon(f->loop, future_resume, f, &f->resume);
+        cb.fn(f, cb.data);
+        if (f->resume) {
+            future_unschedule(f->loop, f->resume);
+            f->resume = 0;
+        }
+    }
+}
+
 static void future_dispatch(loom_loop *loop, void *data)
 {
     loom_future *f = data;
-    f->first.fn(f, f->first.data);
-    for (uint32_t i = 0; i < f->n_more; i++)
-        f->more[i].fn(f, f->more[i].data);
+    future_run_callbacks(f);
+    f->dispatching = false;
     loom_future_unref(f);
-}
-
-static void future_callback_release(const struct future_callback *cb)
-{
-    if (cb->release)
-        cb->release(cb->data);
 }
 
 /* The loop closed before the dispatch ran: its callbacks never will, so what
@@ -175,32 +276,40 @@ static void future_callback_release(const struct future_callback *cb)
 static void future_drop(void *data)
 {
     loom_future *f = data;
-    future_callback_release(&f->first);
-    for (uint32_t i = 0; i < f->n_more; i++)
-        future_callback_release(&f->more[i]);
+    future_callbacks_release(f, f->next_cb);
+    f->dispatching = false;
     loom_future_unref(f);
 }
 
 static void future_complete(loom_future *f, loom_future_state state)
 {
     f->state = state;
+    future_unwait(f);
     if (!f->first.fn)
         return;
+    if (atomic_load_explicit(&f->loop->closed, memory_order_relaxed)) {
+        future_callbacks_release(f, 0); /* they can never run */
+        return;
+    }
     /* The scheduled dispatch holds a reference: the callbacks run even if
      * everyone else lets go of the future meanwhile. */
+    f->dispatching = true;
     int r = loop_call_soon_owned(f->loop, future_dispatch, loom_future_ref(f), future_drop);
     if (r < 0) {
         loom_loop_report(f->loop, r, "future completed but its callbacks could not be scheduled");
-        loom_future_unref(f);
+        future_drop(f);
     }
 }
 
 int loom_future_resolve(loom_future *future, void *value, loom_destroy_fn destroy)
 {
-    if (!future || future->state != LOOM_FUTURE_PENDING) {
+    int r = future_check_thread(future, __func__);
+    if (r == 0 && future->state != LOOM_FUTURE_PENDING)
+        r = -EINVAL;
+    if (r < 0) {
         if (destroy)
             destroy(value);
-        return -EINVAL;
+        return r;
     }
     future->value = value;
     future->destroy = destroy;
@@ -210,7 +319,10 @@ int loom_future_resolve(loom_future *future, void *value, loom_destroy_fn destro
 
 int loom_future_resolve_int(loom_future *future, int64_t value)
 {
-    if (!future || future->state != LOOM_FUTURE_PENDING)
+    int r = future_check_thread(future, __func__);
+    if (r < 0)
+        return r;
+    if (future->state != LOOM_FUTURE_PENDING)
         return -EINVAL;
     future->value_int = value;
     future_complete(future, LOOM_FUTURE_RESOLVED);
@@ -219,7 +331,10 @@ int loom_future_resolve_int(loom_future *future, int64_t value)
 
 int loom_future_fail(loom_future *future, int err, const char *msg)
 {
-    if (!future || err >= 0 || future->state != LOOM_FUTURE_PENDING)
+    int r = future_check_thread(future, __func__);
+    if (r < 0)
+        return r;
+    if (err >= 0 || future->state != LOOM_FUTURE_PENDING)
         return -EINVAL;
     if (msg && !(future->message = strdup(msg)))
         return -ENOMEM;
@@ -230,7 +345,7 @@ int loom_future_fail(loom_future *future, int err, const char *msg)
 
 bool loom_future_cancel(loom_future *future)
 {
-    if (!future || future->state != LOOM_FUTURE_PENDING)
+    if (future_check_thread(future, __func__) < 0 || future->state != LOOM_FUTURE_PENDING)
         return false;
     future->err = -ECANCELED;
     future_complete(future, LOOM_FUTURE_CANCELLED);
@@ -251,8 +366,9 @@ bool loom_future_done(const loom_future *future)
 
 int loom_future_status(loom_future *future)
 {
-    if (!future)
-        return -EINVAL;
+    int r = future_check_thread(future, __func__);
+    if (r < 0)
+        return r;
     switch (future->state) {
     case LOOM_FUTURE_PENDING:
         return -EAGAIN;
@@ -288,7 +404,7 @@ void *loom_future_steal_value(loom_future *future, loom_destroy_fn *destroyp)
     void *value = NULL;
     loom_destroy_fn destroy = NULL;
 
-    if (future && future->state == LOOM_FUTURE_RESOLVED) {
+    if (future_check_thread(future, __func__) == 0 && future->state == LOOM_FUTURE_RESOLVED) {
         value = future->value;
         destroy = future->destroy;
         future->value = NULL;
@@ -308,7 +424,8 @@ static void future_late_free(struct future_late_callback *late)
 static void future_late_drop(void *data)
 {
     struct future_late_callback *late = data;
-    future_callback_release(&late->cb);
+    if (late->cb.release)
+        late->cb.release(late->cb.data);
     future_late_free(late);
 }
 
@@ -351,14 +468,36 @@ static int future_append(loom_future *f, struct future_callback cb)
     return 0;
 }
 
+static void future_wait(loom_future *f)
+{
+    if (f->waiting)
+        return;
+    f->waiting = true;
+    f->wait_next = f->loop->waited;
+    if (f->wait_next)
+        f->wait_next->wait_prev = f;
+    f->loop->waited = f;
+}
+
 int future_on_done_owned(loom_future *future, loom_future_callback cb, void *data, void (*release)(void *data))
 {
-    if (!future || !cb)
+    int r = future_check_thread(future, "loom_future_on_done");
+    if (r < 0)
+        return r;
+    if (!cb)
         return -EINVAL;
+    if (atomic_load_explicit(&future->loop->closed, memory_order_relaxed))
+        return -ESHUTDOWN;
     struct future_callback c = {cb, data, release};
-    if (future->state != LOOM_FUTURE_PENDING)
-        return future_schedule_late(future, c);
-    return future_append(future, c);
+    /* Behind callbacks still waiting in the dispatch: the order is kept. */
+    if (future->state == LOOM_FUTURE_PENDING ||
+        (future->dispatching && future->next_cb < future_callback_count(future))) {
+        r = future_append(future, c);
+        if (r == 0 && release && future->state == LOOM_FUTURE_PENDING)
+            future_wait(future);
+        return r;
+    }
+    return future_schedule_late(future, c);
 }
 
 int loom_future_on_done(loom_future *future, loom_future_callback cb, void *data)
@@ -366,7 +505,129 @@ int loom_future_on_done(loom_future *future, loom_future_callback cb, void *data
     return future_on_done_owned(future, cb, data, NULL);
 }
 
-/* --- for the combinators -------------------------------------------------- */
+int loom_future_set_name(loom_future *future, const char *name)
+{
+    int r = future_check_thread(future, __func__);
+    if (r < 0)
+        return r;
+    char *copy = NULL;
+    if (name && !(copy = strdup(name)))
+        return -ENOMEM;
+    free(future->name);
+    future->name = copy;
+    return 0;
+}
+
+const char *loom_future_get_name(const loom_future *future)
+{
+    return future ? future->name : NULL;
+}
+
+/* --- completion from another thread ----------------------------------------- */
+
+/* A completion on its way to the loop's thread. */
+struct future_remote {
+    loom_future *future; /* a reference */
+    loom_future_state state;
+    void *value;
+    loom_destroy_fn destroy;
+    int64_t value_int;
+    int err;
+    char *message;
+};
+
+static void future_remote_free(void *data)
+{
+    struct future_remote *rq = data;
+    if (rq->destroy)
+        rq->destroy(rq->value); /* not taken: the future was done already */
+    free(rq->message);
+    loom_future_unref(rq->future);
+    free(rq);
+}
+
+static void future_remote_apply(loom_loop *loop, void *data)
+{
+    struct future_remote *rq = data;
+    loom_future *f = rq->future;
+    if (f->state == LOOM_FUTURE_PENDING) {
+        if (rq->state == LOOM_FUTURE_RESOLVED) {
+            f->value = rq->value;
+            f->destroy = rq->destroy;
+            f->value_int = rq->value_int;
+            rq->destroy = NULL;
+        } else {
+            f->err = rq->err;
+            f->message = rq->message;
+            rq->message = NULL;
+        }
+        future_complete(f, rq->state);
+    }
+    future_remote_free(rq);
+}
+
+/* Hands the completion to the loop's thread; on failure, what it carries is
+ * released here. */
+static int future_post(loom_future *f, struct future_remote r)
+{
+    struct future_remote *rq = f ? malloc(sizeof(*rq)) : NULL;
+    if (!rq) {
+        if (r.destroy)
+            r.destroy(r.value);
+        free(r.message);
+        return f ? -ENOMEM : -EINVAL;
+    }
+    *rq = r;
+    rq->future = loom_future_ref(f);
+    int e = loop_call_soon_threadsafe_owned(f->loop, future_remote_apply, rq, future_remote_free);
+    if (e < 0)
+        future_remote_free(rq);
+    return e;
+}
+
+int loom_future_resolve_threadsafe(loom_future *future, void *value, loom_destroy_fn destroy)
+{
+    return future_post(future,
+                       (struct future_remote){.state = LOOM_FUTURE_RESOLVED, .value = value, .destroy = destroy});
+}
+
+int loom_future_resolve_int_threadsafe(loom_future *future, int64_t value)
+{
+    return future_post(future, (struct future_remote){.state = LOOM_FUTURE_RESOLVED, .value_int = value});
+}
+
+int loom_future_fail_threadsafe(loom_future *future, int err, const char *msg)
+{
+    if (err >= 0)
+        return -EINVAL;
+    char *copy = NULL;
+    if (msg && !(copy = strdup(msg)))
+        return -ENOMEM;
+    return future_post(future, (struct future_remote){.state = LOOM_FUTURE_FAILED, .err = err, .message = copy});
+}
+
+/* --- for the loop and the combinators --------------------------------------- */
+
+bool future_unwanted(const loom_future *future)
+{
+    return atomic_load_explicit(&future->refs, memory_order_relaxed) == 1 && !future->first.fn;
+}
+
+bool future_callbacks_pending(const loom_future *future)
+{
+    return future->dispatching && future->next_cb < future_callback_count(future);
+}
+
+void futures_close(loom_loop *loop)
+{
+    while (loop->waited) {
+        loom_future *f = loop->waited;
+        future_unwait(f);
+        loom_future_ref(f); /* a release may drop the last other reference */
+        future_callbacks_release(f, 0);
+        loom_future_unref(f);
+    }
+}
 
 void future_set_cancel_hook(loom_future *future, future_cancel_hook hook, void *data)
 {

@@ -3,13 +3,20 @@
  * A future is a result that is not there yet: pending, then exactly once
  * resolved (with a value), failed (with a negative errno and an optional
  * message) or cancelled (-ECANCELED). It belongs to a loop and is used on that
- * loop's thread (resolve it from another thread through
- * loom_call_soon_threadsafe). Completion callbacks are always scheduled through
- * the loop's ready queue, never run inside resolve/fail/cancel.
+ * loop's thread: every function that changes or inspects its state, called
+ * from another thread, returns -EXDEV (false, NULL), changes nothing and is
+ * reported; complete it from another thread with the *_threadsafe calls.
+ * Completion callbacks are always scheduled through the loop's ready queue,
+ * never run inside resolve/fail/cancel.
  *
- * Futures are reference counted. A failure that nobody retrieved (with
- * loom_future_status or a combinator) is reported once to
- * the loop's error handler when the last reference goes. */
+ * Futures are reference counted (loom_future_ref/unref are safe from any
+ * thread). A future keeps its loop's memory alive, not the loop open: the
+ * last loom_loop_unref closes the loop even while futures exist, and they
+ * stay usable as objects (completing one then runs no callbacks). At close,
+ * callbacks that can no longer run are dropped, and what the combinators
+ * hold is released. A failure that nobody retrieved (with
+ * loom_future_status or a combinator) is reported once to the loop's error
+ * handler when the last reference goes, naming the future if it has a name. */
 #ifndef LOOM_FUTURE_H
 #define LOOM_FUTURE_H
 
@@ -48,6 +55,17 @@ LOOM_API int loom_future_resolve(loom_future *future, void *value, loom_destroy_
 LOOM_API int loom_future_resolve_int(loom_future *future, int64_t value);
 LOOM_API int loom_future_fail(loom_future *future, int err, const char *msg);
 
+/* The same from any thread (asyncio's call_soon_threadsafe(fut.set_result)):
+ * the completion is applied on the loop's thread, in the order of accepted
+ * thread-safe calls; a future that is done by then ignores it (value is then
+ * destroyed there). They take their own reference to future, which the
+ * caller must hold for the duration of the call. Return 0, -EINVAL (NULL,
+ * err >= 0), -ENOMEM, or -ESHUTDOWN once the loop is closed; on failure
+ * value is destroyed at once. */
+LOOM_API int loom_future_resolve_threadsafe(loom_future *future, void *value, loom_destroy_fn destroy);
+LOOM_API int loom_future_resolve_int_threadsafe(loom_future *future, int64_t value);
+LOOM_API int loom_future_fail_threadsafe(loom_future *future, int err, const char *msg);
+
 /* Cancels a pending future (its state becomes CANCELLED, error -ECANCELED)
  * and returns true; false if it was already done. Cancelling a future made by
  * a combinator cancels what it waits for. */
@@ -74,8 +92,15 @@ LOOM_API void *loom_future_steal_value(loom_future *future, loom_destroy_fn *des
 
 /* Calls cb(future, data) once the future is done, through the ready queue
  * (also when it is done already). Callbacks run in the order they were
- * added. Returns 0 or a negative errno. */
+ * added, also when one of them runs a nested loop (that loop runs the later
+ * ones first). Returns 0 or a negative errno (-ESHUTDOWN: the loop is
+ * closed, cb will never run). */
 LOOM_API int loom_future_on_done(loom_future *future, loom_future_callback cb, void *data);
+
+/* A name for reports and debugging (copied; NULL removes it). Returns 0,
+ * -ENOMEM or -EXDEV. get_name returns it (owned by the future) or NULL. */
+LOOM_API int loom_future_set_name(loom_future *future, const char *name);
+LOOM_API const char *loom_future_get_name(const loom_future *future);
 
 /* --- combinators: each returns a new future (a new reference) or NULL with
  * errno set; the inputs are borrowed (the combinator takes its own

@@ -82,10 +82,14 @@ LOOM_API const char *loom_loop_backend_name(const loom_loop *loop);
  * (false where the host loop cannot nest, e.g. libevent). */
 LOOM_API bool loom_loop_can_nest(const loom_loop *loop);
 
-/* Reference counting; safe from any thread. The last unref closes the loop
- * if it is still open, then frees it. Closing happens on the loop's own
- * thread: the last reference of an open loop dropped on another thread is
- * handed to the loop's thread, which drops it on its next tick. */
+/* Reference counting; safe from any thread. These are the users'
+ * references: the last unref closes the loop if it is still open (dropping
+ * queued work and releasing what it holds). The loop's own objects —
+ * futures, tasks, sync objects, task groups — hold only its memory, not the
+ * loop open, so queued work can never keep a dropped loop alive; the memory
+ * goes once they are gone too. Closing happens on the loop's own thread:
+ * the last reference of an open loop dropped on another thread is handed to
+ * the loop's thread, which drops it on its next tick. */
 LOOM_API loom_loop *loom_loop_ref(loom_loop *loop);
 LOOM_API void loom_loop_unref(loom_loop *loop);
 
@@ -108,9 +112,10 @@ LOOM_API size_t loom_loop_dropped_calls(const loom_loop *loop);
  * loom (its host program runs the loop). */
 LOOM_API int loom_loop_run(loom_loop *loop);
 
-/* Runs until the future completes (or loom_loop_stop). Returns the future's
- * status: 0 if resolved, its negative errno if failed or cancelled, -EINTR if
- * stopped before. May nest inside a callback where the backend allows it.
+/* Runs until the future completes and the callbacks added to it before
+ * then have run (or loom_loop_stop). Returns the future's status: 0 if
+ * resolved, its negative errno if failed or cancelled, -EINTR if stopped
+ * before. May nest inside a callback where the backend allows it.
  * The caller keeps its reference to the future. */
 LOOM_API int loom_loop_run_until(loom_loop *loop, loom_future *future);
 

@@ -94,8 +94,9 @@ LOOM_API loom_future *loom_task_current(void);
  * without suspending. If the task is cancelled meanwhile, future is
  * cancelled too — unless it had resolved already (a lock granted, an item
  * received): then loom_await returns 0, the result is the task's, and
- * -ECANCELED comes at the next await point, so no grant is ever lost. future is borrowed: the caller keeps its reference.
- * -EXDEV for a future of another loop, -EDEADLK for the task's own. */
+ * -ECANCELED comes at the next await point, so no grant is ever lost.
+ * future is borrowed: the caller keeps its reference. -EXDEV for a future
+ * of another loop (reported), -EDEADLK for the task's own. */
 LOOM_API int loom_await(loom_future *future);
 
 /* loom_await, but after timeout_ns the future is cancelled and -ETIMEDOUT

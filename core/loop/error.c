@@ -15,7 +15,7 @@ const char *loom_strerror(int err)
     case ESHUTDOWN:
         return "Loop is closed";
     case EXDEV:
-        return "Loop used from a thread that does not own it";
+        return "Belongs to another loop or thread"; /* a foreign thread, or another loop's future */
     case ECHILD:
         return "Loop belongs to the parent process (inherited across fork)";
     case EDEADLK:

@@ -71,7 +71,11 @@ struct run_frame {
 };
 
 struct loom_loop {
-    atomic_int refs;
+    atomic_int refs;  /* the users': the last one closes the loop */
+    /* Internal references (loop_hold: futures, sync objects, task groups);
+     * the users together count as one more, which the zeroed loop leaves
+     * out: the memory goes when holds drops below zero. */
+    atomic_int holds;
     atomic_bool closed;
     uintptr_t owner;   /* the owning thread's loop_thread_id */
     unsigned forks;    /* loop_forks when it was made: a forked child's copy differs */
@@ -99,6 +103,7 @@ struct loom_loop {
     unsigned depth;     /* ticks and fd dispatches on the stack */
     struct run_frame *frame;
     struct task *tasks; /* whose functions have not returned (task.c) */
+    loom_future *waited; /* pending futures whose callbacks own references (future.c) */
     uint64_t ticks;
     unsigned polls_skipped; /* ticks run without polling for I/O (see run_frame) */
 
@@ -174,8 +179,17 @@ void hooks_close(loom_loop *loop);
 /* ... after everything else went: destroys the remaining hooks and the data. */
 void hooks_fini(loom_loop *loop);
 
+/* Internal references: they keep the loop's memory, not the loop open. */
+void loop_hold(loom_loop *loop);
+void loop_release(loom_loop *loop);
+
+/* future.c: whether the done future still has callbacks, added before it
+ * completed, that have not started (loom_loop_run_until waits for them). */
+bool future_callbacks_pending(const loom_future *future);
+
 /* task.c: at close, resumes every task with -ESHUTDOWN so that its function
- * can clean up and return (every later await point fails the same way). */
+ * can clean up and return (every later await point fails the same way);
+ * then releases the callbacks pending futures hold (futures_close). */
 void tasks_shutdown(loom_loop *loop);
 
 /* fd.c */

@@ -115,6 +115,17 @@ loom_loop *loom_loop_ref(loom_loop *loop)
     return loop;
 }
 
+void loop_hold(loom_loop *loop)
+{
+    atomic_fetch_add_explicit(&loop->holds, 1, memory_order_relaxed);
+}
+
+void loop_release(loom_loop *loop)
+{
+    if (atomic_fetch_sub_explicit(&loop->holds, 1, memory_order_acq_rel) == 0)
+        free(loop);
+}
+
 /* Drops everything scheduled; returns how many callbacks were pending. */
 static size_t drop_scheduled(loom_loop *loop)
 {
@@ -233,7 +244,7 @@ void loom_loop_unref(loom_loop *loop)
         }
         close_now(loop);
     }
-    free(loop);
+    loop_release(loop); /* the users' hold */
 }
 
 /* --- scheduling ------------------------------------------------------------ */
@@ -552,6 +563,15 @@ static int check_can_iterate(loom_loop *loop)
 
 enum { POLL_EVERY = 32 };
 
+/* Done, and the callbacks added before completion have run (asyncio's
+ * run_until_complete): the caller sees what they did. */
+static bool until_reached(loom_loop *loop, loom_future *until)
+{
+    if (!until || !loom_future_done(until))
+        return false;
+    return loom_future_loop(until) != loop || !future_callbacks_pending(until);
+}
+
 static int run_frame(loom_loop *loop, loom_future *until)
 {
     LOOP_CHECK(loop);
@@ -561,7 +581,7 @@ static int run_frame(loom_loop *loop, loom_future *until)
     struct run_frame frame = {.outer = loop->frame};
     loop->frame = &frame;
     loom_loop_ref(loop); /* a callback may drop the caller's reference */
-    while (r == 0 && !frame.stop && !(until && loom_future_done(until)) && !atomic_load(&loop->closed)) {
+    while (r == 0 && !frame.stop && !until_reached(loop, until) && !atomic_load(&loop->closed)) {
         /* While callbacks keep the queue busy, poll for I/O only every few
          * ticks: a chain of callbacks need not pay a syscall each, and I/O
          * waits at most POLL_EVERY ticks. */

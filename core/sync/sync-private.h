@@ -53,7 +53,7 @@ void waitq_fail_all(struct sync_waitq *q, int err);
 
 /* What every primitive starts with. */
 struct sync_object {
-    loom_loop *loop; /* a reference */
+    loom_loop *loop; /* an internal reference (loop_hold) */
     unsigned refs;
 };
 

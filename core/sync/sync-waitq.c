@@ -131,7 +131,8 @@ void *sync_object_new(loom_loop *loop, size_t size, const char *func)
     struct sync_object *o = calloc(1, size);
     if (!o)
         return NULL;
-    o->loop = loom_loop_ref(loop);
+    o->loop = loop;
+    loop_hold(loop);
     o->refs = 1;
     return o;
 }
@@ -143,6 +144,6 @@ bool sync_object_unref(struct sync_object *o)
 
 void sync_object_free(struct sync_object *o)
 {
-    loom_loop_unref(o->loop);
+    loop_release(o->loop);
     free(o);
 }

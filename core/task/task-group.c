@@ -14,7 +14,7 @@ struct group_child {
 };
 
 struct loom_task_group {
-    loom_loop *loop; /* a reference */
+    loom_loop *loop; /* an internal reference (loop_hold) */
     struct group_child *children; /* still running */
     size_t running;
     int status;         /* the first failure, or 0 */
@@ -35,7 +35,8 @@ loom_task_group *loom_task_group_new(loom_loop *loop)
     loom_task_group *g = calloc(1, sizeof(*g));
     if (!g)
         return NULL;
-    g->loop = loom_loop_ref(loop);
+    g->loop = loop;
+    loop_hold(loop);
     g->owned = true;
     return g;
 }
@@ -57,7 +58,7 @@ static void group_destroy(loom_task_group *g)
         loom_loop_report(g->loop, g->status, "a task group failed and nobody waited for it: %s",
                          g->message ? g->message : loom_strerror(g->status));
     free(g->message);
-    loom_loop_unref(g->loop);
+    loop_release(g->loop);
     free(g);
 }
 

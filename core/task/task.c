@@ -154,6 +154,7 @@ void tasks_shutdown(loom_loop *loop)
      * resumed one cannot suspend again: it runs until its function returns. */
     while (loop->tasks)
         task_resume(loop->tasks);
+    futures_close(loop);
 }
 
 /* The cancel hook of the task's future. */
@@ -245,9 +246,13 @@ int loom_await(loom_future *future)
         return -EINVAL;
     if (future == t->future)
         return -EDEADLK;
-    if (loom_future_loop(future) != t->loop)
+    if (loom_future_loop(future) != t->loop) {
+        loom_loop_report(t->loop, -EXDEV, "loom_await: the future belongs to another loop");
         return -EXDEV;
-    if (t->cancel_pending) {
+    }
+    /* A grant that came before the cancellation (a lock taken at once) is the
+     * task's; -ECANCELED then comes at the next await point. */
+    if (t->cancel_pending && loom_future_state_get(future) != LOOM_FUTURE_RESOLVED) {
         loom_future_cancel(future);
         return task_take_cancel(t);
     }

@@ -1,4 +1,6 @@
 /* Conformance: futures and their combinators. */
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <check.h>
 #include "fixture.h"
@@ -66,6 +68,23 @@ static void count_destroy(void *value)
 {
     ck_assert_ptr_eq(value, &destroyed);
     destroyed++;
+}
+
+static void make_futures(loom_future **fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fs[i] = new_future();
+}
+
+static void unref_futures(loom_future **fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        loom_future_unref(fs[i]);
+}
+
+static void resolve_now_cb(loom_loop *l, void *future)
+{
+    loom_future_resolve_int(future, 1);
 }
 
 /* --- states ---------------------------------------------------------------- */
@@ -300,6 +319,77 @@ START_TEST(test_on_done_invalid)
 }
 END_TEST
 
+/* loom_loop_run_until returns once the callbacks added before completion
+ * have run, so the caller sees what they did. */
+START_TEST(test_run_until_runs_callbacks)
+{
+    loom_future *f = new_future();
+    calls = 0;
+    loom_future_on_done(f, record, (void *)0);
+    loom_future_on_done(f, record, (void *)1);
+    loom_future_resolve_int(f, 1);
+    ck_assert_int_eq(run_until(f), 0);
+    ck_assert_int_eq(calls, 2);
+    loom_future_unref(f);
+}
+END_TEST
+
+/* The first callback runs a nested loop, after adding one more callback: the
+ * nested loop runs the second callback before the one added later. */
+static loom_future *nesting_future;
+
+static void nest_then_record(loom_future *f, void *data)
+{
+    record(f, data);
+    ck_assert_int_eq(loom_future_on_done(f, record, (void *)2), 0);
+    loom_future *g = new_future();
+    ck_assert_int_eq(loom_call_soon(loop, resolve_now_cb, g, NULL), 0);
+    ck_assert_int_eq(run_until(g), 0);
+    ck_assert_int_eq(calls, 3); /* the nested loop ran both, in order */
+    loom_future_unref(g);
+}
+
+/* The same with the host's own nested loop (a modal dialog). */
+static void quit_nested(loom_loop *l, void *data)
+{
+    host_quit_nested(l);
+}
+
+static void nest_host_then_record(loom_future *f, void *data)
+{
+    record(f, data);
+    ck_assert_int_eq(loom_future_on_done(f, record, (void *)2), 0);
+    ck_assert_int_eq(loom_call_soon(loop, quit_nested, NULL, NULL), 0);
+    host_run_nested(loop);
+}
+
+static void check_order_under_nesting(loom_future_callback first)
+{
+    if (!loom_loop_can_nest(loop) || !host_can_nest())
+        return;
+    nesting_future = new_future();
+    calls = 0;
+    loom_future_on_done(nesting_future, first, (void *)0);
+    loom_future_on_done(nesting_future, record, (void *)1);
+    loom_future_resolve_int(nesting_future, 1);
+    run_until_calls(3);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(order[i], i);
+    loom_future_unref(nesting_future);
+}
+
+START_TEST(test_order_kept_under_nesting)
+{
+    check_order_under_nesting(nest_then_record);
+}
+END_TEST
+
+START_TEST(test_order_kept_under_host_nesting)
+{
+    check_order_under_nesting(nest_host_then_record);
+}
+END_TEST
+
 /* --- unretrieved failures ------------------------------------------------ */
 
 START_TEST(test_unretrieved_failure_reported_once)
@@ -356,6 +446,255 @@ START_TEST(test_future_outlives_loop)
     ck_assert_int_eq(loom_future_resolve_int(f, 9), 0);
     ck_assert_int_eq(loom_future_value_int(f), 9);
     loom_future_unref(f);
+}
+END_TEST
+
+/* The last user reference closes the loop even while a completed future's
+ * dispatch is queued (it holds the future, which holds the loop): the
+ * queued work is dropped and reported, and the loop's fds are closed. */
+START_TEST(test_last_unref_closes_with_dispatch_queued)
+{
+    fixture_settle(loop);
+    loom_loop_unref(loop);
+    loop = NULL;
+    int fds = fixture_count_open_fds();
+    loom_loop *l = host_loop_new();
+    fixture_capture_errors(l, &errors);
+    loom_future *f = loom_future_new(l);
+    calls = 0;
+    ck_assert_int_eq(loom_future_on_done(f, record, NULL), 0);
+    ck_assert_int_eq(loom_future_resolve_int(f, 1), 0);
+    loom_future_unref(f);
+    loom_loop_unref(l);
+    ck_assert_int_eq(reports(), 1); /* closed: the queued dispatch was dropped */
+    ck_assert_int_eq(calls, 0);
+    ck_assert_int_eq(fixture_count_open_fds(), fds);
+}
+END_TEST
+
+/* A user who keeps a future but drops the loop: the loop closes, the future
+ * stays usable, and completing it runs nothing. */
+START_TEST(test_last_unref_closes_with_future_alive)
+{
+    loom_future *f = new_future();
+    calls = 0;
+    loom_future_on_done(f, record, NULL);
+    loom_loop_unref(loop);
+    loop = NULL;
+    ck_assert_int_eq(loom_future_on_done(f, record, NULL), -ESHUTDOWN);
+    ck_assert_int_eq(loom_future_resolve_int(f, 3), 0);
+    ck_assert_int_eq(loom_future_value_int(f), 3);
+    ck_assert_int_eq(calls, 0);
+    loom_future_unref(f);
+}
+END_TEST
+
+/* Combinators waiting on still-pending futures when the loop closes: their
+ * state is released at close, so completing the inputs afterwards frees
+ * everything (down to each input's value) and the loop goes too. */
+static loom_future *then_same(loom_future *input, void *data)
+{
+    return loom_future_ref(input);
+}
+
+START_TEST(test_close_releases_waiting_combinators)
+{
+    fixture_settle(loop);
+    loom_loop_unref(loop);
+    loop = NULL;
+    int fds = fixture_count_open_fds();
+    loom_loop *l = host_loop_new();
+    fixture_capture_errors(l, &errors); /* the timeout's timer is dropped */
+    loom_future *in[5];
+    for (int i = 0; i < 5; i++)
+        ck_assert_ptr_nonnull(in[i] = loom_future_new(l));
+    loom_future *results[] = {
+        loom_future_then(in[0], then_same, NULL),
+        loom_future_all(l, &in[1], 2),
+        loom_future_any(l, &in[2], 2),
+        loom_future_timeout(in[4], 60 * INT64_C(1000000000)),
+    };
+    for (int i = 0; i < 4; i++) {
+        ck_assert_ptr_nonnull(results[i]);
+        loom_future_unref(results[i]);
+    }
+    ck_assert_int_eq(loom_loop_close(l), 0);
+    loom_loop_unref(l);
+    destroyed = 0;
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(loom_future_resolve(in[i], &destroyed, count_destroy), 0);
+        loom_future_unref(in[i]);
+    }
+    ck_assert_int_eq(destroyed, 5);
+    ck_assert_int_eq(fixture_count_open_fds(), fds);
+}
+END_TEST
+
+/* The same, with nobody completing the pending inputs after close: only the
+ * close can break the input -> callback -> state -> input cycles. all and
+ * any also hold a resolved input each, whose value shows that they went. */
+START_TEST(test_close_breaks_combinator_cycles)
+{
+    loom_future *in[6];
+    make_futures(in, 6);
+    destroyed = 0;
+    loom_future_resolve(in[2], &destroyed, count_destroy);
+    loom_future_resolve(in[4], &destroyed, count_destroy);
+    loom_future *results[] = {
+        loom_future_then(in[0], then_same, NULL),
+        loom_future_all(loop, &in[1], 2),
+        loom_future_any(loop, &in[3], 2),
+        loom_future_timeout(in[5], 60 * INT64_C(1000000000)),
+    };
+    for (int i = 0; i < 4; i++) {
+        ck_assert_ptr_nonnull(results[i]);
+        loom_future_unref(results[i]);
+    }
+    unref_futures(in, 6);
+    ck_assert_int_eq(destroyed, 0);
+    ck_assert_int_eq(loom_loop_close(loop), 0);
+    ck_assert_int_eq(destroyed, 2);
+}
+END_TEST
+
+/* A name travels with the future and into the unretrieved-failure report. */
+static char reported_msg[512];
+
+static void record_message(loom_loop *l, int err, const char *msg, void *data)
+{
+    snprintf(reported_msg, sizeof(reported_msg), "%s", msg);
+}
+
+START_TEST(test_name_in_report)
+{
+    loom_future *f = new_future();
+    ck_assert_ptr_null(loom_future_get_name(f));
+    char name[] = "fetch config";
+    ck_assert_int_eq(loom_future_set_name(f, name), 0);
+    name[0] = 'X'; /* copied */
+    ck_assert_str_eq(loom_future_get_name(f), "fetch config");
+    loom_loop_set_error_handler(loop, record_message, NULL);
+    reported_msg[0] = 0;
+    loom_future_fail(f, -EIO, NULL);
+    loom_future_unref(f);
+    ck_assert_msg(strstr(reported_msg, "fetch config") != NULL, "report: %s", reported_msg);
+}
+END_TEST
+
+/* --- completion from other threads ---------------------------------------- */
+
+struct foreign_call {
+    loom_future *future;
+    int resolve, fail, on_done, set_name;
+    bool cancel;
+};
+
+static void *complete_from_thread(void *data)
+{
+    struct foreign_call *c = data;
+    c->resolve = loom_future_resolve_int(c->future, 1);
+    c->fail = loom_future_fail(c->future, -EIO, NULL);
+    c->cancel = loom_future_cancel(c->future);
+    c->on_done = loom_future_on_done(c->future, record, NULL);
+    c->set_name = loom_future_set_name(c->future, "x");
+    return NULL;
+}
+
+static void run_thread(void *(*fn)(void *), void *data)
+{
+    pthread_t thread;
+    ck_assert_int_eq(pthread_create(&thread, NULL, fn, data), 0);
+    ck_assert_int_eq(pthread_join(thread, NULL), 0);
+}
+
+/* The plain mutators refuse another thread before they change anything. */
+START_TEST(test_mutators_refuse_foreign_thread)
+{
+    struct foreign_call c = {.future = new_future()};
+    run_thread(complete_from_thread, &c);
+    ck_assert_int_eq(c.resolve, -EXDEV);
+    ck_assert_int_eq(c.fail, -EXDEV);
+    ck_assert(!c.cancel);
+    ck_assert_int_eq(c.on_done, -EXDEV);
+    ck_assert_int_eq(c.set_name, -EXDEV);
+    ck_assert_int_eq(loom_future_state_get(c.future), LOOM_FUTURE_PENDING);
+    ck_assert_ptr_null(loom_future_get_name(c.future));
+    ck_assert_int_eq(reports(), 5);
+    ck_assert_int_eq(atomic_load(&errors.last_err), -EXDEV);
+    loom_future_unref(c.future);
+}
+END_TEST
+
+static loom_future *remote[3];
+static int remote_result[3];
+
+static void *complete_threadsafe(void *data)
+{
+    remote_result[0] = loom_future_resolve_int_threadsafe(remote[0], 42);
+    remote_result[1] = loom_future_resolve_threadsafe(remote[1], &destroyed, count_destroy);
+    remote_result[2] = loom_future_fail_threadsafe(remote[2], -EPIPE, "peer left");
+    return NULL;
+}
+
+static int await_remote(void *arg)
+{
+    int r = loom_await(remote[0]);
+    return r < 0 ? r : (int)loom_future_value_int(remote[0]);
+}
+
+START_TEST(test_complete_threadsafe)
+{
+    make_futures(remote, 3);
+    destroyed = 0;
+    loom_future *task = loom_task_spawn(loop, await_remote, NULL);
+    fixture_settle(loop); /* the task waits */
+    pthread_t thread;
+    ck_assert_int_eq(pthread_create(&thread, NULL, complete_threadsafe, NULL), 0);
+    ck_assert_int_eq(run_until(task), 0);
+    ck_assert_int_eq(loom_future_value_int(task), 42);
+    ck_assert_int_eq(pthread_join(thread, NULL), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(remote_result[i], 0);
+    ck_assert_int_eq(run_until(remote[1]), 0);
+    ck_assert_ptr_eq(loom_future_value(remote[1]), &destroyed);
+    ck_assert_int_eq(run_until(remote[2]), -EPIPE);
+    ck_assert_str_eq(loom_future_message(remote[2]), "peer left");
+    ck_assert_int_eq(reports(), 0);
+    loom_future_unref(task);
+    unref_futures(remote, 3);
+    ck_assert_int_eq(destroyed, 1);
+}
+END_TEST
+
+static void *resolve_done_threadsafe(void *data)
+{
+    remote_result[0] = loom_future_resolve_threadsafe(remote[0], &destroyed, count_destroy);
+    return NULL;
+}
+
+/* A future done by the time the completion arrives keeps its result; the
+ * late value is destroyed. A closed loop refuses at once. */
+START_TEST(test_complete_threadsafe_done_or_closed)
+{
+    remote[0] = new_future();
+    destroyed = 0;
+    loom_future_cancel(remote[0]);
+    run_thread(resolve_done_threadsafe, NULL);
+    ck_assert_int_eq(remote_result[0], 0);
+    fixture_settle(loop);
+    ck_assert_int_eq(destroyed, 1);
+    ck_assert_int_eq(loom_future_state_get(remote[0]), LOOM_FUTURE_CANCELLED);
+    loom_future_unref(remote[0]);
+
+    remote[0] = new_future();
+    ck_assert_int_eq(loom_loop_close(loop), 0);
+    run_thread(resolve_done_threadsafe, NULL);
+    ck_assert_int_eq(remote_result[0], -ESHUTDOWN);
+    ck_assert_int_eq(destroyed, 2);
+    ck_assert_int_eq(loom_future_resolve_int_threadsafe(remote[0], 1), -ESHUTDOWN);
+    ck_assert_int_eq(loom_future_fail_threadsafe(remote[0], 1, NULL), -EINVAL);
+    ck_assert_int_eq(loom_future_state_get(remote[0]), LOOM_FUTURE_PENDING);
+    loom_future_unref(remote[0]);
 }
 END_TEST
 
@@ -509,18 +848,6 @@ END_TEST
 
 /* --- all ------------------------------------------------------------------ */
 
-static void make_futures(loom_future **fs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        fs[i] = new_future();
-}
-
-static void unref_futures(loom_future **fs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        loom_future_unref(fs[i]);
-}
-
 START_TEST(test_all_resolves_when_all_did)
 {
     loom_future *fs[3];
@@ -597,6 +924,70 @@ START_TEST(test_all_cancel_cancels_inputs)
     run_until_calls(1);
     unref_futures(fs, 2);
     loom_future_unref(r);
+}
+END_TEST
+
+/* A result dropped by everyone no longer acts: a later failure (or win)
+ * leaves the caller's other futures alone. */
+static void check_group_dropped(loom_future *(*combine)(loom_loop *, loom_future *const *, size_t), bool fail)
+{
+    loom_future *fs[3];
+    make_futures(fs, 3);
+    loom_future_unref(combine(loop, fs, 3));
+    if (fail)
+        loom_future_fail(fs[0], -EIO, NULL);
+    else
+        loom_future_resolve_int(fs[0], 1);
+    fixture_settle(loop);
+    ck_assert_int_eq(loom_future_state_get(fs[1]), LOOM_FUTURE_PENDING);
+    ck_assert_int_eq(loom_future_state_get(fs[2]), LOOM_FUTURE_PENDING);
+    loom_future_resolve_int(fs[1], 1);
+    loom_future_resolve_int(fs[2], 1);
+    fixture_settle(loop);
+    unref_futures(fs, 3);
+    ck_assert_int_eq(reports(), 0);
+}
+
+START_TEST(test_all_stops_once_result_dropped)
+{
+    check_group_dropped(loom_future_all, true);
+}
+END_TEST
+
+START_TEST(test_any_stops_once_result_dropped)
+{
+    check_group_dropped(loom_future_any, false);
+}
+END_TEST
+
+/* loom_await of another loop's future fails with -EXDEV and says why. */
+static loom_future *foreign_loop_future;
+static char await_report[512];
+
+static void keep_report(loom_loop *l, int err, const char *msg, void *data)
+{
+    snprintf(await_report, sizeof(await_report), "%s", msg);
+}
+
+static int await_foreign(void *arg)
+{
+    return loom_await(foreign_loop_future);
+}
+
+START_TEST(test_await_other_loop_reported)
+{
+    loom_loop *other;
+    ck_assert_int_eq(loom_loop_new(&other, NULL), 0);
+    foreign_loop_future = loom_future_new(other);
+    loom_loop_set_error_handler(loop, keep_report, NULL);
+    await_report[0] = 0;
+    loom_future *task = loom_task_spawn(loop, await_foreign, NULL);
+    ck_assert_int_eq(run_until(task), -EXDEV);
+    ck_assert_msg(strstr(await_report, "another loop") != NULL, "report: %s", await_report);
+    ck_assert_msg(strstr(loom_strerror(-EXDEV), "another loop") != NULL, "%s", loom_strerror(-EXDEV));
+    loom_future_unref(task);
+    loom_future_unref(foreign_loop_future);
+    loom_loop_unref(other);
 }
 END_TEST
 
@@ -771,6 +1162,14 @@ Suite *future_suite(void)
     tcase_add_test(tc, test_retrieved_failure_not_reported);
     tcase_add_test(tc, test_new_on_closed_loop);
     tcase_add_test(tc, test_future_outlives_loop);
+    tcase_add_test(tc, test_last_unref_closes_with_dispatch_queued);
+    tcase_add_test(tc, test_last_unref_closes_with_future_alive);
+    tcase_add_test(tc, test_close_releases_waiting_combinators);
+    tcase_add_test(tc, test_close_breaks_combinator_cycles);
+    tcase_add_test(tc, test_name_in_report);
+    tcase_add_test(tc, test_mutators_refuse_foreign_thread);
+    tcase_add_test(tc, test_complete_threadsafe);
+    tcase_add_test(tc, test_complete_threadsafe_done_or_closed);
 
     tc = future_tcase(s, "callbacks");
     tcase_add_test(tc, test_callbacks_run_later_in_order);
@@ -779,6 +1178,9 @@ Suite *future_suite(void)
     tcase_add_test(tc, test_late_callbacks_keep_fifo_order);
     tcase_add_test(tc, test_callback_keeps_future_alive);
     tcase_add_test(tc, test_on_done_invalid);
+    tcase_add_test(tc, test_run_until_runs_callbacks);
+    tcase_add_test(tc, test_order_kept_under_nesting);
+    tcase_add_test(tc, test_order_kept_under_host_nesting);
 
     tc = future_tcase(s, "combinators");
     tcase_add_test(tc, test_then_chains);
@@ -793,6 +1195,9 @@ Suite *future_suite(void)
     tcase_add_test(tc, test_all_first_failure_cancels_rest);
     tcase_add_test(tc, test_all_input_cancelled);
     tcase_add_test(tc, test_all_cancel_cancels_inputs);
+    tcase_add_test(tc, test_all_stops_once_result_dropped);
+    tcase_add_test(tc, test_any_stops_once_result_dropped);
+    tcase_add_test(tc, test_await_other_loop_reported);
     tcase_add_test(tc, test_any_first_wins);
     tcase_add_test(tc, test_any_failure_wins);
     tcase_add_test(tc, test_any_empty_is_invalid);

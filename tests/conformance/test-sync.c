@@ -742,6 +742,123 @@ START_TEST(test_task_channel)
 }
 END_TEST
 
+/* A task whose cancellation is already pending acquires something that is
+ * granted at once: loom_await returns the grant (so the `if (r == 0)
+ * release` pattern releases it) and -ECANCELED comes at the next await. */
+static loom_semaphore *pending_sem;
+static loom_channel *pending_chan;
+static int pending_await, pending_next;
+static intptr_t pending_item;
+
+static loom_future *acquire_lock(void)
+{
+    return loom_lock_acquire(task_lock);
+}
+
+static loom_future *acquire_permit(void)
+{
+    return loom_semaphore_acquire(pending_sem);
+}
+
+static loom_future *receive_item(void)
+{
+    return loom_channel_receive(pending_chan);
+}
+
+static int acquire_cancelled(void *arg)
+{
+    loom_future *(*acquire)(void) = (loom_future * (*)(void)) arg;
+    ck_assert(loom_future_cancel(loom_task_current()));
+    loom_future *f = check_future(acquire());
+    ck_assert_int_eq(state(f), LOOM_FUTURE_RESOLVED); /* granted at once */
+    pending_await = loom_await(f);
+    if (pending_await == 0) {
+        pending_item = (intptr_t)loom_future_value(f);
+        if (acquire == acquire_lock)
+            loom_lock_release(task_lock);
+        else if (acquire == acquire_permit)
+            loom_semaphore_release(pending_sem);
+    }
+    loom_future_unref(f);
+    pending_next = loom_yield();
+    return 0;
+}
+
+static void run_acquire_cancelled(loom_future *(*acquire)(void))
+{
+    pending_await = pending_next = 1;
+    pending_item = 0;
+    loom_future *t = check_future(loom_task_spawn(loop, acquire_cancelled, (void *)acquire));
+    ck_assert_int_eq(fixture_run_until(loop, t, WAIT_MS, "task"), -ECANCELED);
+    ck_assert_int_eq(pending_await, 0);
+    ck_assert_int_eq(pending_next, -ECANCELED);
+    loom_future_unref(t);
+}
+
+START_TEST(test_cancel_pending_keeps_granted_lock)
+{
+    task_lock = loom_lock_new(loop);
+    run_acquire_cancelled(acquire_lock);
+    ck_assert(!loom_lock_locked(task_lock));
+    loom_future *again = check_future(loom_lock_acquire(task_lock));
+    ck_assert_int_eq(state(again), LOOM_FUTURE_RESOLVED); /* not deadlocked */
+    loom_future_unref(again);
+    loom_lock_release(task_lock);
+    loom_lock_unref(task_lock);
+}
+END_TEST
+
+START_TEST(test_cancel_pending_keeps_granted_permit)
+{
+    pending_sem = loom_semaphore_new(loop, 1, 1);
+    run_acquire_cancelled(acquire_permit);
+    ck_assert_int_eq(loom_semaphore_value(pending_sem), 1);
+    loom_semaphore_unref(pending_sem);
+}
+END_TEST
+
+START_TEST(test_cancel_pending_keeps_received_item)
+{
+    pending_chan = loom_channel_new(loop, 1);
+    loom_future *sent = check_future(loom_channel_send(pending_chan, (void *)7, NULL));
+    run_acquire_cancelled(receive_item);
+    ck_assert_int_eq(pending_item, 7);
+    ck_assert_int_eq(loom_channel_length(pending_chan), 0);
+    loom_future_unref(sent);
+    loom_channel_unref(pending_chan);
+}
+END_TEST
+
+/* A task waiting for a permit is cancelled right after the release granted
+ * it, before it resumed: it keeps the permit and gives it back. */
+static int permit_user(void *arg)
+{
+    loom_future *f = check_future(loom_semaphore_acquire(pending_sem));
+    pending_await = loom_await(f);
+    if (loom_future_status(f) == 0)
+        loom_semaphore_release(pending_sem);
+    loom_future_unref(f);
+    return 0;
+}
+
+START_TEST(test_semaphore_cancel_at_grant)
+{
+    pending_sem = loom_semaphore_new(loop, 0, 1);
+    pending_await = 1;
+    loom_future *t = check_future(loom_task_spawn(loop, permit_user, NULL));
+    fixture_settle(loop);
+    ck_assert_int_eq(pending_await, 1); /* suspended */
+    ck_assert_int_eq(loom_semaphore_release(pending_sem), 0);
+    ck_assert(loom_future_cancel(t));
+    fixture_settle(loop);
+    fixture_settle(loop);
+    ck_assert_int_eq(pending_await, 0);
+    ck_assert_int_eq(loom_semaphore_value(pending_sem), 1);
+    loom_future_unref(t);
+    loom_semaphore_unref(pending_sem);
+}
+END_TEST
+
 /* --- a closed loop ------------------------------------------------------------- */
 
 START_TEST(test_closed_loop)
@@ -789,6 +906,10 @@ Suite *sync_suite(void)
     tcase_add_test(tc, test_task_cancelled_at_grant);
     tcase_add_test(tc, test_task_cancelled_waiting);
     tcase_add_test(tc, test_task_channel);
+    tcase_add_test(tc, test_cancel_pending_keeps_granted_lock);
+    tcase_add_test(tc, test_cancel_pending_keeps_granted_permit);
+    tcase_add_test(tc, test_cancel_pending_keeps_received_item);
+    tcase_add_test(tc, test_semaphore_cancel_at_grant);
     tcase_add_test(tc, test_closed_loop);
     return s;
 }

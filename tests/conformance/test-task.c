@@ -560,6 +560,50 @@ START_TEST(test_unawaited_failure_reported_once)
 }
 END_TEST
 
+/* A task that awaits another task when the loop closes: both end with
+ * -ESHUTDOWN, and a caller who retrieves both sees no report. */
+static int await_never_result(void *arg)
+{
+    return loom_await(((struct closing *)arg)->never);
+}
+
+static int await_arg(void *arg)
+{
+    return loom_await(arg);
+}
+
+START_TEST(test_close_while_task_awaits_task)
+{
+    struct closing c = {.never = new_future()};
+    loom_future *inner = spawn(await_never_result, &c);
+    loom_future *outer = spawn(await_arg, inner);
+    settle();
+    ck_assert_int_eq(loom_loop_close(loop), 0);
+    ck_assert_int_eq(loom_future_status(inner), -ESHUTDOWN);
+    ck_assert_int_eq(loom_future_status(outer), -ESHUTDOWN);
+    ck_assert_int_eq(atomic_load(&errors.count), 0);
+    loom_future_unref(outer);
+    loom_future_unref(inner);
+    loom_future_unref(c.never);
+    ck_assert_int_eq(atomic_load(&errors.count), 0);
+}
+END_TEST
+
+/* A task nobody holds that is still waiting when the loop closes fails
+ * with -ESHUTDOWN, and that failure is reported. */
+START_TEST(test_dropped_pending_task_reported)
+{
+    struct closing c = {.never = new_future()};
+    loom_future_unref(spawn(await_never_result, &c));
+    settle();
+    ck_assert_int_eq(atomic_load(&errors.count), 0);
+    ck_assert_int_eq(loom_loop_close(loop), 0);
+    ck_assert_int_eq(atomic_load(&errors.count), 1);
+    ck_assert_int_eq(atomic_load(&errors.last_err), -ESHUTDOWN);
+    loom_future_unref(c.never);
+}
+END_TEST
+
 /* --- timeouts ---------------------------------------------------------------------------- */
 
 struct timed {
@@ -795,6 +839,79 @@ START_TEST(test_group_free_cancels_children)
 }
 END_TEST
 
+/* Nested groups: an outer child waits for an inner group whose children
+ * sleep. Cancelling the outer group, from outside or from an inner child,
+ * reaches every level, and every function returns. */
+static struct nested_groups {
+    loom_task_group *outer;
+    bool cancel_from_inside;
+    int inner_wait;
+    int sleep_result[2];
+    bool returned[2];
+    bool outer_child_returned;
+} nested;
+
+static int inner_child(void *arg)
+{
+    intptr_t i = (intptr_t)arg;
+    if (i == 0 && nested.cancel_from_inside) {
+        ck_assert_int_eq(loom_sleep(MS), 0);
+        loom_task_group_cancel(nested.outer);
+    }
+    nested.sleep_result[i] = loom_sleep(LONG_SLEEP);
+    nested.returned[i] = true;
+    return nested.sleep_result[i];
+}
+
+static int outer_child(void *arg)
+{
+    loom_task_group *inner = loom_task_group_new(loop);
+    ck_assert_ptr_nonnull(inner);
+    for (intptr_t i = 0; i < 2; i++)
+        loom_future_unref(loom_task_group_spawn(inner, inner_child, (void *)i));
+    nested.inner_wait = loom_task_group_wait(inner);
+    loom_task_group_free(inner);
+    nested.outer_child_returned = true;
+    return nested.inner_wait;
+}
+
+static void run_nested_groups(bool from_inside)
+{
+    nested = (struct nested_groups){.cancel_from_inside = from_inside, .inner_wait = 1};
+    nested.outer = loom_task_group_new(loop);
+    ck_assert_ptr_nonnull(nested.outer);
+    loom_future_unref(loom_task_group_spawn(nested.outer, outer_child, NULL));
+    loom_future *waiter = spawn(wait_own_group, nested.outer);
+    if (!from_inside) {
+        settle(); /* everyone waits or sleeps */
+        loom_task_group_cancel(nested.outer);
+    }
+    ck_assert_int_eq(run_until(waiter), -ECANCELED);
+    settle();
+    ck_assert(nested.outer_child_returned);
+    ck_assert_int_eq(nested.inner_wait, -ECANCELED);
+    for (int i = 0; i < 2; i++) {
+        ck_assert(nested.returned[i]);
+        ck_assert_int_eq(nested.sleep_result[i], -ECANCELED);
+    }
+    ck_assert_uint_eq(loom_task_group_running(nested.outer), 0);
+    loom_future_unref(waiter);
+    loom_task_group_free(nested.outer);
+    ck_assert_int_eq(atomic_load(&errors.count), 0);
+}
+
+START_TEST(test_nested_groups_cancelled_from_outside)
+{
+    run_nested_groups(false);
+}
+END_TEST
+
+START_TEST(test_nested_groups_cancelled_from_inside)
+{
+    run_nested_groups(true);
+}
+END_TEST
+
 /* --- scale ------------------------------------------------------------------------------------- */
 
 struct many {
@@ -931,6 +1048,8 @@ Suite *task_suite(void)
     tcase_add_test(tc, test_dropped_task_keeps_running);
     tcase_add_test(tc, test_close_resumes_suspended_tasks);
     tcase_add_test(tc, test_unawaited_failure_reported_once);
+    tcase_add_test(tc, test_close_while_task_awaits_task);
+    tcase_add_test(tc, test_dropped_pending_task_reported);
     tcase_add_test(tc, test_await_timeout);
     tcase_add_test(tc, test_group_success);
     tcase_add_test(tc, test_group_first_failure_cancels_siblings);
@@ -939,6 +1058,8 @@ Suite *task_suite(void)
     tcase_add_test(tc, test_group_deadline);
     tcase_add_test(tc, test_group_child_cannot_wait_for_it);
     tcase_add_test(tc, test_group_free_cancels_children);
+    tcase_add_test(tc, test_nested_groups_cancelled_from_outside);
+    tcase_add_test(tc, test_nested_groups_cancelled_from_inside);
     tcase_add_test(tc, test_many_concurrent_tasks);
     tcase_add_test(tc, test_task_across_nested_loop);
     tcase_add_test(tc, test_task_runs_nested_loop);
