@@ -4,20 +4,28 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 #include <loom/backend.h>
 #include "call-table.h"
 #include "inbox.h"
 #include "ready-queue.h"
 #include "timer-heap.h"
 
-/* The watch state of one fd; the fd table is indexed by fd. */
+/* The watch state of one fd; the fd table is indexed by fd. It holds either
+ * a reader and a writer (FD_SIDES) or one loom_fd_watch callback (FD_ONE). */
+enum fd_kind { FD_NONE, FD_SIDES, FD_ONE };
 struct fd_entry {
-    loom_fd_callback on_read, on_write;
+    loom_fd_callback on_read, on_write; /* on_read: FD_ONE's callback */
     void *read_data, *write_data;
-    void *watch;       /* the backend's, NULL while not watched */
+    loom_destroy_fn destroy; /* FD_ONE's, for read_data; may be NULL */
+    void *watch;             /* the backend's, NULL while it has none */
+    dev_t dev;               /* the file watched: a closed or replaced fd is found out */
+    ino_t ino;
     uint32_t gen;      /* bumped when the watch goes, so stale events are dropped */
-    unsigned interest; /* LOOM_READ | LOOM_WRITE */
-    bool suspended;    /* the fd was found closed: the backend watches nothing */
+    unsigned interest; /* what the backend watches: LOOM_READ | LOOM_WRITE */
+    uint8_t kind;      /* enum fd_kind */
+    uint8_t unchecked; /* events delivered since the file was last checked */
+    bool suspended;    /* the fd was found closed or replaced: the backend watches nothing */
 };
 
 struct task;

@@ -25,8 +25,6 @@ typedef enum loom_future_state {
     LOOM_FUTURE_CANCELLED,
 } loom_future_state;
 
-typedef void (*loom_destroy_fn)(void *value);
-
 /* Runs on the loop's thread once the future is done. The future is borrowed
  * for the duration of the call (loom_future_ref it to keep it). */
 typedef void (*loom_future_callback)(loom_future *future, void *data);
