@@ -1,9 +1,10 @@
 /* Built-in backend on Linux epoll.
  *
- * Two epoll sets: the inner one holds the watches and is what the loop waits
- * on; the outer one holds only the inner one and is what loom_loop_get_fd
- * returns, so that it stays the same, registered fd for the loop's life even
- * when the inner set is swapped for a fresh one (see epoll_shed). */
+ * The watches live in one epoll set, which the loop waits on. For
+ * embedding, loom_loop_get_fd hands out a second set that holds only the
+ * first, made on the first call: it stays the same, registered fd for the
+ * loop's life even when the inner set is swapped for a fresh one (see
+ * epoll_shed), and a loop that is not embedded pays nothing for it. */
 #include "config.h"
 #include <limits.h>
 #include <stdlib.h>
@@ -28,8 +29,8 @@ struct epoll_slot {
 };
 
 struct epoll_backend {
-    int outer; /* loom_loop_get_fd; holds inner */
     int inner; /* the watches */
+    int outer; /* loom_loop_get_fd's: holds inner; -1 until asked for */
     loom_loop *loop;
     int64_t deadline;
     struct epoll_slot *slots;
@@ -92,13 +93,13 @@ static void slot_release(struct epoll_backend *b, uint32_t slot)
 /* epoll registers the file, not the fd: once a watched fd is closed, DEL
  * fails, yet if the file lives on the registration keeps reporting. Only a
  * new set forgets it: the live watches move to a fresh inner set, which
- * replaces the old one inside the outer set. O(watches), so it runs only
+ * replaces the old one (inside the outer set too). O(watches), so it runs only
  * when a zombie registration fired, at most once per iteration. */
 static void epoll_shed(struct epoll_backend *b)
 {
     int inner = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event in = {.events = EPOLLIN};
-    if (inner < 0 || epoll_ctl(b->outer, EPOLL_CTL_ADD, inner, &in) < 0) {
+    if (inner < 0 || (b->outer >= 0 && epoll_ctl(b->outer, EPOLL_CTL_ADD, inner, &in) < 0)) {
         int err = -errno;
         if (inner >= 0)
             close(inner);
@@ -235,14 +236,24 @@ static int epoll_iterate(void *self, bool block)
 
 static int epoll_get_fd(void *self)
 {
-    return ((struct epoll_backend *)self)->outer;
+    struct epoll_backend *b = self;
+    struct epoll_event in = {.events = EPOLLIN};
+    if (b->outer >= 0)
+        return b->outer;
+    int outer = epoll_create1(EPOLL_CLOEXEC);
+    if (outer < 0 || epoll_ctl(outer, EPOLL_CTL_ADD, b->inner, &in) < 0) {
+        int err = -errno;
+        if (outer >= 0)
+            close(outer);
+        return err;
+    }
+    return b->outer = outer;
 }
 
 static void epoll_destroy(void *self)
 {
     struct epoll_backend *b = self;
-    if (b->inner >= 0)
-        close(b->inner);
+    close(b->inner);
     if (b->outer >= 0)
         close(b->outer);
     free(b->slots);
@@ -261,28 +272,20 @@ static const loom_backend_ops epoll_ops = {
     .destroy = epoll_destroy,
 };
 
-static int epoll_open(struct epoll_backend *b)
-{
-    struct epoll_event in = {.events = EPOLLIN};
-    b->outer = epoll_create1(EPOLL_CLOEXEC);
-    b->inner = epoll_create1(EPOLL_CLOEXEC);
-    if (b->outer < 0 || b->inner < 0 || epoll_ctl(b->outer, EPOLL_CTL_ADD, b->inner, &in) < 0)
-        return -errno;
-    return 0;
-}
-
 int epoll_backend_new(loom_loop **loopp)
 {
     struct epoll_backend *b = calloc(1, sizeof(*b));
     if (!b)
         return -ENOMEM;
     b->deadline = LOOM_DEADLINE_NONE;
-    int r = epoll_open(b);
-    if (r < 0) {
-        epoll_destroy(b);
+    b->outer = -1;
+    b->inner = epoll_create1(EPOLL_CLOEXEC);
+    if (b->inner < 0) {
+        int r = -errno;
+        free(b);
         return r;
     }
-    r = loom_loop_new_with_backend(loopp, &epoll_ops, b);
+    int r = loom_loop_new_with_backend(loopp, &epoll_ops, b);
     if (r == 0)
         b->loop = *loopp;
     return r;
