@@ -6,6 +6,7 @@
 #include "config.h"
 #include <stdlib.h>
 #include <sys/stat.h>
+#include "builtin/builtin.h"
 #include "loop-private.h"
 
 /* One fstat per 64 events is noise even for a ping-pong, while a dead fd on
@@ -52,7 +53,7 @@ static bool same_file(const struct fd_entry *e, const struct stat *st)
 static void unwatch(loom_loop *loop, int fd, struct fd_entry *e)
 {
     if (e->watch)
-        loop->ops->watch_del(loop->backend, e->watch, fd);
+        loop->fd_ops->watch_del(loop->fd_backend, e->watch, fd);
     loom_destroy_fn destroy = e->kind == FD_ONE ? e->destroy : NULL;
     void *data = e->read_data;
     *e = (struct fd_entry){.gen = e->gen + 1};
@@ -96,8 +97,8 @@ static void claim_done(loom_loop *loop, struct fd_entry *e, enum fd_kind kind, c
 static int backend_interest(loom_loop *loop, int fd, struct fd_entry *e, unsigned events)
 {
     if (e->watch)
-        return loop->ops->watch_set(loop->backend, e->watch, fd, events);
-    return events ? loop->ops->watch_add(loop->backend, fd, fd_token(fd, e->gen), events, &e->watch) : 0;
+        return loop->fd_ops->watch_set(loop->fd_backend, e->watch, fd, events);
+    return events ? loop->fd_ops->watch_add(loop->fd_backend, fd, fd_token(fd, e->gen), events, &e->watch) : 0;
 }
 
 static int add_side(loom_loop *loop, int fd, unsigned side, loom_fd_callback cb, void *data)
@@ -141,7 +142,7 @@ static int remove_side(loom_loop *loop, int fd, unsigned side)
     if (!e->interest)
         unwatch(loop, fd, e);
     else if (!e->suspended)
-        loop->ops->watch_set(loop->backend, e->watch, fd, e->interest);
+        loop->fd_ops->watch_set(loop->fd_backend, e->watch, fd, e->interest);
     return 0;
 }
 
@@ -254,7 +255,7 @@ static bool fd_gone(int fd, struct fd_entry *e, unsigned events)
 static void suspend(loom_loop *loop, int fd, struct fd_entry *e)
 {
     if (e->watch)
-        loop->ops->watch_set(loop->backend, e->watch, fd, 0);
+        loop->fd_ops->watch_set(loop->fd_backend, e->watch, fd, 0);
     e->suspended = true;
     loom_loop_report(loop, -EBADF, "fd %d was closed or replaced while watched; its watch is suspended", fd);
 }
@@ -296,6 +297,12 @@ void loom_backend_fd_ready(loom_loop *loop, uint64_t token, unsigned events)
         wake_drain(loop->wake_fds); /* the tick that follows takes the inbox */
         return;
     }
+#ifdef HAVE_SYS_EPOLL_H
+    if (token == FD_SET_TOKEN) {
+        epoll_set_deliver(loop->fd_backend); /* back here with each watch's token */
+        return;
+    }
+#endif
     struct fd_entry *e = live_entry(loop, token);
     if (!e || e->suspended)
         return;
@@ -311,6 +318,27 @@ void loom_backend_fd_ready(loom_loop *loop, uint64_t token, unsigned events)
     loop->depth--;
 }
 
+/* A LOOM_BACKEND_ONE_FD host watches an epoll set of ours; where none can
+ * be made, it gets every watch after all. */
+void fd_table_open(loom_loop *loop)
+{
+    loop->fd_ops = loop->ops;
+    loop->fd_backend = loop->backend;
+#ifdef HAVE_SYS_EPOLL_H
+    const loom_backend_ops *ops;
+    void *set;
+    if (!(loop->ops->caps & LOOM_BACKEND_ONE_FD) || epoll_set_new(loop, &ops, &set) < 0)
+        return;
+    int fd = ops->get_fd(set);
+    if (fd < 0 || loop->ops->watch_add(loop->backend, fd, FD_SET_TOKEN, LOOM_READ, &loop->fd_set_watch) < 0) {
+        ops->destroy(set);
+        return;
+    }
+    loop->fd_ops = ops;
+    loop->fd_backend = set;
+#endif
+}
+
 void fd_table_close(loom_loop *loop)
 {
     for (int fd = 0; fd < loop->fds_size; fd++)
@@ -319,4 +347,9 @@ void fd_table_close(loom_loop *loop)
     free(loop->fds);
     loop->fds = NULL;
     loop->fds_size = 0;
+    if (loop->fd_set_watch) {
+        loop->ops->watch_del(loop->backend, loop->fd_set_watch, loop->fd_ops->get_fd(loop->fd_backend));
+        loop->fd_ops->destroy(loop->fd_backend);
+        loop->fd_set_watch = NULL;
+    }
 }

@@ -50,6 +50,11 @@ struct loom_loop {
     struct fd_entry *fds;
     int fds_size;
     size_t watches; /* user fds being watched */
+    /* Where fd watches go: the backend, or for a LOOM_BACKEND_ONE_FD host an
+     * epoll set of the core's, which the backend watches as one fd. */
+    const loom_backend_ops *fd_ops;
+    void *fd_backend;
+    void *fd_set_watch; /* the backend's watch on that set, or NULL */
 
     /* Thread-safe calls: producers push and raise wake_pending; the tick
      * clears it and takes the inbox. */
@@ -73,6 +78,7 @@ struct loom_loop {
 
 #define DEADLINE_UNKNOWN INT64_MIN
 #define WAKE_TOKEN UINT64_MAX
+#define FD_SET_TOKEN (UINT64_MAX - 1)
 
 /* One per thread; its address names the thread more cheaply than
  * pthread_self(), a library call, on the path of every loom_call_soon. */
@@ -114,7 +120,8 @@ void loop_arm(loom_loop *loop);
  * can clean up and return (every later await point fails the same way). */
 void tasks_shutdown(loom_loop *loop);
 
-/* fd.c */
+/* fd.c: where the loop's fd watches go (see fd_ops), and their release */
+void fd_table_open(loom_loop *loop);
 void fd_table_close(loom_loop *loop);
 
 /* wake.c: the core's eventfd (or pipe) for backends without a wakeup */

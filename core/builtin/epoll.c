@@ -211,14 +211,9 @@ static int epoll_wait_for(struct epoll_backend *b, struct epoll_event *events, i
     }
 }
 
-static int epoll_iterate(void *self, bool block)
+/* Delivers n collected events. */
+static void epoll_dispatch(struct epoll_backend *b, const struct epoll_event *events, int n)
 {
-    struct epoll_backend *b = self;
-    /* On the stack: a callback may iterate again (a nested run). */
-    struct epoll_event events[128];
-    int n = epoll_wait_for(b, events, 128, block);
-    if (n < 0 && errno != EINTR)
-        return -errno;
     bool shed = false;
     for (int i = 0; i < n; i++) {
         /* Looked up per event: the callbacks of earlier ones may free watches. */
@@ -230,6 +225,17 @@ static int epoll_iterate(void *self, bool block)
     }
     if (shed)
         epoll_shed(b);
+}
+
+static int epoll_iterate(void *self, bool block)
+{
+    struct epoll_backend *b = self;
+    /* On the stack: a callback may iterate again (a nested run). */
+    struct epoll_event events[128];
+    int n = epoll_wait_for(b, events, 128, block);
+    if (n < 0 && errno != EINTR)
+        return -errno;
+    epoll_dispatch(b, events, n);
     loom_backend_tick(b->loop);
     return 0;
 }
@@ -272,21 +278,50 @@ static const loom_backend_ops epoll_ops = {
     .destroy = epoll_destroy,
 };
 
-int epoll_backend_new(loom_loop **loopp)
+static struct epoll_backend *epoll_backend_alloc(void)
 {
     struct epoll_backend *b = calloc(1, sizeof(*b));
     if (!b)
-        return -ENOMEM;
+        return NULL;
     b->deadline = LOOM_DEADLINE_NONE;
     b->outer = -1;
     b->inner = epoll_create1(EPOLL_CLOEXEC);
     if (b->inner < 0) {
-        int r = -errno;
+        int err = errno;
         free(b);
-        return r;
+        errno = err;
+        return NULL;
     }
+    return b;
+}
+
+int epoll_backend_new(loom_loop **loopp)
+{
+    struct epoll_backend *b = epoll_backend_alloc();
+    if (!b)
+        return -errno;
     int r = loom_loop_new_with_backend(loopp, &epoll_ops, b);
     if (r == 0)
         b->loop = *loopp;
     return r;
+}
+
+int epoll_set_new(loom_loop *loop, const loom_backend_ops **opsp, void **selfp)
+{
+    struct epoll_backend *b = epoll_backend_alloc();
+    if (!b)
+        return -errno;
+    b->loop = loop;
+    *opsp = &epoll_ops;
+    *selfp = b;
+    return 0;
+}
+
+void epoll_set_deliver(void *self)
+{
+    struct epoll_backend *b = self;
+    struct epoll_event events[128];
+    int n = epoll_wait(b->inner, events, 128, 0);
+    if (n > 0)
+        epoll_dispatch(b, events, n);
 }

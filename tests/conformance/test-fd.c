@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <loom/backend.h>
 #include "fixture.h"
 #include "suites.h"
 
@@ -958,6 +960,140 @@ START_TEST(test_embedded_epoll_fd_survives_close_then_remove)
 }
 END_TEST
 
+/* --- a host that watches one fd (LOOM_BACKEND_ONE_FD) ------------------------ */
+
+/* A minimal poll(2) host that asks for one fd: it has room for two watches
+ * (the core's wakeup and the set of fd watches) and fails the test beyond. */
+#define ONE_FD_WATCHES 2
+typedef struct one_fd_host {
+    struct pollfd pfds[ONE_FD_WATCHES]; /* fd -1: free or no interest */
+    uint64_t tokens[ONE_FD_WATCHES];
+    bool used[ONE_FD_WATCHES];
+    int64_t deadline;
+    loom_loop *loop;
+} one_fd_host;
+
+static short one_fd_events(unsigned events)
+{
+    return (short)((events & LOOM_READ ? POLLIN : 0) | (events & LOOM_WRITE ? POLLOUT : 0));
+}
+
+static int one_fd_watch_set(void *self, void *watch, int fd, unsigned events)
+{
+    struct pollfd *p = watch;
+
+    *p = (struct pollfd){events ? fd : -1, one_fd_events(events), 0};
+    return 0;
+}
+
+static int one_fd_watch_add(void *self, int fd, uint64_t token, unsigned events, void **watchp)
+{
+    one_fd_host *h = self;
+
+    for (int i = 0; i < ONE_FD_WATCHES; i++)
+        if (!h->used[i]) {
+            h->used[i] = true;
+            h->tokens[i] = token;
+            *watchp = &h->pfds[i];
+            return one_fd_watch_set(self, &h->pfds[i], fd, events);
+        }
+    ck_abort_msg("a host that asked for one fd got a watch for fd %d too", fd);
+    return -ENOSPC;
+}
+
+static void one_fd_watch_del(void *self, void *watch, int fd)
+{
+    one_fd_host *h = self;
+    struct pollfd *p = watch;
+
+    h->used[p - h->pfds] = false;
+    p->fd = -1;
+}
+
+static void one_fd_set_deadline(void *self, int64_t when_ns)
+{
+    ((one_fd_host *)self)->deadline = when_ns;
+}
+
+static int one_fd_iterate(void *self, bool block)
+{
+    one_fd_host *h = self;
+    int64_t left = h->deadline - fixture_now();
+    int ms = !block ? 0 : h->deadline == LOOM_DEADLINE_NONE ? -1 : left <= 0 ? 0 : (int)((left + MS - 1) / MS);
+    uint64_t ready[ONE_FD_WATCHES];
+    int n = 0;
+
+    if (poll(h->pfds, ONE_FD_WATCHES, ms) < 0)
+        return -errno;
+    for (int i = 0; i < ONE_FD_WATCHES; i++)
+        if (h->pfds[i].fd >= 0 && h->pfds[i].revents)
+            ready[n++] = h->tokens[i];
+    for (int i = 0; i < n; i++) /* collected first: the callbacks change pfds */
+        loom_backend_fd_ready(h->loop, ready[i], LOOM_READ);
+    loom_backend_tick(h->loop);
+    return 0;
+}
+
+static const loom_backend_ops one_fd_ops = {
+    .name = "one-fd",
+    .caps = LOOM_BACKEND_CAN_NEST | LOOM_BACKEND_ONE_FD,
+    .watch_add = one_fd_watch_add,
+    .watch_set = one_fd_watch_set,
+    .watch_del = one_fd_watch_del,
+    .set_deadline = one_fd_set_deadline,
+    .iterate = one_fd_iterate,
+    .destroy = free,
+};
+
+/* The host sees one fd however many the loop watches, and a dup'd fd closed
+ * then removed does not keep it busy. */
+START_TEST(test_one_fd_host_carries_every_watch)
+{
+    one_fd_host *h = calloc(1, sizeof(*h));
+    loom_loop *loop;
+    fd_probe p = {.armed = true, .stop_after = 1};
+    int fds[3][2], keep;
+    uint64_t ticks;
+    pthread_t thread;
+    embed m = {0};
+
+    ck_assert_ptr_nonnull(h);
+    h->deadline = LOOM_DEADLINE_NONE;
+    for (int i = 0; i < ONE_FD_WATCHES; i++)
+        h->pfds[i].fd = -1;
+    ck_assert_int_eq(loom_loop_new_with_backend(&loop, &one_fd_ops, h), 0);
+    h->loop = loop;
+    for (int i = 0; i < 3; i++) {
+        nonblocking_pipe(fds[i]);
+        ck_assert_int_eq(loom_add_reader(loop, fds[i][0], i == 1 ? probe_reader : never_called_fd, &p), 0);
+    }
+    ck_assert_int_eq(write(fds[1][1], "x", 1), 1);
+    fixture_run(loop, 5000, "a reader behind a one-fd host");
+    ck_assert_int_eq(p.calls, 1);
+
+    keep = dup(fds[2][0]);
+    ck_assert_int_ge(keep, 0);
+    ck_assert_int_eq(write(fds[2][1], "x", 1), 1);
+    close(fds[2][0]);
+    ck_assert_int_eq(loom_remove_reader(loop, fds[2][0]), 0);
+    ticks = loom_loop_ticks(loop);
+    ck_assert_int_eq(loom_call_later(loop, 50 * MS, fixture_stop, NULL, NULL), 0);
+    fixture_run(loop, 5000, "50 ms after a close-then-remove");
+    ck_assert_uint_le(loom_loop_ticks(loop) - ticks, 5);
+
+    m.host = m.inner = loop; /* and a thread-safe call still wakes it */
+    ck_assert_int_eq(pthread_create(&thread, NULL, call_inner_later, &m), 0);
+    fixture_run(loop, 5000, "a thread-safe call behind a one-fd host");
+    ck_assert_int_eq(pthread_join(thread, NULL), 0);
+    ck_assert(m.called);
+    ck_assert_int_eq(loom_remove_reader(loop, fds[0][0]), 0);
+    fixture_free_loop(loop);
+    for (int i = 0; i < 3; i++)
+        close_pair(fds[i]);
+    close(keep);
+}
+END_TEST
+
 /* --- far timers ------------------------------------------------------------------ */
 
 static void set_flag(void *data)
@@ -1055,6 +1191,7 @@ Suite *fd_suite(void)
 
     tc = fixture_tcase(s, "embedding and waits");
     tcase_add_test(tc, test_embedded_epoll_fd_survives_close_then_remove);
+    tcase_add_test(tc, test_one_fd_host_carries_every_watch);
     tcase_add_test(tc, test_far_timer_does_not_cut_waits);
 
     tc = fixture_tcase(s, "errors");
