@@ -351,5 +351,7 @@ void fd_table_close(loom_loop *loop)
         loop->ops->watch_del(loop->backend, loop->fd_set_watch, loop->fd_ops->get_fd(loop->fd_backend));
         loop->fd_ops->destroy(loop->fd_backend);
         loop->fd_set_watch = NULL;
+        loop->fd_ops = loop->ops;
+        loop->fd_backend = loop->backend;
     }
 }

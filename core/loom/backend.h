@@ -34,8 +34,9 @@ enum {
      * loop's fd watches in an epoll set of its own and asks the backend to
      * watch only that set's fd, which stays the same for the loop's life.
      * For hosts whose own fd sets cost O(watches) per iteration, or keep
-     * reporting fds closed under a watch (libevent's epoll method). Ignored
-     * where there is no epoll: the backend then gets every watch. */
+     * reporting fds closed under a watch (libevent's epoll method). epoll's
+     * limits then apply (regular files fail with -EPERM). Ignored where
+     * there is no epoll: the backend then gets every watch. */
     LOOM_BACKEND_ONE_FD = 1u << 1,
 };
 
