@@ -4,7 +4,9 @@
  * embedding, loom_loop_get_fd hands out a second set that holds only the
  * first, made on the first call: it stays the same, registered fd for the
  * loop's life even when the inner set is swapped for a fresh one (see
- * epoll_shed), and a loop that is not embedded pays nothing for it. */
+ * epoll_shed), and a loop that is not embedded pays nothing for it. The same
+ * watch set, without a loop of its own, carries the fd watches of a
+ * LOOM_BACKEND_ONE_FD host (epoll_set_new). */
 #include "config.h"
 #include <limits.h>
 #include <stdlib.h>
