@@ -30,6 +30,14 @@ enum {
     /* The host loop may be run from inside one of its own callbacks, so
      * loom_loop_run_until may nest. */
     LOOM_BACKEND_CAN_NEST = 1u << 0,
+    /* The host would rather watch one fd than many: the core then keeps the
+     * loop's fd watches in an epoll set of its own and asks the backend to
+     * watch only that set's fd, which stays the same for the loop's life.
+     * For hosts whose own fd sets cost O(watches) per iteration, or keep
+     * reporting fds closed under a watch (libevent's epoll method). epoll's
+     * limits then apply (regular files fail with -EPERM). Ignored where
+     * there is no epoll: the backend then gets every watch. */
+    LOOM_BACKEND_ONE_FD = 1u << 1,
 };
 
 typedef struct loom_backend_ops {

@@ -54,13 +54,19 @@ typedef void (*loom_destroy_fn)(void *data);
 enum {
     LOOM_READ = 1u << 0,
     LOOM_WRITE = 1u << 1,
-    LOOM_HUP = 1u << 2, /* delivered only: the peer hung up */
+    LOOM_HUP = 1u << 2, /* delivered only: the fd is hung up (POLLHUP) */
     LOOM_ERR = 1u << 3, /* delivered only: an error is pending on the fd */
 };
 
-/* Readers and writers get the events that woke them: LOOM_READ or LOOM_WRITE,
- * possibly with LOOM_HUP / LOOM_ERR, so they read the EOF or the error. */
+/* fd callbacks get the events that woke them, as their interest allows:
+ * LOOM_READ and/or LOOM_WRITE, possibly with LOOM_HUP / LOOM_ERR. HUP and
+ * ERR always come with READ for a reader and WRITE for a writer, so that a
+ * callback testing for READ (WRITE) reads the EOF (writes, and meets the
+ * error). The same on every backend. */
 typedef void (*loom_fd_callback)(loom_loop *loop, int fd, unsigned events, void *data);
+
+/* Releases data that a callback would have used (a destroy function). */
+typedef void (*loom_destroy_fn)(void *data);
 
 /* Called for failures nobody handled: an unretrieved failed future, a loop
  * closed with live handles, a loop used from a foreign thread. msg is only
@@ -222,15 +228,54 @@ LOOM_API void *loom_loop_get_data(const loom_loop *loop, const void *key);
 
 /* --- fd readiness ------------------------------------------------------- */
 
-/* Calls cb whenever fd is readable (level-triggered) until removed. One
- * reader per fd: a second one fails with -EEXIST. -EBADF for an invalid fd.
- * A reader may remove itself (or anything else) from its own callback. */
+/* Watches are level-triggered and keyed by fd number, at most one kind per
+ * fd: a reader and/or a writer, or one loom_fd_watch. Any watch may be
+ * removed (and its fd closed) from inside any fd callback, its own included;
+ * an event already collected for it is then dropped.
+ *
+ * A peer's shutdown(SHUT_WR) on a socket is plain LOOM_READ (read returns
+ * EOF); LOOM_HUP means the fd itself is hung up (a pipe without writers, a
+ * socket shut down both ways).
+ *
+ * Closing a watched fd first and removing its watch after is allowed. An fd
+ * closed while still watched, or replaced by dup2 with another file, is
+ * found out (by the backend, or by loom's own check of the file every few
+ * events and at every add on that number): its watch is suspended (it is not
+ * re-registered on the new file), its callbacks get one last call with
+ * LOOM_ERR, and -EBADF is reported to the error handler. A suspended watch,
+ * or one whose fd number now names another file, never blocks a new add on
+ * that number: the new add drops it (without calling it again) and starts
+ * afresh. (Files without an inode of their own, e.g. eventfds, cannot be
+ * told from one another.) */
+
+/* Calls cb whenever fd is readable until removed. One reader per fd: a
+ * second one fails with -EEXIST. -EBADF for an invalid fd. */
 LOOM_API int loom_add_reader(loom_loop *loop, int fd, loom_fd_callback cb, void *data);
 LOOM_API int loom_remove_reader(loom_loop *loop, int fd); /* -ENOENT if none */
 
 /* The same for writability. */
 LOOM_API int loom_add_writer(loom_loop *loop, int fd, loom_fd_callback cb, void *data);
 LOOM_API int loom_remove_writer(loom_loop *loop, int fd);
+
+/* One callback for fd with an interest mask: LOOM_READ, LOOM_WRITE, both,
+ * or 0 (watch nothing yet); cb gets the delivered events. -EEXIST if fd
+ * already has a watch or a reader or writer (and add_reader/add_writer fail
+ * the same way on an fd watched here), -EINVAL for a NULL cb or other bits,
+ * -EBADF for an invalid fd. The watch owns data from a successful call on:
+ * destroy(data) (may be NULL) runs exactly once, when the watch is removed
+ * (loom_fd_unwatch, or a new add that drops it as dead) or the loop closes;
+ * never on failure. */
+LOOM_API int loom_fd_watch(loom_loop *loop, int fd, unsigned events, loom_fd_callback cb, void *data,
+                           loom_destroy_fn destroy);
+
+/* Changes a watch's interest mask. Cheap: never an fstat or fcntl, and no
+ * system call at all when the mask did not change. -ENOENT if fd has no loom_fd_watch, -EBADF if its
+ * watch is suspended (the fd was found closed), -EINVAL for other bits. */
+LOOM_API int loom_fd_set_events(loom_loop *loop, int fd, unsigned events);
+
+/* Removes the watch and runs its destroy. -ENOENT if fd has none. Safe
+ * from its own callback. */
+LOOM_API int loom_fd_unwatch(loom_loop *loop, int fd);
 
 /* --- debugging ------------------------------------------------------------ */
 
@@ -256,8 +301,9 @@ LOOM_API void loom_loop_report(loom_loop *loop, int err, const char *fmt, ...)
 /* A pollable fd that becomes readable when the built-in loop has work, and
  * the time until its next deadline. A foreign loop watches the fd, waits at
  * most that long, then calls loom_loop_run_once(loop, false). get_fd returns
- * the fd (the same one for the loop's life) or -ENOTSUP on backends without
- * one (poll, and the host adapters). get_timeout stores the time left in
+ * the fd or -ENOTSUP on backends without one (poll, and the host adapters);
+ * the fd is the same, and stays registered wherever the host put it (e.g. its
+ * own epoll set), for the loop's life. get_timeout stores the time left in
  * *timeout_ns (ns; -1: no deadline; 0: now) and returns 0, or a negative
  * errno (then *timeout_ns is untouched). */
 LOOM_API int loom_loop_get_fd(loom_loop *loop);

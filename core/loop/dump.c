@@ -71,12 +71,16 @@ static void dump_fds(loom_loop *loop, FILE *out)
 {
     for (int fd = 0; fd < loop->fds_size; fd++) {
         const struct fd_entry *e = &loop->fds[fd];
-        if (!e->interest)
+        if (e->kind == FD_NONE)
             continue;
         fprintf(out, "  fd %d:", fd);
-        if (e->interest & LOOM_READ)
+        if (e->kind == FD_ONE) {
+            fprintf(out, " watch%s%s", e->interest & LOOM_READ ? " READ" : "", e->interest & LOOM_WRITE ? " WRITE" : "");
+            dump_fd_side(out, "by", e->on_read, e->read_data);
+        }
+        if (e->kind == FD_SIDES && (e->interest & LOOM_READ))
             dump_fd_side(out, "read", e->on_read, e->read_data);
-        if (e->interest & LOOM_WRITE)
+        if (e->kind == FD_SIDES && (e->interest & LOOM_WRITE))
             dump_fd_side(out, "write", e->on_write, e->write_data);
         fprintf(out, "%s\n", e->suspended ? " (suspended: closed under its watch)" : "");
     }

@@ -1,9 +1,19 @@
-/* fd readers and writers: one backend watch per fd, readers and writers
- * multiplexed onto it. */
+/* fd watches: one backend watch per fd, carrying either a reader and a
+ * writer multiplexed onto it, or one loom_fd_watch callback with an interest
+ * mask. Each entry remembers the file it watches (st_dev, st_ino), so that an
+ * fd closed or replaced under its watch is found out: at the next add on its
+ * number, and every FD_CHECK_EVERY events. */
 #include "config.h"
-#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include "builtin/builtin.h"
 #include "loop-private.h"
+
+/* One fstat per 64 events is noise even for a ping-pong, while a dead fd on
+ * epoll fires about a million times a second: found out within 64 µs. */
+#define FD_CHECK_EVERY 64
+
+static const unsigned fd_problems = LOOM_HUP | LOOM_ERR;
 
 static uint64_t fd_token(int fd, uint32_t gen)
 {
@@ -27,13 +37,68 @@ static int fd_table_reserve(loom_loop *loop, int fd)
     return 0;
 }
 
+/* The entry of a watched fd, or NULL. */
+static struct fd_entry *watched_entry(loom_loop *loop, int fd)
+{
+    struct fd_entry *e = fd >= 0 && fd < loop->fds_size ? &loop->fds[fd] : NULL;
+    return e && e->kind != FD_NONE ? e : NULL;
+}
+
+static bool same_file(const struct fd_entry *e, const struct stat *st)
+{
+    return e->dev == st->st_dev && e->ino == st->st_ino;
+}
+
+/* Drops the watch, then runs FD_ONE's destroy (last: it may call in). */
 static void unwatch(loom_loop *loop, int fd, struct fd_entry *e)
 {
-    loop->ops->watch_del(loop->backend, e->watch, fd);
-    e->watch = NULL;
-    e->gen++;
-    e->suspended = false;
+    if (e->watch)
+        loop->fd_ops->watch_del(loop->fd_backend, e->watch, fd);
+    loom_destroy_fn destroy = e->kind == FD_ONE ? e->destroy : NULL;
+    void *data = e->read_data;
+    *e = (struct fd_entry){.gen = e->gen + 1};
     loop->watches--;
+    if (destroy)
+        destroy(data);
+}
+
+/* The entry for a new watch on fd (st: its fstat). A watch whose fd was
+ * found closed, or whose number now names another file, is dead: it is
+ * dropped so it never blocks the new one, nor gets its events. */
+static int claim(loom_loop *loop, int fd, const struct stat *st, struct fd_entry **ep)
+{
+    int r = fd_table_reserve(loop, fd);
+    if (r < 0)
+        return r;
+    struct fd_entry *e = &loop->fds[fd];
+    if (e->kind != FD_NONE && (e->suspended || !same_file(e, st))) {
+        if (!e->suspended)
+            loom_loop_report(loop, -EBADF, "fd %d was closed and reused while watched; the old watch is dropped",
+                             fd);
+        unwatch(loop, fd, e);
+        e = &loop->fds[fd]; /* a destroy function may have grown the table */
+    }
+    *ep = e;
+    return 0;
+}
+
+static void claim_done(loom_loop *loop, struct fd_entry *e, enum fd_kind kind, const struct stat *st)
+{
+    if (e->kind != FD_NONE)
+        return;
+    e->kind = (uint8_t)kind;
+    e->dev = st->st_dev;
+    e->ino = st->st_ino;
+    e->unchecked = 0;
+    loop->watches++;
+}
+
+/* Gives the backend the interest events, adding its watch if there is none. */
+static int backend_interest(loom_loop *loop, int fd, struct fd_entry *e, unsigned events)
+{
+    if (e->watch)
+        return loop->fd_ops->watch_set(loop->fd_backend, e->watch, fd, events);
+    return events ? loop->fd_ops->watch_add(loop->fd_backend, fd, fd_token(fd, e->gen), events, &e->watch) : 0;
 }
 
 static int add_side(loom_loop *loop, int fd, unsigned side, loom_fd_callback cb, void *data)
@@ -41,30 +106,20 @@ static int add_side(loom_loop *loop, int fd, unsigned side, loom_fd_callback cb,
     LOOP_CHECK(loop);
     if (!cb)
         return -EINVAL;
-    if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
         return -EBADF;
-    int r = fd_table_reserve(loop, fd);
+    struct fd_entry *e;
+    int r = claim(loop, fd, &st, &e);
     if (r < 0)
         return r;
-    struct fd_entry *e = &loop->fds[fd];
-    if (e->interest & side)
+    if (e->kind == FD_ONE || (e->interest & side))
         return -EEXIST;
-    if (e->suspended)
-        unwatch(loop, fd, e); /* the fd was closed under us: start afresh */
-    unsigned interest = e->interest | side;
-    if (e->watch) {
-        r = loop->ops->watch_set(loop->backend, e->watch, fd, interest);
-    } else {
-        r = loop->ops->watch_add(loop->backend, fd, fd_token(fd, e->gen), interest, &e->watch);
-        if (r == 0)
-            loop->watches++;
-    }
-    if (r < 0) {
-        if (!e->watch)
-            e->interest = 0; /* a suspended watch went with its closed fd */
+    r = backend_interest(loop, fd, e, e->interest | side);
+    if (r < 0)
         return r;
-    }
-    e->interest = interest;
+    claim_done(loop, e, FD_SIDES, &st);
+    e->interest |= side;
     if (side == LOOM_READ) {
         e->on_read = cb;
         e->read_data = data;
@@ -80,14 +135,14 @@ static int remove_side(loom_loop *loop, int fd, unsigned side)
     LOOP_CHECK(loop);
     if (fd < 0)
         return -EBADF;
-    if (fd >= loop->fds_size || !(loop->fds[fd].interest & side))
+    struct fd_entry *e = watched_entry(loop, fd);
+    if (!e || e->kind != FD_SIDES || !(e->interest & side))
         return -ENOENT;
-    struct fd_entry *e = &loop->fds[fd];
     e->interest &= ~side;
     if (!e->interest)
         unwatch(loop, fd, e);
     else if (!e->suspended)
-        loop->ops->watch_set(loop->backend, e->watch, fd, e->interest);
+        loop->fd_ops->watch_set(loop->fd_backend, e->watch, fd, e->interest);
     return 0;
 }
 
@@ -111,6 +166,69 @@ int loom_remove_writer(loom_loop *loop, int fd)
     return remove_side(loop, fd, LOOM_WRITE);
 }
 
+/* --- one callback per fd ------------------------------------------------------ */
+
+int loom_fd_watch(loom_loop *loop, int fd, unsigned events, loom_fd_callback cb, void *data,
+                  loom_destroy_fn destroy)
+{
+    LOOP_CHECK(loop);
+    if (!cb || (events & ~(LOOM_READ | LOOM_WRITE)))
+        return -EINVAL;
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return -EBADF;
+    struct fd_entry *e;
+    int r = claim(loop, fd, &st, &e);
+    if (r < 0)
+        return r;
+    if (e->kind != FD_NONE)
+        return -EEXIST;
+    r = backend_interest(loop, fd, e, events);
+    if (r < 0)
+        return r;
+    claim_done(loop, e, FD_ONE, &st);
+    e->interest = events;
+    e->on_read = cb;
+    e->read_data = data;
+    e->destroy = destroy;
+    return 0;
+}
+
+int loom_fd_set_events(loom_loop *loop, int fd, unsigned events)
+{
+    LOOP_CHECK(loop);
+    if (events & ~(LOOM_READ | LOOM_WRITE))
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    struct fd_entry *e = watched_entry(loop, fd);
+    if (!e || e->kind != FD_ONE)
+        return -ENOENT;
+    if (e->suspended)
+        return -EBADF;
+    if (events == e->interest)
+        return 0; /* the common case for callers that re-state their mask */
+    int r = backend_interest(loop, fd, e, events);
+    if (r < 0)
+        return r;
+    e->interest = events;
+    return 0;
+}
+
+int loom_fd_unwatch(loom_loop *loop, int fd)
+{
+    LOOP_CHECK(loop);
+    if (fd < 0)
+        return -EBADF;
+    struct fd_entry *e = watched_entry(loop, fd);
+    if (!e || e->kind != FD_ONE)
+        return -ENOENT;
+    unwatch(loop, fd, e);
+    return 0;
+}
+
+/* --- delivery ------------------------------------------------------------------- */
+
 /* The entry for token if the event is not stale. */
 static struct fd_entry *live_entry(loom_loop *loop, uint64_t token)
 {
@@ -118,7 +236,57 @@ static struct fd_entry *live_entry(loom_loop *loop, uint64_t token)
     if (fd >= loop->fds_size)
         return NULL;
     struct fd_entry *e = &loop->fds[fd];
-    return e->watch && e->gen == (uint32_t)(token >> 32) ? e : NULL;
+    return e->kind != FD_NONE && e->gen == (uint32_t)(token >> 32) ? e : NULL;
+}
+
+/* Whether fd was closed or replaced under its watch: the backend says so
+ * (NVAL), or the periodic check finds another file (or none). */
+static bool fd_gone(int fd, struct fd_entry *e, unsigned events)
+{
+    if (events & LOOM_BACKEND_NVAL)
+        return true;
+    if (++e->unchecked < FD_CHECK_EVERY)
+        return false;
+    e->unchecked = 0;
+    struct stat st;
+    return fstat(fd, &st) < 0 || !same_file(e, &st);
+}
+
+static void suspend(loom_loop *loop, int fd, struct fd_entry *e)
+{
+    if (e->watch)
+        loop->fd_ops->watch_set(loop->fd_backend, e->watch, fd, 0);
+    e->suspended = true;
+    loom_loop_report(loop, -EBADF, "fd %d was closed or replaced while watched; its watch is suspended", fd);
+}
+
+/* What a callback with interest want gets of events: HUP and ERR come with
+ * READ and WRITE as wanted, so that it reads the EOF or the error. */
+static unsigned deliverable(unsigned want, unsigned events)
+{
+    if (!want)
+        return 0;
+    if (events & fd_problems)
+        events |= want;
+    return events & (want | fd_problems);
+}
+
+static void deliver(loom_loop *loop, uint64_t token, int fd, struct fd_entry *e, unsigned events)
+{
+    if (e->kind == FD_ONE) {
+        unsigned got = deliverable(e->interest, events);
+        if (got)
+            e->on_read(loop, fd, got, e->read_data);
+        return;
+    }
+    unsigned got = deliverable(e->interest & LOOM_READ, events);
+    if (got)
+        e->on_read(loop, fd, got, e->read_data);
+    /* The reader may have removed the writer, closed the fd or grown the table. */
+    e = live_entry(loop, token);
+    got = e ? deliverable(e->interest & LOOM_WRITE, events) : 0;
+    if (got)
+        e->on_write(loop, fd, got, e->write_data);
 }
 
 void loom_backend_fd_ready(loom_loop *loop, uint64_t token, unsigned events)
@@ -129,34 +297,61 @@ void loom_backend_fd_ready(loom_loop *loop, uint64_t token, unsigned events)
         wake_drain(loop->wake_fds); /* the tick that follows takes the inbox */
         return;
     }
+#ifdef HAVE_SYS_EPOLL_H
+    if (token == FD_SET_TOKEN) {
+        epoll_set_deliver(loop->fd_backend); /* back here with each watch's token */
+        return;
+    }
+#endif
     struct fd_entry *e = live_entry(loop, token);
-    if (!e)
+    if (!e || e->suspended)
         return;
     int fd = (int)(uint32_t)token;
-    if (events & LOOM_BACKEND_NVAL) {
-        loop->ops->watch_set(loop->backend, e->watch, fd, 0);
-        e->suspended = true;
-        loom_loop_report(loop, -EBADF, "fd %d was closed while watched; its watch is suspended", fd);
+    if (fd_gone(fd, e, events)) {
+        suspend(loop, fd, e);
+        events |= LOOM_ERR; /* the callbacks' last call tells them */
     }
     /* Not "dispatching": what the callbacks schedule is armed at once, in
      * case one of them runs a nested loop before the tick that follows. */
     loop->depth++;
-    const unsigned problems = LOOM_HUP | LOOM_ERR;
-    if ((e->interest & LOOM_READ) && (events & (LOOM_READ | problems)))
-        e->on_read(loop, fd, events & (LOOM_READ | problems), e->read_data);
-    /* The reader may have removed the writer, closed the fd or grown the table. */
-    e = live_entry(loop, token);
-    if (e && (e->interest & LOOM_WRITE) && (events & (LOOM_WRITE | problems)))
-        e->on_write(loop, fd, events & (LOOM_WRITE | problems), e->write_data);
+    deliver(loop, token, fd, e, events & ~LOOM_BACKEND_NVAL);
     loop->depth--;
+}
+
+/* A LOOM_BACKEND_ONE_FD host watches an epoll set of ours; where none can
+ * be made, it gets every watch after all. */
+void fd_table_open(loom_loop *loop)
+{
+    loop->fd_ops = loop->ops;
+    loop->fd_backend = loop->backend;
+#ifdef HAVE_SYS_EPOLL_H
+    const loom_backend_ops *ops;
+    void *set;
+    if (!(loop->ops->caps & LOOM_BACKEND_ONE_FD) || epoll_set_new(loop, &ops, &set) < 0)
+        return;
+    int fd = ops->get_fd(set);
+    if (fd < 0 || loop->ops->watch_add(loop->backend, fd, FD_SET_TOKEN, LOOM_READ, &loop->fd_set_watch) < 0) {
+        ops->destroy(set);
+        return;
+    }
+    loop->fd_ops = ops;
+    loop->fd_backend = set;
+#endif
 }
 
 void fd_table_close(loom_loop *loop)
 {
     for (int fd = 0; fd < loop->fds_size; fd++)
-        if (loop->fds[fd].watch)
+        if (loop->fds[fd].kind != FD_NONE)
             unwatch(loop, fd, &loop->fds[fd]);
     free(loop->fds);
     loop->fds = NULL;
     loop->fds_size = 0;
+    if (loop->fd_set_watch) {
+        loop->ops->watch_del(loop->backend, loop->fd_set_watch, loop->fd_ops->get_fd(loop->fd_backend));
+        loop->fd_ops->destroy(loop->fd_backend);
+        loop->fd_set_watch = NULL;
+        loop->fd_ops = loop->ops;
+        loop->fd_backend = loop->backend;
+    }
 }

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <loom/backend.h>
 #include "base/list.h"
 #include "call-table.h"
@@ -12,14 +13,21 @@
 #include "ready-queue.h"
 #include "timer-heap.h"
 
-/* The watch state of one fd; the fd table is indexed by fd. */
+/* The watch state of one fd; the fd table is indexed by fd. It holds either
+ * a reader and a writer (FD_SIDES) or one loom_fd_watch callback (FD_ONE). */
+enum fd_kind { FD_NONE, FD_SIDES, FD_ONE };
 struct fd_entry {
-    loom_fd_callback on_read, on_write;
+    loom_fd_callback on_read, on_write; /* on_read: FD_ONE's callback */
     void *read_data, *write_data;
-    void *watch;       /* the backend's, NULL while not watched */
+    loom_destroy_fn destroy; /* FD_ONE's, for read_data; may be NULL */
+    void *watch;             /* the backend's, NULL while it has none */
+    dev_t dev;               /* the file watched: a closed or replaced fd is found out */
+    ino_t ino;
     uint32_t gen;      /* bumped when the watch goes, so stale events are dropped */
-    unsigned interest; /* LOOM_READ | LOOM_WRITE */
-    bool suspended;    /* the fd was found closed: the backend watches nothing */
+    unsigned interest; /* what the backend watches: LOOM_READ | LOOM_WRITE */
+    uint8_t kind;      /* enum fd_kind */
+    uint8_t unchecked; /* events delivered since the file was last checked */
+    bool suspended;    /* the fd was found closed or replaced: the backend watches nothing */
 };
 
 struct task;
@@ -89,6 +97,11 @@ struct loom_loop {
     struct fd_entry *fds;
     int fds_size;
     size_t watches; /* user fds being watched */
+    /* Where fd watches go: the backend, or for a LOOM_BACKEND_ONE_FD host an
+     * epoll set of the core's, which the backend watches as one fd. */
+    const loom_backend_ops *fd_ops;
+    void *fd_backend;
+    void *fd_set_watch; /* the backend's watch on that set, or NULL */
 
     /* Thread-safe calls: producers push and raise wake_pending; the tick
      * clears it and takes the inbox. */
@@ -120,6 +133,7 @@ struct loom_loop {
 
 #define DEADLINE_UNKNOWN INT64_MIN
 #define WAKE_TOKEN UINT64_MAX
+#define FD_SET_TOKEN (UINT64_MAX - 1)
 
 /* Names the thread more cheaply than pthread_self(), a library call, on the
  * path of every loom_call_soon: the address of a thread-local, set when the
@@ -192,7 +206,8 @@ bool future_callbacks_pending(const loom_future *future);
  * then releases the callbacks pending futures hold (futures_close). */
 void tasks_shutdown(loom_loop *loop);
 
-/* fd.c */
+/* fd.c: where the loop's fd watches go (see fd_ops), and their release */
+void fd_table_open(loom_loop *loop);
 void fd_table_close(loom_loop *loop);
 
 /* wake.c: the core's eventfd (or pipe) for backends without a wakeup */

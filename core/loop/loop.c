@@ -75,6 +75,7 @@ int loom_loop_new_with_backend(loom_loop **loopp, const loom_backend_ops *ops, v
     timer_heap_init(&loop->timers);
     inbox_init(&loop->inbox);
     loop->wake_fds[0] = loop->wake_fds[1] = -1;
+    fd_table_open(loop);
     loop->armed = LOOM_DEADLINE_NONE;
 
     if (!ops->wakeup) {
@@ -84,6 +85,7 @@ int loom_loop_new_with_backend(loom_loop **loopp, const loom_backend_ops *ops, v
         if (r < 0) {
             if (loop->wake_fds[0] >= 0)
                 wake_close(loop->wake_fds);
+            fd_table_close(loop);
             ops->destroy(self);
             free(loop);
             return r;
