@@ -80,9 +80,11 @@ static bool guard_hit(const struct fiber_stack *stack, uintptr_t addr)
     return stack->guarded && addr >= lo - page_size && addr < lo;
 }
 
+_Thread_local const struct fiber_stack *fiber_stack_running;
+
 static void on_segv(int sig, siginfo_t *info, void *ucontext)
 {
-    const struct fiber_stack *stack = fiber_stack_current();
+    const struct fiber_stack *stack = fiber_stack_running;
     if (stack && guard_hit(stack, (uintptr_t)info->si_addr)) {
         static const char msg[] = "loom: task stack overflow (spawn the task with a larger stack)\n";
         ssize_t ignored = write(STDERR_FILENO, msg, sizeof(msg) - 1);

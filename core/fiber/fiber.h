@@ -231,8 +231,8 @@ int fiber_stack_get(struct fiber_stack *stack, size_t size);
 /* Returns a stack to the pool of the thread that got it; that thread only. */
 void fiber_stack_put(struct fiber_stack *stack);
 
-/* The stack of the fiber running on this thread, or NULL (kept by task.c;
- * read by the stack overflow handler). */
-const struct fiber_stack *fiber_stack_current(void);
+/* The stack of the fiber running on this thread, or NULL: whoever switches
+ * to a fiber sets it (task.c), the stack overflow handler reads it. */
+extern _Thread_local const struct fiber_stack *fiber_stack_running __attribute__((tls_model("initial-exec")));
 
 #endif

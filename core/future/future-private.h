@@ -28,9 +28,5 @@ void future_complete_like(loom_future *future, loom_future *source);
  * future any more: no other reference, no callback. */
 bool future_unwanted(const loom_future *future);
 
-/* At close (from tasks_shutdown): the callbacks of every pending future that
- * own references are released (they can never run), which breaks the
- * future -> callback -> future cycles of waiting combinators. */
-void futures_close(loom_loop *loop);
 
 #endif

@@ -34,10 +34,10 @@ struct loom_future {
     uint32_t next_cb;         /* the dispatch runs callbacks from this index on */
     bool dispatching;         /* a dispatch is queued or running */
     loom_handle resume;       /* the dispatch's continuation while a callback runs */
-    /* In loop->waited while pending with callbacks that own references: the
+    /* A loop member while pending with callbacks that own references: the
      * loop releases them at close, so nothing keeps the future alive. */
     bool waiting;
-    loom_future *wait_prev, *wait_next;
+    struct loop_member member;
     char *name;
 };
 
@@ -162,13 +162,7 @@ static void future_unwait(loom_future *f)
 {
     if (!f->waiting)
         return;
-    if (f->wait_prev)
-        f->wait_prev->wait_next = f->wait_next;
-    else
-        f->loop->waited = f->wait_next;
-    if (f->wait_next)
-        f->wait_next->wait_prev = f->wait_prev;
-    f->wait_prev = f->wait_next = NULL;
+    loop_member_remove(f->loop, &f->member);
     f->waiting = false;
 }
 
@@ -468,15 +462,17 @@ static int future_append(loom_future *f, struct future_callback cb)
     return 0;
 }
 
+/* At close the loop releases a waited future's callbacks, which breaks the
+ * future -> callback -> future cycles of waiting combinators. */
+static const struct loop_member_ops future_member_ops;
+
 static void future_wait(loom_future *f)
 {
     if (f->waiting)
         return;
     f->waiting = true;
-    f->wait_next = f->loop->waited;
-    if (f->wait_next)
-        f->wait_next->wait_prev = f;
-    f->loop->waited = f;
+    f->member.ops = &future_member_ops;
+    loop_member_add(f->loop, &f->member);
 }
 
 int future_on_done_owned(loom_future *future, loom_future_callback cb, void *data, void (*release)(void *data))
@@ -613,21 +609,49 @@ bool future_unwanted(const loom_future *future)
     return atomic_load_explicit(&future->refs, memory_order_relaxed) == 1 && !future->first.fn;
 }
 
-bool future_callbacks_pending(const loom_future *future)
+/* Done, and its callbacks added before completion ran (those of another
+ * loop's future are not ours to wait for). */
+static bool future_reached(loom_loop *loop, void *future)
 {
-    return future->dispatching && future->next_cb < future_callback_count(future);
+    loom_future *f = future;
+    if (f->state == LOOM_FUTURE_PENDING)
+        return false;
+    return f->loop != loop || !(f->dispatching && f->next_cb < future_callback_count(f));
 }
 
-void futures_close(loom_loop *loop)
+int loom_loop_run_until(loom_loop *loop, loom_future *future)
 {
-    while (loop->waited) {
-        loom_future *f = loop->waited;
-        future_unwait(f);
-        loom_future_ref(f); /* a release may drop the last other reference */
-        future_callbacks_release(f, 0);
-        loom_future_unref(f);
-    }
+    if (!future)
+        return -EINVAL;
+    int r = loop_run(loop, future_reached, future);
+    if (r == 0)
+        r = loom_future_done(future) ? loom_future_status(future) : -EINTR;
+    return r;
 }
+
+/* At close, after the tasks: a pending future's callbacks will never run,
+ * so what they hold goes. */
+static void future_shutdown(struct loop_member *m)
+{
+    loom_future *f = list_item(m, loom_future, member);
+    future_unwait(f);
+    loom_future_ref(f); /* a release may drop the last other reference */
+    future_callbacks_release(f, 0);
+    loom_future_unref(f);
+}
+
+static void future_dump(struct loop_member *m, FILE *out)
+{
+    loom_future *f = list_item(m, loom_future, member);
+    fprintf(out, "future %s%s%p: pending, %u callbacks waiting", f->name ? f->name : "", f->name ? " " : "",
+            (void *)f, future_callback_count(f));
+}
+
+static const struct loop_member_ops future_member_ops = {
+    .phase = LOOP_PHASE_RELEASES,
+    .shutdown = future_shutdown,
+    .dump = future_dump,
+};
 
 void future_set_cancel_hook(loom_future *future, future_cancel_hook hook, void *data)
 {

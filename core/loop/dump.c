@@ -111,11 +111,13 @@ int loom_loop_dump(loom_loop *loop, FILE *out)
     dump_calls(loop, out);
     dump_fds(loop, out);
     dump_hooks(loop, out);
-    for (struct list_node *n = loop->members.first; n; n = n->next) {
-        struct loop_member *m = list_item(n, struct loop_member, node);
-        fprintf(out, "  ");
-        m->ops->dump(m, out);
-        fprintf(out, "\n");
+    for (int phase = 0; phase < LOOP_PHASES; phase++) {
+        for (struct list_node *n = loop->members[phase].first; n; n = n->next) {
+            struct loop_member *m = list_item(n, struct loop_member, node);
+            fprintf(out, "  ");
+            m->ops->dump(m, out);
+            fprintf(out, "\n");
+        }
     }
     for (size_t i = 0; i < loop->n_data; i++)
         fprintf(out, "  data %p: %p\n", loop->data[i].key, loop->data[i].data);

@@ -30,12 +30,16 @@ struct fd_entry {
     bool suspended;    /* the fd was found closed or replaced: the backend watches nothing */
 };
 
-struct task;
 
-/* Something above the loop (a task) that must act when the loop closes and
- * can describe itself in loom_loop_dump; the loop knows nothing else of it. */
+/* Something above the loop (a task, a waited future) that must act when the
+ * loop closes and can describe itself in loom_loop_dump; the loop knows
+ * nothing else of it. Close shuts members down phase by phase: first those
+ * that run code (tasks, whose cleanup may complete futures), then those that
+ * only release what they hold. */
+enum loop_phase { LOOP_PHASE_RUNS, LOOP_PHASE_RELEASES, LOOP_PHASES };
 struct loop_member;
 struct loop_member_ops {
+    enum loop_phase phase;
     /* At close, after the loop is marked closed; must unlink the member. */
     void (*shutdown)(struct loop_member *m);
     /* One line (without the newline) for loom_loop_dump. */
@@ -115,12 +119,10 @@ struct loom_loop {
     bool dispatching;   /* inside a tick: the deadline is re-armed when it ends */
     unsigned depth;     /* ticks and fd dispatches on the stack */
     struct run_frame *frame;
-    struct task *tasks; /* whose functions have not returned (task.c) */
-    loom_future *waited; /* pending futures whose callbacks own references (future.c) */
     uint64_t ticks;
     unsigned polls_skipped; /* ticks run without polling for I/O (see run_frame) */
 
-    struct list members; /* struct loop_member */
+    struct list members[LOOP_PHASES]; /* struct loop_member, by phase */
     struct hook_list hooks;
     struct loop_datum *data;
     size_t n_data;
@@ -174,13 +176,17 @@ int loop_call_soon_threadsafe_owned(loom_loop *loop, loom_callback cb, void *dat
                                     void (*drop)(void *data));
 void loop_arm(loom_loop *loop);
 
+/* loom_loop_run, until until(loop, arg) holds (checked before each
+ * iteration; NULL: until stopped). 0, or a negative errno. */
+int loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), void *arg);
+
 static inline void loop_member_add(loom_loop *loop, struct loop_member *m)
 {
-    list_push_back(&loop->members, &m->node);
+    list_push_back(&loop->members[m->ops->phase], &m->node);
 }
 static inline void loop_member_remove(loom_loop *loop, struct loop_member *m)
 {
-    list_unlink(&loop->members, &m->node);
+    list_unlink(&loop->members[m->ops->phase], &m->node);
 }
 
 /* dump.c: prints fn's name if it is an exported symbol, else its address. */
@@ -197,14 +203,7 @@ void hooks_fini(loom_loop *loop);
 void loop_hold(loom_loop *loop);
 void loop_release(loom_loop *loop);
 
-/* future.c: whether the done future still has callbacks, added before it
- * completed, that have not started (loom_loop_run_until waits for them). */
-bool future_callbacks_pending(const loom_future *future);
 
-/* task.c: at close, resumes every task with -ESHUTDOWN so that its function
- * can clean up and return (every later await point fails the same way);
- * then releases the callbacks pending futures hold (futures_close). */
-void tasks_shutdown(loom_loop *loop);
 
 /* fd.c: where the loop's fd watches go (see fd_ops), and their release */
 void fd_table_open(loom_loop *loop);

@@ -2,7 +2,6 @@
 #include "config.h"
 #include <sched.h>
 #include <stdlib.h>
-#include <loom/future.h>
 #include "base/clock.h"
 #include "loop-private.h"
 
@@ -138,11 +137,22 @@ static size_t drop_scheduled(loom_loop *loop)
     return pending;
 }
 
+/* Shuts the members down phase by phase; each shutdown unlinks its member. */
+static void members_shutdown(loom_loop *loop)
+{
+    for (int phase = 0; phase < LOOP_PHASES; phase++) {
+        struct list_node *n;
+        while ((n = loop->members[phase].first)) {
+            struct loop_member *m = list_item(n, struct loop_member, node);
+            m->ops->shutdown(m);
+        }
+    }
+}
+
+/* While it runs, loop->closing is set: an unref that drops the last user
+ * reference meanwhile (from a hook or a task) leaves the freeing to it. */
 static void close_now(loom_loop *loop)
 {
-    /* Held while closing, so that a reference a hook or a task takes and
-     * drops does not close (and free) the loop a second time. */
-    atomic_fetch_add(&loop->refs, 1);
     loop->closing = true;
     hooks_close(loop);
     atomic_store(&loop->closed, true);
@@ -150,7 +160,7 @@ static void close_now(loom_loop *loop)
     while (atomic_load(&loop->producers) > 0)
         sched_yield();
 
-    tasks_shutdown(loop);
+    members_shutdown(loop);
     size_t watches = loop->watches;
     size_t pending = drop_scheduled(loop);
     fd_table_close(loop);
@@ -164,11 +174,13 @@ static void close_now(loom_loop *loop)
     loop->backend = NULL;
     hooks_fini(loop);
     loop->dropped = pending;
-    atomic_fetch_sub(&loop->refs, 1);
     if (pending || watches)
         loom_loop_report(loop, -EBUSY,
                          "loop closed with %zu callbacks or timers and %zu fd watches pending; they were dropped",
                          pending, watches);
+    loop->closing = false;
+    if (atomic_load(&loop->refs) == 0)
+        loop_release(loop); /* a hook or a task dropped the last user reference */
 }
 
 /* A forked child's copy of a loop shares the parent's epoll set, eventfd and
@@ -228,23 +240,31 @@ void loom_loop_unref(loom_loop *loop)
      * another thread may take a reference. */
     int n = atomic_load(&loop->refs);
     for (;;) {
-        if (n == 1 && !loop_on_owner_thread(loop) && !atomic_load(&loop->closed) && !loop_inherited(loop) &&
-            loop_call_soon_threadsafe_owned(loop, unref_on_owner, loop, unref_dropped) == 0)
-            return;
+        if (n == 1 && !atomic_load(&loop->closed) && !loop->closing && !loop_inherited(loop)) {
+            if (!loop_on_owner_thread(loop)) {
+                if (loop_call_soon_threadsafe_owned(loop, unref_on_owner, loop, unref_dropped) == 0)
+                    return;
+            } else if (loop->frame || loop->depth) {
+                /* Freeing it would pull the loop from under its own stack. */
+                loom_loop_report(loop, -EBUSY, "last reference to a running loop dropped; loop leaked");
+                return;
+            } else {
+                close_now(loop); /* holding this last reference */
+                n = atomic_load(&loop->refs);
+                continue;
+            }
+        }
         if (atomic_compare_exchange_weak(&loop->refs, &n, n - 1))
             break;
     }
-    if (n != 1)
-        return;
-    if (!atomic_load(&loop->closed) && loop_inherited(loop))
-        close_inherited(loop);
+    if (n != 1 || loop->closing)
+        return; /* a close in progress frees it when done */
     if (!atomic_load(&loop->closed)) {
-        if (loop->frame || loop->depth) {
-            /* Freeing it would pull the loop from under its own stack. */
-            loom_loop_report(loop, -EBUSY, "last reference to a running loop dropped; loop leaked");
+        if (!loop_inherited(loop)) {
+            close_now(loop); /* the hand-off failed: close here; it frees the loop */
             return;
         }
-        close_now(loop);
+        close_inherited(loop);
     }
     loop_release(loop); /* the users' hold */
 }
@@ -567,14 +587,7 @@ enum { POLL_EVERY = 32 };
 
 /* Done, and the callbacks added before completion have run (asyncio's
  * run_until_complete): the caller sees what they did. */
-static bool until_reached(loom_loop *loop, loom_future *until)
-{
-    if (!until || !loom_future_done(until))
-        return false;
-    return loom_future_loop(until) != loop || !future_callbacks_pending(until);
-}
-
-static int run_frame(loom_loop *loop, loom_future *until)
+int loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), void *arg)
 {
     LOOP_CHECK(loop);
     int r = check_can_iterate(loop);
@@ -583,7 +596,7 @@ static int run_frame(loom_loop *loop, loom_future *until)
     struct run_frame frame = {.outer = loop->frame};
     loop->frame = &frame;
     loom_loop_ref(loop); /* a callback may drop the caller's reference */
-    while (r == 0 && !frame.stop && !until_reached(loop, until) && !atomic_load(&loop->closed)) {
+    while (r == 0 && !frame.stop && !(until && until(loop, arg)) && !atomic_load(&loop->closed)) {
         /* While callbacks keep the queue busy, poll for I/O only every few
          * ticks: a chain of callbacks need not pay a syscall each, and I/O
          * waits at most POLL_EVERY ticks. */
@@ -596,22 +609,13 @@ static int run_frame(loom_loop *loop, loom_future *until)
         }
     }
     loop->frame = frame.outer;
-    if (r == 0 && until)
-        r = loom_future_done(until) ? loom_future_status(until) : -EINTR;
     loom_loop_unref(loop);
     return r;
 }
 
 int loom_loop_run(loom_loop *loop)
 {
-    return run_frame(loop, NULL);
-}
-
-int loom_loop_run_until(loom_loop *loop, loom_future *future)
-{
-    if (!future)
-        return -EINVAL;
-    return run_frame(loop, future);
+    return loop_run(loop, NULL, NULL);
 }
 
 int loom_loop_run_once(loom_loop *loop, bool block)

@@ -20,7 +20,7 @@ enum task_state {
 };
 
 struct task {
-    struct task *prev, *next; /* in loop->tasks */
+    struct loop_member member; /* the loop resumes it at close */
     struct fiber fiber;
     struct fiber_stack stack;
     loom_loop *loop;      /* borrowed: the future holds a reference */
@@ -45,10 +45,6 @@ struct task {
  * and in the stack overflow handler. */
 static _Thread_local struct task *current __attribute__((tls_model("initial-exec")));
 
-const struct fiber_stack *fiber_stack_current(void)
-{
-    return current ? &current->stack : NULL;
-}
 
 /* --- resuming and finishing --------------------------------------------------- */
 
@@ -69,20 +65,11 @@ static void task_complete_future(struct task *t)
         loom_future_fail(t->future, t->result, NULL);
 }
 
-static void task_unlink(struct task *t)
-{
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        t->loop->tasks = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-}
 
 /* On the resumer's stack, once the fiber has switched away for good. */
 static void task_finish(struct task *t)
 {
-    task_unlink(t);
+    loop_member_remove(t->loop, &t->member);
     fiber_fini(&t->fiber);
     fiber_stack_put(&t->stack);
     task_complete_future(t);
@@ -98,10 +85,13 @@ static void task_resume(struct task *t)
     struct fiber caller;
     fiber_init_current(&caller);
     struct task *outer = current;
+    const struct fiber_stack *outer_stack = fiber_stack_running;
     current = t;
+    fiber_stack_running = &t->stack;
     t->state = TASK_RUNNING;
     fiber_switch(&caller, &t->fiber);
     current = outer;
+    fiber_stack_running = outer_stack;
     if (t->state == TASK_RETURNED)
         task_finish(t);
 }
@@ -148,14 +138,37 @@ static int task_suspend(struct task *t)
     return atomic_load_explicit(&t->loop->closed, memory_order_relaxed) ? -ESHUTDOWN : 0;
 }
 
-void tasks_shutdown(loom_loop *loop)
+/* At close. Close is refused inside a tick, so the task is suspended, and
+ * resumed it cannot suspend again: it runs until its function returns, which
+ * unlinks it. */
+static void task_shutdown(struct loop_member *m)
 {
-    /* Close is refused inside a tick, so every task here is suspended, and a
-     * resumed one cannot suspend again: it runs until its function returns. */
-    while (loop->tasks)
-        task_resume(loop->tasks);
-    futures_close(loop);
+    task_resume(list_item(m, struct task, member));
 }
+
+static void task_dump(struct loop_member *m, FILE *out)
+{
+    struct task *t = list_item(m, struct task, member);
+    const char *name = loom_future_get_name(t->future);
+    fprintf(out, "task %s%s%p: %s", name ? name : "", name ? " " : "", (void *)t->future,
+            t->state == TASK_RUNNING ? "running" : "suspended");
+    if (t->state != TASK_SUSPENDED)
+        return;
+    if (t->awaited) {
+        const char *what = loom_future_get_name(t->awaited);
+        fprintf(out, ", awaiting future %s%s%p", what ? what : "", what ? " " : "", (void *)t->awaited);
+    } else {
+        fprintf(out, t->timer ? ", sleeping" : ", scheduled to run");
+    }
+    if (t->cancel_pending)
+        fprintf(out, ", cancellation pending");
+}
+
+static const struct loop_member_ops task_member_ops = {
+    .phase = LOOP_PHASE_RUNS,
+    .shutdown = task_shutdown,
+    .dump = task_dump,
+};
 
 /* The cancel hook of the task's future. */
 static void task_cancelled(void *data)
@@ -212,10 +225,8 @@ loom_future *task_spawn(loom_loop *loop, loom_task_fn fn, void *arg, size_t stac
     t->on_return = on_return;
     t->on_return_data = data;
     t->state = TASK_SUSPENDED;
-    t->next = loop->tasks;
-    if (t->next)
-        t->next->prev = t;
-    loop->tasks = t;
+    t->member.ops = &task_member_ops;
+    loop_member_add(loop, &t->member);
     future_set_cancel_hook(future, task_cancelled, t);
     return future;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <loom/task.h>
 #include "fixture.h"
 #include "suites.h"
 
@@ -342,6 +343,23 @@ START_TEST(test_close_hook_removed_never_runs)
 }
 END_TEST
 
+static void drop_users_reference(loom_loop *loop, void *data)
+{
+    ++*(int *)data;
+    loom_loop_unref(loop); /* the caller's only reference: close frees the loop when done */
+}
+
+START_TEST(test_close_hook_drops_last_reference)
+{
+    loom_loop *loop = host_loop_new();
+    int ran = 0;
+    ck_assert_int_eq(loom_hook_add(loop, LOOM_HOOK_CLOSE, drop_users_reference, &ran, NULL, NULL), 0);
+    /* Neither a use after free nor a leak (ASan and Valgrind check it). */
+    ck_assert_int_eq(loom_loop_close(loop), 0);
+    ck_assert_int_eq(ran, 1);
+}
+END_TEST
+
 /* --- per-loop data ------------------------------------------------------------- */
 
 static int key_a, key_b; /* the keys are addresses */
@@ -412,6 +430,11 @@ END_TEST
 
 /* --- loom_loop_dump ----------------------------------------------------------- */
 
+static int await_arg(void *future)
+{
+    return loom_await(future);
+}
+
 static void never_runs(loom_loop *loop, void *data)
 {
     ck_abort_msg("dumped callback ran");
@@ -420,6 +443,11 @@ static void never_runs(loom_loop *loop, void *data)
 START_TEST(test_dump_lists_what_the_loop_holds)
 {
     loom_loop *loop = host_loop_new();
+    loom_future *awaited = loom_future_new(loop);
+    ck_assert_int_eq(loom_future_set_name(awaited, "reply"), 0);
+    loom_future *task = loom_task_spawn(loop, await_arg, awaited);
+    ck_assert_int_eq(loom_future_set_name(task, "fetcher"), 0);
+    fixture_settle(loop); /* the task starts and awaits */
     int p[2];
     ck_assert_int_eq(pipe(p), 0);
     ck_assert_int_eq(loom_add_reader(loop, p[0], never_read, NULL), 0);
@@ -445,13 +473,21 @@ START_TEST(test_dump_lists_what_the_loop_holds)
     snprintf(expect, sizeof(expect), "data %p: %p", (void *)&key_a, (void *)&key_b);
     ck_assert_msg(strstr(text, expect), "no \"%s\" in:\n%s", expect, text);
     ck_assert_msg(strstr(text, loom_loop_backend_name(loop)), "%s", text);
+    snprintf(expect, sizeof(expect), "task fetcher %p: suspended, awaiting future reply %p", (void *)task,
+             (void *)awaited);
+    ck_assert_msg(strstr(text, expect), "no \"%s\" in:\n%s", expect, text);
     free(text);
+
     ck_assert_int_eq(loom_loop_dump(loop, NULL), -EINVAL);
 
     ck_assert_int_eq(loom_cancel(loop, soon), 0);
     ck_assert_int_eq(loom_cancel(loop, later), 0);
     ck_assert_int_eq(loom_hook_remove(loop, hook), 0);
     ck_assert_int_eq(loom_remove_reader(loop, p[0]), 0);
+    loom_future_resolve_int(awaited, 1);
+    ck_assert_int_eq(fixture_run_until(loop, task, 5000, "the dumped task"), 0);
+    loom_future_unref(task);
+    loom_future_unref(awaited);
     close(p[0]);
     close(p[1]);
     fixture_free_loop(loop);
@@ -475,6 +511,7 @@ Suite *hooks_suite(void)
     tcase_add_test(tc, test_close_hooks_run_newest_first_on_open_loop);
     tcase_add_test(tc, test_close_hooks_run_on_last_unref);
     tcase_add_test(tc, test_close_hook_removed_never_runs);
+    tcase_add_test(tc, test_close_hook_drops_last_reference);
     tc = fixture_tcase(s, "data");
     tcase_add_test(tc, test_loop_data);
     tcase_add_test(tc, test_time_units);
