@@ -4,6 +4,7 @@
 #define LOOM_SYNC_PRIVATE_H
 
 #include <loom/sync.h>
+#include "base/list.h"
 
 typedef struct sync_waiter sync_waiter;
 struct sync_waitq;
@@ -14,7 +15,7 @@ struct sync_waitq;
 typedef void (*sync_waiter_release)(sync_waiter *w, bool granted);
 
 struct sync_waiter {
-    sync_waiter *prev, *next;
+    struct list_node node;
     struct sync_waitq *queue; /* NULL while in no queue */
     loom_future *future;      /* a reference */
     void *item;               /* a channel sender's item, owned */
@@ -24,7 +25,7 @@ struct sync_waiter {
 };
 
 struct sync_waitq {
-    sync_waiter *head, *tail;
+    struct list waiters; /* sync_waiter, oldest first */
 };
 
 /* A new future (a reference for the caller) that is resolved at once when

@@ -9,17 +9,7 @@
 
 static void waitq_unlink(sync_waiter *w)
 {
-    struct sync_waitq *q = w->queue;
-
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail = w->prev;
-    w->prev = w->next = NULL;
+    list_unlink(&w->queue->waiters, &w->node);
     w->queue = NULL;
 }
 
@@ -45,13 +35,7 @@ static void waiter_cancelled(void *data)
 void waitq_append(struct sync_waitq *q, sync_waiter *w)
 {
     w->queue = q;
-    w->prev = q->tail;
-    w->next = NULL;
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
+    list_push_back(&q->waiters, &w->node);
     future_set_cancel_hook(w->future, waiter_cancelled, w);
 }
 
@@ -85,9 +69,10 @@ loom_future *waitq_wait(struct sync_waitq *q, loom_loop *loop, bool now)
 
 sync_waiter *waitq_pop(struct sync_waitq *q)
 {
-    sync_waiter *w;
+    struct list_node *n;
 
-    while ((w = q->head)) {
+    while ((n = q->waiters.first)) {
+        sync_waiter *w = list_item(n, sync_waiter, node);
         waitq_unlink(w);
         if (!loom_future_done(w->future)) {
             future_set_cancel_hook(w->future, NULL, NULL);

@@ -8,14 +8,14 @@
 #include "task-private.h"
 
 struct group_child {
-    struct group_child *prev, *next;
+    struct list_node node; /* in the group's children */
     loom_task_group *group;
     loom_future *future; /* a reference */
 };
 
 struct loom_task_group {
     loom_loop *loop; /* an internal reference (loop_hold) */
-    struct group_child *children; /* still running */
+    struct list children; /* struct group_child, still running */
     size_t running;
     int status;         /* the first failure, or 0 */
     char *message;      /* the failed child's */
@@ -48,8 +48,8 @@ static void group_fail(loom_task_group *g, int err, const char *msg)
         return;
     g->status = err;
     g->message = msg ? strdup(msg) : NULL;
-    for (struct group_child *c = g->children; c; c = c->next)
-        loom_future_cancel(c->future);
+    for (struct list_node *n = g->children.first; n; n = n->next)
+        loom_future_cancel(list_item(n, struct group_child, node)->future);
 }
 
 static void group_destroy(loom_task_group *g)
@@ -67,12 +67,7 @@ static void group_child_returned(void *data)
     struct group_child *c = data;
     loom_task_group *g = c->group;
 
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        g->children = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    list_unlink(&g->children, &c->node);
     g->running--;
     /* Retrieving the first failure makes it the group's to report. */
     if (loom_future_state_get(c->future) == LOOM_FUTURE_FAILED && g->status == 0)
@@ -106,10 +101,8 @@ loom_future *loom_task_group_spawn(loom_task_group *group, loom_task_fn fn, void
         free(c);
         return NULL;
     }
-    *c = (struct group_child){.next = group->children, .group = group, .future = loom_future_ref(future)};
-    if (group->children)
-        group->children->prev = c;
-    group->children = c;
+    *c = (struct group_child){.group = group, .future = loom_future_ref(future)};
+    list_push_back(&group->children, &c->node);
     group->running++;
     return future;
 }
@@ -122,8 +115,8 @@ int loom_task_group_wait(loom_task_group *group)
         return -EINVAL;
     if (group->idle)
         return -EBUSY; /* one waiter at a time */
-    for (struct group_child *c = group->children; c; c = c->next)
-        if (c->future == loom_task_current())
+    for (struct list_node *n = group->children.first; n; n = n->next)
+        if (list_item(n, struct group_child, node)->future == loom_task_current())
             return -EDEADLK; /* a child would wait for itself */
     int r = 0;
     while (r == 0 && group->running > 0) {
