@@ -501,6 +501,43 @@ int loom_future_on_done(loom_future *future, loom_future_callback cb, void *data
     return future_on_done_owned(future, cb, data, NULL);
 }
 
+/* loom_future_on_done_full's callback, wrapped so that the inline callback
+ * slot stays three words for the common case. */
+struct future_full_callback {
+    loom_future_callback cb;
+    void *data;
+    loom_destroy_fn destroy;
+};
+
+static void future_full_release(void *data)
+{
+    struct future_full_callback *full = data;
+    if (full->destroy)
+        full->destroy(full->data);
+    free(full);
+}
+
+static void future_full_run(loom_future *future, void *data)
+{
+    struct future_full_callback *full = data;
+    full->cb(future, full->data);
+    future_full_release(full);
+}
+
+int loom_future_on_done_full(loom_future *future, loom_future_callback cb, void *data, loom_destroy_fn destroy)
+{
+    if (!cb)
+        return -EINVAL;
+    struct future_full_callback *full = malloc(sizeof(*full));
+    if (!full)
+        return -ENOMEM;
+    *full = (struct future_full_callback){cb, data, destroy};
+    int r = future_on_done_owned(future, future_full_run, full, future_full_release);
+    if (r < 0)
+        free(full);
+    return r;
+}
+
 int loom_future_set_name(loom_future *future, const char *name)
 {
     int r = future_check_thread(future, __func__);

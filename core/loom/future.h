@@ -97,6 +97,12 @@ LOOM_API void *loom_future_steal_value(loom_future *future, loom_destroy_fn *des
  * closed, cb will never run). */
 LOOM_API int loom_future_on_done(loom_future *future, loom_future_callback cb, void *data);
 
+/* The same, with data owned by the callback: destroy(data) (may be NULL)
+ * runs exactly once, after cb ran, or when the loop closes before cb could
+ * run. On failure the caller still owns data. */
+LOOM_API int loom_future_on_done_full(loom_future *future, loom_future_callback cb, void *data,
+                                      loom_destroy_fn destroy);
+
 /* A name for reports and debugging (copied; NULL removes it). Returns 0,
  * -ENOMEM or -EXDEV. get_name returns it (owned by the future) or NULL. */
 LOOM_API int loom_future_set_name(loom_future *future, const char *name);

@@ -149,6 +149,35 @@ START_TEST(test_threadsafe_full_destroys_on_loop_thread)
 }
 END_TEST
 
+static void mark_future_done(loom_future *future, void *data)
+{
+    put_mark(NULL, data);
+}
+
+START_TEST(test_future_on_done_full)
+{
+    loom_loop *loop = host_loop_new();
+    trace t = {0};
+    mark a = {&t, 'a'}, b = {&t, 'b'}, c = {&t, 'c'};
+    loom_future *done = loom_future_new(loop), *pending = loom_future_new(loop);
+    ck_assert_int_eq(loom_future_on_done_full(done, mark_future_done, &a, put_destroyed), 0);
+    ck_assert_int_eq(loom_future_resolve_int(done, 1), 0);
+    ck_assert_int_eq(loom_future_on_done_full(done, mark_future_done, &b, put_destroyed), 0); /* already done */
+    ck_assert_int_eq(loom_future_on_done_full(pending, mark_future_done, &c, put_destroyed), 0);
+    ck_assert_int_eq(loom_future_on_done_full(pending, NULL, &c, put_destroyed), -EINVAL);
+    ck_assert_int_eq(t.n, 0);
+    fixture_settle(loop);
+    ck_assert_str_eq(t.s, "aAbB");
+    /* The loop closes before pending completes: its callback never runs. */
+    ck_assert_int_eq(loom_loop_close(loop), 0);
+    ck_assert_str_eq(t.s, "aAbBC");
+    loom_future_unref(done);
+    loom_future_unref(pending);
+    loom_loop_unref(loop);
+    ck_assert_str_eq(t.s, "aAbBC");
+}
+END_TEST
+
 /* --- before- and after-poll hooks ------------------------------------------- */
 
 START_TEST(test_hooks_frame_each_tick)
@@ -502,6 +531,7 @@ Suite *hooks_suite(void)
     tcase_add_test(tc, test_call_full_destroys_on_cancel);
     tcase_add_test(tc, test_call_full_destroys_at_close);
     tcase_add_test(tc, test_threadsafe_full_destroys_on_loop_thread);
+    tcase_add_test(tc, test_future_on_done_full);
     tc = fixture_tcase(s, "poll-hooks");
     tcase_add_test(tc, test_hooks_frame_each_tick);
     tcase_add_test(tc, test_before_poll_work_runs_without_blocking);
