@@ -103,14 +103,14 @@ int main(void)
     loom_future *guarded = loom_future_timeout(all, 2000 * 1000000LL);
     loom_future_on_done(guarded, on_all_done, &d);
     loom_add_reader(d.loop, d.pipe_fds[0], on_readable, &d);
-    loom_call_later(d.loop, 50 * 1000000, on_heartbeat, &d, &d.heartbeat);
+    loom_call_later(d.loop, LOOM_MSEC(50), on_heartbeat, &d, &d.heartbeat);
 
     pthread_t thread;
     pthread_create(&thread, NULL, worker, &d);
     r = loom_loop_run_until(d.loop, guarded);
     loom_cancel(d.loop, d.heartbeat);
     pthread_join(thread, NULL);
-    loom_loop_run_once(d.loop, false); /* on_all_done and the last progress call */
+    loom_loop_run_once(d.loop, false); /* the worker's last progress call, if still queued */
 
     printf("done: %s, %llu ticks\n", r == 0 ? "ok" : loom_strerror(r),
            (unsigned long long)loom_loop_ticks(d.loop));
