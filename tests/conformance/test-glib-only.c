@@ -294,6 +294,51 @@ START_TEST(test_explicit_context)
 }
 END_TEST
 
+/* The loop holds the last reference to its context and drops it while
+ * its source dispatches (a callback drops the last loom reference while the
+ * host iterates the context it got from the loop): the context must outlive
+ * that dispatch, or GLib goes on in freed memory (or hangs), and go once no
+ * dispatch runs. A source of the test's own tells when the context went. */
+static void drop_last_loom_reference(loom_loop *loop, void *data)
+{
+    *(bool *)data = true;
+    loom_loop_unref(loop);
+}
+
+typedef struct probe_source {
+    GSource source;
+    bool *finalized;
+} probe_source;
+
+static void probe_finalize(GSource *source)
+{
+    *((probe_source *)source)->finalized = true;
+}
+
+static GSourceFuncs probe_funcs = {.finalize = probe_finalize};
+
+START_TEST(test_last_reference_to_context_dropped_in_dispatch)
+{
+    GMainContext *own = g_main_context_new();
+    loom_loop *loop = NULL;
+    bool dropped = false, context_gone = false;
+    GSource *probe = g_source_new(&probe_funcs, sizeof(probe_source));
+
+    ((probe_source *)probe)->finalized = &context_gone;
+    g_source_attach(probe, own);
+    g_source_unref(probe); /* the context's now */
+    ck_assert_int_eq(loom_glib_loop_new(&loop, own), 0);
+    g_main_context_unref(own); /* the loop's reference is the last */
+    ck_assert_int_eq(loom_call_soon(loop, drop_last_loom_reference, &dropped, NULL), 0);
+    GMainContext *borrowed = loom_glib_loop_context(loop);
+    while (!dropped)
+        g_main_context_iteration(borrowed, FALSE);
+    ck_assert(!context_gone);
+    free_loop(glib_loop_new()); /* loom, outside any dispatch */
+    ck_assert(context_gone);
+}
+END_TEST
+
 START_TEST(test_thread_default_context)
 {
     loom_loop *loop = glib_loop_new();
@@ -414,6 +459,7 @@ static Suite *glib_only_suite(void)
     tcase_add_test(tc, test_closed_fd_leaves_poll);
     tcase_add_test(tc, test_explicit_context);
     tcase_add_test(tc, test_thread_default_context);
+    tcase_add_test(tc, test_last_reference_to_context_dropped_in_dispatch);
     tcase_add_test(tc, test_api_errors);
     tcase_add_test(tc, test_settles_after_work);
     tcase_add_test(tc, test_last_unref_on_another_thread);
