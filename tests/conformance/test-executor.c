@@ -422,7 +422,7 @@ START_TEST(test_set_threads_after_failed_start)
     int err = errno;
     threads_work_again(&normal);
     ck_assert_ptr_null(f);
-    ck_assert_int_eq(err, EAGAIN);
+    ck_assert_msg(err == EAGAIN || err == EINVAL, "errno %d", err); /* glibc's; valgrind's */
 
     ck_assert_int_eq(loom_executor_set_threads(WIDE), 0);
     blocker b[WIDE];
@@ -444,8 +444,10 @@ START_TEST(test_set_threads_after_failed_start)
 }
 END_TEST
 
-/* In a forked child: a new loop's job runs on the child's own pool. Exit
- * status 0 when it did, 1 when not in time, 2 on a failed call. */
+/* In a forked child: a new loop's job runs on the child's own pool, and the
+ * parent's queued job does not (it would also take the only thread). Exit
+ * status 0 when so, 1 when the job did not run in time, 2 on a failed
+ * call, 3 when the parent's job ran. */
 static void child_job_done(loom_future *f, void *child_loop)
 {
     loom_loop_stop(child_loop);
@@ -456,7 +458,7 @@ static void child_gives_up(loom_loop *child_loop, void *data)
     loom_loop_stop(child_loop);
 }
 
-static int child_uses_executor(void)
+static int child_uses_executor(blocker *parents_queued)
 {
     loom_loop *child_loop;
     loom_handle limit;
@@ -474,6 +476,8 @@ static int child_uses_executor(void)
     int r = loom_future_done(f) && loom_future_status(f) == 0 && *(intptr_t *)loom_future_value(f) == 49 ? 0 : 1;
     loom_future_unref(f);
     loom_executor_shutdown();
+    if (count(&parents_queued->runs) != 0)
+        r = 3;
     loom_loop_close(child_loop);
     loom_loop_unref(child_loop);
     return r;
@@ -489,12 +493,12 @@ START_TEST(test_fork_child_has_own_pool)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0)
-        _exit(child_uses_executor());
+        _exit(child_uses_executor(&queued));
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_msg(WIFEXITED(status), "the child died (signal %d)", WTERMSIG(status));
-    ck_assert_msg(WEXITSTATUS(status) == 0, "the child's job %s",
-                  WEXITSTATUS(status) == 1 ? "did not run" : "could not be submitted");
+    static const char *const failures[] = {"", "its job did not run", "a call failed", "the parent's job ran"};
+    ck_assert_msg(WEXITSTATUS(status) == 0, "in the child, %s", failures[WEXITSTATUS(status) & 3]);
 
     /* The parent's jobs are still its own. */
     gate_open(&running.proceed);
