@@ -207,11 +207,43 @@ static void wakeup(void *self)
     g_main_context_wakeup(b->context);
 }
 
+/* Contexts whose loop closed while a dispatch ran on this thread: GLib may
+ * be iterating one with no reference but the loop's (a host iterating the
+ * context it got from loom_glib_loop_context), so dropping it there would
+ * free the context under its own dispatch. They are released once no
+ * dispatch runs on the thread, or when it exits. */
+static void release_contexts(gpointer contexts)
+{
+    g_slist_free_full(contexts, (GDestroyNotify)g_main_context_unref);
+}
+
+static GPrivate deferred_contexts = G_PRIVATE_INIT(release_contexts);
+
+/* Called where the thread may be outside every dispatch. */
+static void release_deferred_contexts(void)
+{
+    GSList *contexts = g_private_get(&deferred_contexts);
+
+    if (contexts && g_main_depth() == 0) {
+        g_private_set(&deferred_contexts, NULL);
+        release_contexts(contexts);
+    }
+}
+
+static void release_context(GMainContext *context)
+{
+    if (g_main_depth() > 0)
+        g_private_set(&deferred_contexts, g_slist_prepend(g_private_get(&deferred_contexts), context));
+    else
+        g_main_context_unref(context);
+}
+
 static int iterate(void *self, bool block)
 {
     glib_backend *b = self;
 
     g_main_context_iteration(b->context, block);
+    release_deferred_contexts();
     return 0;
 }
 
@@ -225,7 +257,8 @@ static void destroy(void *self)
     g_source_destroy(&b->source);
     g_source_unref(&b->source);
     /* After the source: GLib still locks the context while releasing it. */
-    g_main_context_unref(context);
+    release_context(context);
+    release_deferred_contexts();
 }
 
 static const loom_backend_ops glib_ops = {
@@ -244,6 +277,7 @@ int loom_glib_loop_new(loom_loop **loopp, GMainContext *ctx)
 {
     if (!loopp)
         return -EINVAL;
+    release_deferred_contexts();
     glib_backend *b = (glib_backend *)g_source_new(&source_funcs, sizeof(*b));
     loom_loop *loop;
 

@@ -2,6 +2,7 @@
  * fd, one evtimer for the core's deadline. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +75,17 @@ static short fifo_one_way(int fd, const struct stat *st)
     }
 }
 
-static unsigned from_libevent(const event_watch *watch, short what)
+/* EV_CLOSED (EPOLLRDHUP) comes with a peer's half-close (shutdown SHUT_WR:
+ * only EOF to read) as well as with a hang-up; LOOM_HUP means the latter,
+ * both directions gone (POLLHUP), which poll tells apart. */
+static unsigned socket_hangup(int fd)
+{
+    struct pollfd p = {.fd = fd};
+
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP) ? LOOM_HUP : 0;
+}
+
+static unsigned from_libevent(const event_watch *watch, int fd, short what)
 {
     unsigned events = 0;
 
@@ -87,7 +98,7 @@ static unsigned from_libevent(const event_watch *watch, short what)
     if (what & EV_WRITE)
         events |= LOOM_WRITE;
     if (what & EV_CLOSED)
-        events |= LOOM_HUP;
+        events |= socket_hangup(fd);
     return events;
 }
 
@@ -96,7 +107,7 @@ static void on_fd(evutil_socket_t fd, short what, void *arg)
     event_watch *watch = arg;
     /* Copied first: the callbacks may delete (free) this watch. */
     loom_loop *loop = watch->backend->loop;
-    unsigned events = from_libevent(watch, what);
+    unsigned events = from_libevent(watch, fd, what);
 
     if (watch->backend->method == METHOD_POLL && fcntl(fd, F_GETFD) < 0)
         events |= LOOM_BACKEND_NVAL | LOOM_ERR;
@@ -111,9 +122,9 @@ static int watch_start(event_watch *watch, int fd, unsigned events)
 {
     short what = EV_PERSIST | watch->one_way;
 
-    /* EV_CLOSED (epoll's EPOLLRDHUP) tells a reader of a socket's peer
-     * hang-up; only a reader: it stays set, and would wake a lone writer
-     * forever. */
+    /* EV_CLOSED (epoll's EPOLLRDHUP) is what tells a reader of a socket's
+     * hang-up (see socket_hangup); only a reader: it stays set, and would
+     * wake a lone writer forever. */
     if (events & LOOM_READ)
         what |= EV_READ | watch->backend->closed_flag;
     if (events & LOOM_WRITE)
@@ -241,9 +252,13 @@ static int event_iterate(void *self, bool block)
      * does not nest), leaving errno alone, or for a failed poll (select on a
      * closed fd: EBADF). */
     errno = 0;
-    if (event_base_loop(backend->base, flags) < 0)
-        return errno ? -errno : -EDEADLK;
-    return 0;
+    if (event_base_loop(backend->base, flags) >= 0)
+        return 0;
+    if (errno)
+        return -errno;
+    /* From a native callback, which the core cannot tell from outside one. */
+    loom_loop_report(backend->loop, -EDEADLK, "the libevent loop cannot be run from inside one of its callbacks");
+    return -EDEADLK;
 }
 
 static void event_destroy(void *self)

@@ -39,9 +39,10 @@ static struct {
     /* Finished jobs whose loop was closed before they got back: their future
      * must be released on the loop's thread, so they wait here for it. */
     struct job *orphans;
-    pthread_t *threads;
+    pthread_t *threads; /* max_threads of them, or NULL while none runs */
     unsigned n_threads, max_threads, idle;
     bool stopping;
+    bool fork_handlers; /* registered with pthread_atfork */
 } pool = {.mutex = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 /* --- the queue (pool.mutex held) ---------------------------------------- */
@@ -223,22 +224,77 @@ static unsigned default_threads(void)
     return n > 0 && n <= 1024 ? (unsigned)n : 4;
 }
 
+/* --- fork ------------------------------------------------------------------ */
+
+/* The mutex is held across fork, so that the child gets the pool in a
+ * consistent state. */
+static void pool_fork_prepare(void)
+{
+    pthread_mutex_lock(&pool.mutex);
+}
+
+static void pool_fork_parent(void)
+{
+    pthread_mutex_unlock(&pool.mutex);
+}
+
+/* The child has none of the workers: it starts a pool of its own on first
+ * use. The parent's jobs stay the parent's: the queued ones are marked
+ * running, as if a (lost) worker had them, so they never run here and
+ * cancelling their futures finds nothing to unqueue; they are leaked with
+ * the rest of the parent's loops. */
+static void pool_fork_child(void)
+{
+    for (struct job *job = pool.head; job; job = job->next)
+        job->state = JOB_RUNNING;
+    pool.head = pool.tail = NULL;
+    pool.queued = 0;
+    free(pool.threads);
+    pool.threads = NULL;
+    pool.n_threads = pool.idle = 0;
+    pool.stopping = false;
+    /* Its waiters were the parent's threads. */
+    pthread_cond_init(&pool.wake, NULL);
+    pthread_mutex_unlock(&pool.mutex);
+}
+
+/* --- growth ------------------------------------------------------------------ */
+
+/* Allocates the thread list when the first worker is about to start
+ * (pool.mutex held). */
+static int pool_start(void)
+{
+    if (!pool.fork_handlers) {
+        int r = pthread_atfork(pool_fork_prepare, pool_fork_parent, pool_fork_child);
+        if (r != 0)
+            return -r;
+        pool.fork_handlers = true;
+    }
+    if (!pool.max_threads)
+        pool.max_threads = default_threads();
+    pool.threads = calloc(pool.max_threads, sizeof(*pool.threads));
+    return pool.threads ? 0 : -ENOMEM;
+}
+
 /* Starts another worker if the queue outgrew the idle ones (pool.mutex
  * held). Returns 0, or a negative errno if no worker runs at all. */
 static int pool_grow(void)
 {
     if (pool.queued <= pool.idle || (pool.max_threads && pool.n_threads == pool.max_threads))
         return 0;
-    if (!pool.threads) {
-        if (!pool.max_threads)
-            pool.max_threads = default_threads();
-        if (!(pool.threads = calloc(pool.max_threads, sizeof(*pool.threads))))
-            return -ENOMEM;
-    }
-    int r = pthread_create(&pool.threads[pool.n_threads], NULL, worker_main, NULL);
+    int r = pool.threads ? 0 : pool_start();
+    if (r < 0)
+        return r;
+    r = pthread_create(&pool.threads[pool.n_threads], NULL, worker_main, NULL);
     if (r == 0)
         pool.n_threads++;
-    return pool.n_threads ? 0 : -r;
+    if (pool.n_threads)
+        return 0;
+    /* No worker runs, so loom_executor_set_threads may change max_threads:
+     * the list sized for the old one must go. */
+    free(pool.threads);
+    pool.threads = NULL;
+    return -r;
 }
 
 loom_future *loom_run_in_thread(loom_loop *loop, loom_work_fn fn, void *arg, loom_destroy_fn arg_destroy)

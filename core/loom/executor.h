@@ -17,6 +17,10 @@
  * executor call from the loop's thread, or loom_executor_shutdown, releases
  * it there.
  *
+ * After fork, the child has a pool of its own, started on its first use
+ * (with the same thread count): jobs submitted before the fork run in the
+ * parent only, and their futures never complete in the child.
+ *
  * The pool is not shut down at exit (an atexit handler would wait for work
  * blocked in a system call); a program that wants its threads joined calls
  * loom_executor_shutdown. */

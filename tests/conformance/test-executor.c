@@ -1,5 +1,6 @@
 /* Conformance: the executor (blocking work on the thread pool, results on
  * the loop's thread) and loom_getaddrinfo. */
+#define _GNU_SOURCE /* pthread_getattr_default_np */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netdb.h>
@@ -9,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
 #include <check.h>
 #include <loom/executor.h>
 #include "fixture.h"
@@ -380,6 +383,134 @@ START_TEST(test_shutdown_joins_and_cancels)
 }
 END_TEST
 
+/* --- thread failures and fork ----------------------------------------------------- */
+
+/* Makes every pthread_create of this process fail (honestly: glibc cannot
+ * map a stack larger than the address space); *normal keeps the default
+ * attributes for threads_work_again. */
+static void threads_fail(pthread_attr_t *normal)
+{
+    pthread_attr_t huge;
+
+    ck_assert_int_eq(pthread_getattr_default_np(normal), 0);
+    ck_assert_int_eq(pthread_attr_init(&huge), 0);
+    ck_assert_int_eq(pthread_attr_setstacksize(&huge, (size_t)1 << 48), 0);
+    ck_assert_int_eq(pthread_setattr_default_np(&huge), 0);
+    pthread_attr_destroy(&huge);
+}
+
+static void threads_work_again(pthread_attr_t *normal)
+{
+    ck_assert_int_eq(pthread_setattr_default_np(normal), 0);
+    pthread_attr_destroy(normal);
+}
+
+/* The first worker cannot start: the pool stays unstarted, so it may be
+ * given more threads, and it then runs that many (it once kept the list
+ * sized for the old count and wrote past it). */
+#define WIDE 8
+
+START_TEST(test_set_threads_after_failed_start)
+{
+    pthread_attr_t normal;
+    intptr_t n = 2;
+
+    ck_assert_int_eq(loom_executor_set_threads(1), 0);
+    threads_fail(&normal);
+    errno = 0;
+    loom_future *f = loom_run_in_thread(loop, square_work, &n, NULL);
+    int err = errno;
+    threads_work_again(&normal);
+    ck_assert_ptr_null(f);
+    ck_assert_msg(err == EAGAIN || err == EINVAL, "errno %d", err); /* glibc's; valgrind's */
+
+    ck_assert_int_eq(loom_executor_set_threads(WIDE), 0);
+    blocker b[WIDE];
+    loom_future *fs[WIDE];
+    for (int i = 0; i < WIDE; i++) {
+        blocker_init(&b[i]);
+        fs[i] = run_blocker(&b[i]);
+    }
+    for (int i = 0; i < WIDE; i++) /* all at once: WIDE threads */
+        gate_wait(&b[i].started);
+    ck_assert_int_eq(count_workers(), WIDE);
+    for (int i = 0; i < WIDE; i++)
+        gate_open(&b[i].proceed);
+    loom_future *all = check_future(loom_future_all(loop, fs, WIDE));
+    ck_assert_int_eq(fixture_run_until(loop, all, WAIT_MS, "all jobs"), 0);
+    for (int i = 0; i < WIDE; i++)
+        loom_future_unref(fs[i]);
+    loom_future_unref(all);
+}
+END_TEST
+
+/* In a forked child: a new loop's job runs on the child's own pool, and the
+ * parent's queued job does not (it would also take the only thread). Exit
+ * status 0 when so, 1 when the job did not run in time, 2 on a failed
+ * call, 3 when the parent's job ran. */
+static void child_job_done(loom_future *f, void *child_loop)
+{
+    loom_loop_stop(child_loop);
+}
+
+static void child_gives_up(loom_loop *child_loop, void *data)
+{
+    loom_loop_stop(child_loop);
+}
+
+static int child_uses_executor(blocker *parents_queued)
+{
+    loom_loop *child_loop;
+    loom_handle limit;
+    intptr_t n = 7;
+
+    if (loom_loop_new(&child_loop, NULL) < 0)
+        return 2;
+    loom_future *f = loom_run_in_thread(child_loop, square_work, &n, NULL);
+    if (!f || loom_future_on_done(f, child_job_done, child_loop) < 0 ||
+        loom_call_later(child_loop, fixture_scaled_ms(WAIT_MS) * INT64_C(1000000), child_gives_up, NULL,
+                        &limit) < 0)
+        return 2;
+    loom_loop_run(child_loop);
+    loom_cancel(child_loop, limit);
+    int r = loom_future_done(f) && loom_future_status(f) == 0 && *(intptr_t *)loom_future_value(f) == 49 ? 0 : 1;
+    loom_future_unref(f);
+    loom_executor_shutdown();
+    if (count(&parents_queued->runs) != 0)
+        r = 3;
+    loom_loop_close(child_loop);
+    loom_loop_unref(child_loop);
+    return r;
+}
+
+/* The parent's pool is busy (a job running, one queued) when it forks. */
+START_TEST(test_fork_child_has_own_pool)
+{
+    blocker running, queued;
+    loom_future *a, *b;
+    one_running_one_queued(&running, &a, &queued, &b);
+
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(child_uses_executor(&queued));
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status), "the child died (signal %d)", WTERMSIG(status));
+    static const char *const failures[] = {"", "its job did not run", "a call failed", "the parent's job ran"};
+    ck_assert_msg(WEXITSTATUS(status) == 0, "in the child, %s", failures[WEXITSTATUS(status) & 3]);
+
+    /* The parent's jobs are still its own. */
+    gate_open(&running.proceed);
+    gate_open(&queued.proceed);
+    ck_assert_int_eq(fixture_run_until(loop, b, WAIT_MS, "queued job"), 0);
+    ck_assert_int_eq(count(&running.runs), 1);
+    ck_assert_int_eq(count(&queued.runs), 1);
+    loom_future_unref(a);
+    loom_future_unref(b);
+}
+END_TEST
+
 /* --- getaddrinfo ---------------------------------------------------------------- */
 
 START_TEST(test_getaddrinfo_numeric)
@@ -428,6 +559,8 @@ Suite *executor_suite(void)
     tcase_add_test(tc, test_cancel_while_running);
     tcase_add_test(tc, test_loop_closed_with_work);
     tcase_add_test(tc, test_shutdown_joins_and_cancels);
+    tcase_add_test(tc, test_set_threads_after_failed_start);
+    tcase_add_test(tc, test_fork_child_has_own_pool);
     tcase_add_test(tc, test_getaddrinfo_numeric);
     tcase_add_test(tc, test_getaddrinfo_failure);
     return s;

@@ -164,16 +164,49 @@ static void stop(loom_loop *loop, void *data)
 }
 
 /* ...and it does not starve loom's timers, which need no poll timeout to
- * fire: the test's time limit fails it if the timer never runs. */
+ * fire (the test's time limit fails it if the timer never runs), while the
+ * lower source does run between the timer's arming and its firing. That
+ * needs the timer not to be due at loom's first poll already: after a slow
+ * iteration (valgrind) it may be, so the wait is tried again, twice as
+ * long each time, a few times. */
+typedef struct timed_wait {
+    const int *busy;
+    int busy_at_arm;
+    int64_t delay_ns;
+    int tries;
+    bool busy_meanwhile;
+} timed_wait;
+
+static void arm_wait(loom_loop *loop, timed_wait *w);
+
+static void wait_over(loom_loop *loop, void *data)
+{
+    timed_wait *w = data;
+
+    w->busy_meanwhile = *w->busy > w->busy_at_arm;
+    if (w->busy_meanwhile || w->tries == 6)
+        ck_assert_int_eq(loom_loop_stop(loop), 0);
+    else
+        arm_wait(loop, w);
+}
+
+static void arm_wait(loom_loop *loop, timed_wait *w)
+{
+    w->busy_at_arm = *w->busy;
+    w->delay_ns = w->tries++ ? w->delay_ns * 2 : 5 * INT64_C(1000000);
+    ck_assert_int_eq(loom_call_later(loop, w->delay_ns, wait_over, w, NULL), 0);
+}
+
 START_TEST(test_lower_priority_does_not_starve_timers)
 {
     loom_loop *loop = glib_loop_new();
     int busy = 0;
+    timed_wait w = {.busy = &busy};
 
     add_idle(G_PRIORITY_LOW, count_busy, &busy);
-    ck_assert_int_eq(loom_call_later(loop, 5 * INT64_C(1000000), stop, NULL, NULL), 0);
+    arm_wait(loop, &w);
     ck_assert_int_eq(loom_loop_run(loop), 0);
-    ck_assert_int_gt(busy, 0);
+    ck_assert_msg(w.busy_meanwhile, "the lower source never ran while loom waited for its timer");
     free_loop(loop);
 }
 END_TEST
@@ -291,6 +324,51 @@ START_TEST(test_explicit_context)
     ck_assert(!g_main_context_pending(context));
     ck_assert_int_eq(loom_loop_run(loop), 0);
     free_loop(loop);
+}
+END_TEST
+
+/* The loop holds the last reference to its context and drops it while
+ * its source dispatches (a callback drops the last loom reference while the
+ * host iterates the context it got from the loop): the context must outlive
+ * that dispatch, or GLib goes on in freed memory (or hangs), and go once no
+ * dispatch runs. A source of the test's own tells when the context went. */
+static void drop_last_loom_reference(loom_loop *loop, void *data)
+{
+    *(bool *)data = true;
+    loom_loop_unref(loop);
+}
+
+typedef struct probe_source {
+    GSource source;
+    bool *finalized;
+} probe_source;
+
+static void probe_finalize(GSource *source)
+{
+    *((probe_source *)source)->finalized = true;
+}
+
+static GSourceFuncs probe_funcs = {.finalize = probe_finalize};
+
+START_TEST(test_last_reference_to_context_dropped_in_dispatch)
+{
+    GMainContext *own = g_main_context_new();
+    loom_loop *loop = NULL;
+    bool dropped = false, context_gone = false;
+    GSource *probe = g_source_new(&probe_funcs, sizeof(probe_source));
+
+    ((probe_source *)probe)->finalized = &context_gone;
+    g_source_attach(probe, own);
+    g_source_unref(probe); /* the context's now */
+    ck_assert_int_eq(loom_glib_loop_new(&loop, own), 0);
+    g_main_context_unref(own); /* the loop's reference is the last */
+    ck_assert_int_eq(loom_call_soon(loop, drop_last_loom_reference, &dropped, NULL), 0);
+    GMainContext *borrowed = loom_glib_loop_context(loop);
+    while (!dropped)
+        g_main_context_iteration(borrowed, FALSE);
+    ck_assert(!context_gone);
+    free_loop(glib_loop_new()); /* loom, outside any dispatch */
+    ck_assert(context_gone);
 }
 END_TEST
 
@@ -414,6 +492,7 @@ static Suite *glib_only_suite(void)
     tcase_add_test(tc, test_closed_fd_leaves_poll);
     tcase_add_test(tc, test_explicit_context);
     tcase_add_test(tc, test_thread_default_context);
+    tcase_add_test(tc, test_last_reference_to_context_dropped_in_dispatch);
     tcase_add_test(tc, test_api_errors);
     tcase_add_test(tc, test_settles_after_work);
     tcase_add_test(tc, test_last_unref_on_another_thread);

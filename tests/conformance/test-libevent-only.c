@@ -98,6 +98,7 @@ typedef struct hosted {
     int sv[2];
     int left; /* call_soon, timer, reader, native callback */
     int native_run_result;
+    int native_reports; /* what loom reported during the native callback's try */
     int reports;
 } hosted;
 
@@ -133,8 +134,10 @@ static void hosted_reader(loom_loop *loop, int fd, unsigned events, void *data)
 static void native_tries_to_run(evutil_socket_t fd, short what, void *arg)
 {
     hosted *h = arg;
+    int before = h->reports;
 
     h->native_run_result = loom_loop_run_once(h->loop, false);
+    h->native_reports = h->reports - before;
     hosted_step_done(h);
 }
 
@@ -167,8 +170,9 @@ START_TEST(test_runs_inside_host_dispatch)
     ck_assert_int_eq(event_base_dispatch(h.base), 0);
     ck_assert_int_eq(h.left, 0);
     ck_assert_int_eq(h.native_run_result, -EDEADLK);
-    ck_assert_int_eq(libevent_logs, 1); /* it was libevent that refused */
-    ck_assert_int_eq(h.reports, 1);     /* loom refused (and said so) in hosted_soon */
+    ck_assert_int_eq(libevent_logs, 1);    /* it was libevent that refused */
+    ck_assert_int_eq(h.native_reports, 1); /* and loom said so */
+    ck_assert_int_eq(h.reports, 2);        /* loom refused (and said so) in hosted_soon too */
     event_set_log_callback(NULL);
 
     event_free(dog);
@@ -442,8 +446,8 @@ START_TEST(test_pipe_data_is_not_a_hangup)
 }
 END_TEST
 
-/* epoll tells a socket reader of the peer's hang-up (EV_CLOSED); poll has
- * no such event in libevent, the reader just reads the EOF. */
+/* A socket reader learns of the hang-up (a closed AF_UNIX peer leaves
+ * neither direction: POLLHUP) on both methods. */
 START_TEST(test_socket_peer_hangup)
 {
     struct event_base *base = base_with_method(tested_methods[_i]);
@@ -456,12 +460,34 @@ START_TEST(test_socket_peer_hangup)
     ck_assert_int_eq(loom_add_reader(loop, sv[0], probe_reader, &p), 0);
     run(loop, "a reader on a socket whose peer is gone");
     ck_assert_int_eq(p.calls, 1);
-    ck_assert_uint_eq(p.events & LOOM_READ, LOOM_READ);
-    if (strcmp(tested_methods[_i], "epoll") == 0)
-        ck_assert_uint_eq(p.events & LOOM_HUP, LOOM_HUP);
+    ck_assert_uint_eq(p.events, LOOM_READ | LOOM_HUP);
     ck_assert_int_eq(p.got, 0);
     free_loop(loop);
     close(sv[0]);
+    event_base_free(base);
+}
+END_TEST
+
+/* A peer's shutdown(SHUT_WR) is EOF to read, not a hang-up (the socket
+ * still writes): plain LOOM_READ, on every method as on every backend. */
+START_TEST(test_socket_half_close_is_read)
+{
+    struct event_base *base = base_with_method(tested_methods[_i]);
+    loom_loop *loop = loop_on(base);
+    fd_probe p = {0};
+    int sv[2];
+
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(shutdown(sv[1], SHUT_WR), 0);
+    ck_assert_int_eq(loom_add_reader(loop, sv[0], probe_reader, &p), 0);
+    run(loop, "a reader on a socket whose peer shut down writing");
+    ck_assert_int_eq(p.calls, 1);
+    ck_assert_uint_eq(p.events, LOOM_READ);
+    ck_assert_int_eq(p.got, 0);
+    ck_assert_int_eq(write(sv[0], "x", 1), 1);
+    free_loop(loop);
+    close(sv[0]);
+    close(sv[1]);
     event_base_free(base);
 }
 END_TEST
@@ -555,6 +581,7 @@ static Suite *libevent_suite(void)
     tcase_add_loop_test(tc, test_pipe_hangup_and_error, 0, n);
     tcase_add_loop_test(tc, test_pipe_data_is_not_a_hangup, 0, n);
     tcase_add_loop_test(tc, test_socket_peer_hangup, 0, n);
+    tcase_add_loop_test(tc, test_socket_half_close_is_read, 0, n);
     tcase_add_loop_test(tc, test_regular_file, 0, n);
     tcase_add_loop_test(tc, test_closed_fd_is_suspended, 0, n);
     suite_add_tcase(s, tc);

@@ -4,10 +4,10 @@
 #include <check.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include "call-table.h"
-#include "inbox.h"
-#include "ready-queue.h"
-#include "timer-heap.h"
+#include "loop/call-table.h"
+#include "loop/inbox.h"
+#include "loop/ready-queue.h"
+#include "loop/timer-heap.h"
 
 static bool odd_is_live(loom_handle h, void *ctx)
 {
@@ -108,6 +108,34 @@ START_TEST(call_table_detects_stale_handles)
 }
 END_TEST
 
+/* After 2^32 uses of a slot (its generation is set near the end, white-box)
+ * a handle from its first use must stay stale: the slot is retired, not
+ * wrapped back to the old generations. */
+START_TEST(call_table_generation_does_not_wrap)
+{
+    struct call_table t;
+    call_table_init(&t);
+    loom_handle first = call_table_alloc(&t, nop, NULL, CALL_READY);
+    uint32_t slot = call_handle_index(first);
+    call_table_free(&t, first);
+    t.slots[slot].gen = UINT32_MAX - 2; /* as if used 2^32 - 4 times more */
+    int uses = 0;
+    for (int i = 0; i < 8; i++) {
+        loom_handle h = call_table_alloc(&t, nop, NULL, CALL_TIMER);
+        ck_assert_uint_ne(h, 0);
+        ck_assert_uint_ne(h, first);
+        ck_assert_ptr_null(call_table_get(&t, first));
+        ck_assert_ptr_nonnull(call_table_get(&t, h));
+        call_table_free(&t, h);
+        ck_assert_ptr_null(call_table_get(&t, h));
+        uses += call_handle_index(h) == slot;
+    }
+    ck_assert_int_eq(uses, 3); /* its last three generations, then retired */
+    ck_assert_uint_eq(t.used, 0);
+    call_table_fini(&t);
+}
+END_TEST
+
 enum { PRODUCERS = 4, PER_PRODUCER = 50000 };
 static struct inbox shared_inbox;
 
@@ -153,6 +181,7 @@ int main(void)
     tcase_add_test(tc, heap_compact_keeps_live_entries_in_order);
     tcase_add_test(tc, ready_queue_is_fifo_across_growth);
     tcase_add_test(tc, call_table_detects_stale_handles);
+    tcase_add_test(tc, call_table_generation_does_not_wrap);
     tcase_add_test(tc, inbox_delivers_everything_in_per_producer_order);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -20,7 +20,12 @@ LOOM_BEGIN_DECLS
 
 /* Creates a loop on ctx (NULL: the calling thread's default context, see
  * g_main_context_ref_thread_default) and binds it to the calling thread. The
- * loop holds a reference to the context until it is closed; its source is
+ * loop holds a reference to the context until it is closed — or, closed
+ * while a GLib dispatch runs on the thread (its last reference dropped in a
+ * callback), until no dispatch runs: at the thread's next
+ * loom_glib_loop_new, run of a GLib loop or close outside a dispatch, or at
+ * its exit; so a host may finish the iteration it was running on the
+ * context with no reference of its own. Its source is
  * attached at G_PRIORITY_DEFAULT and named "loom" (g_source_get_name), and is
  * destroyed when the loop is closed. Returns 0 and a new loop the caller owns
  * (one reference), or a negative errno. */

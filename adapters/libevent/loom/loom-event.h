@@ -23,14 +23,17 @@ LOOM_BEGIN_DECLS
  * loom_call_soon_threadsafe wakes the base through an fd of loom's own.
  *
  * libevent reports a hang-up or an error on an fd as plain readability and
- * writability; loom still passes LOOM_HUP for a socket's peer hang-up
- * (epoll) and LOOM_HUP / LOOM_ERR for pipes (epoll, poll); elsewhere readers
- * and writers learn of them from read and write.
+ * writability; loom still passes LOOM_HUP to a socket's reader once both
+ * directions are gone and LOOM_HUP / LOOM_ERR for pipes (on epoll and
+ * poll); elsewhere readers and writers learn of them from read and write.
+ * A peer's shutdown(SHUT_WR) alone is plain LOOM_READ (EOF to read), as on
+ * every backend.
  *
  * loom_loop_run, _run_until and _run_once iterate base themselves; as
- * libevent's loop does not nest, they fail with -EDEADLK when called while
- * base is already running (from inside any callback), and
- * loom_loop_can_nest is false.
+ * libevent's loop does not nest, they fail with -EDEADLK, reported to the
+ * loop's error handler, when called while base is already running (from
+ * inside any callback, loom's or the host's own), and loom_loop_can_nest is
+ * false.
  *
  * Returns 0 and a new loop (one reference) in *loopp, -EINVAL if loopp or
  * base is NULL, or another negative errno (-ENOMEM). */
