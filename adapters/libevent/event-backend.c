@@ -274,17 +274,19 @@ static void event_destroy(void *self)
  * called (and which cannot be checked). libevent's own cross-thread
  * notification is an eventfd watched by the base, exactly what the core does
  * when wakeup is NULL, so this costs nothing more. */
-static const loom_backend_ops event_backend_ops = {
-    .name = "libevent",
-    .caps = 0, /* event_base_loop cannot run inside one of its callbacks */
-    .watch_add = event_watch_add,
-    .watch_set = event_watch_set,
-    .watch_del = event_watch_del,
-    .set_deadline = event_set_deadline,
-    .wakeup = NULL,
-    .iterate = event_iterate,
-    .destroy = event_destroy,
-};
+#define EVENT_BACKEND_OPS(caps_)                                                                            \
+    {                                                                                                      \
+        .name = "libevent", .caps = (caps_), .watch_add = event_watch_add, .watch_set = event_watch_set, \
+        .watch_del = event_watch_del, .set_deadline = event_set_deadline, .wakeup = NULL,                  \
+        .iterate = event_iterate, .destroy = event_destroy,                                               \
+    }
+/* event_base_loop cannot run inside one of its callbacks: no CAN_NEST. On
+ * the epoll method, loom's watches live in the core's own epoll set, which
+ * libevent watches as one fd: libevent's set keeps reporting a file closed
+ * under its watch (kept open by a dup or a child) after the removal fails,
+ * and its loop spins; the core's set notices such a registration and drops it. */
+static const loom_backend_ops event_backend_ops = EVENT_BACKEND_OPS(0);
+static const loom_backend_ops event_backend_one_fd_ops = EVENT_BACKEND_OPS(LOOM_BACKEND_ONE_FD);
 
 static event_method method_of(struct event_base *base)
 {
@@ -315,7 +317,8 @@ LOOM_API int loom_event_loop_new(loom_loop **loopp, struct event_base *base)
         free(backend);
         return -ENOMEM;
     }
-    r = loom_loop_new_with_backend(&loop, &event_backend_ops, backend);
+    r = loom_loop_new_with_backend(
+        &loop, backend->method == METHOD_EPOLL ? &event_backend_one_fd_ops : &event_backend_ops, backend);
     if (r < 0)
         return r;
     /* Set only now, but no event of ours can fire before the host runs base

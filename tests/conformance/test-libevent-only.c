@@ -561,6 +561,52 @@ START_TEST(test_closed_fd_is_suspended)
 }
 END_TEST
 
+static int dispatch_rounds;
+
+/* libevent's debug log names each round of its backend ("epoll_dispatch",
+ * "poll_dispatch"): a count of iterations that needs no clock. */
+static void count_dispatch(int severity, const char *msg)
+{
+    if (strstr(msg, "_dispatch"))
+        dispatch_rounds++;
+}
+
+/* A watched fd closed while a dup keeps its file open, then removed: the
+ * removal cannot reach libevent's epoll set (the fd is gone), and the file
+ * keeps firing there. libevent must not spin on it: the loop below sleeps
+ * 100 ms on one timer, so a handful of rounds, not thousands. */
+START_TEST(test_dup_closed_then_removed_does_not_spin)
+{
+    struct event_base *base = base_with_method(tested_methods[_i]);
+    loom_loop *loop = loop_on(base);
+    int calls = 0;
+    int fds[2];
+
+    ck_assert_int_eq(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    int keep = dup(fds[0]);
+    ck_assert_int_ge(keep, 0);
+    ck_assert_int_eq(write(fds[1], "x", 1), 1); /* readable for good */
+    ck_assert_int_eq(loom_add_reader(loop, fds[0], count_call, &calls), 0);
+    ck_assert_int_eq(loom_loop_run_once(loop, false), 0);
+    close(fds[0]);
+    loom_remove_reader(loop, fds[0]); /* 0 or -EBADF: the fd is gone */
+
+    dispatch_rounds = 0;
+    event_set_log_callback(count_dispatch);
+    event_enable_debug_logging(EVENT_DBG_ALL);
+    ck_assert_int_eq(loom_call_later(loop, 100 * MS, stop, NULL, NULL), 0);
+    run(loop, "100 ms after close-then-remove of a dup'd fd");
+    event_enable_debug_logging(EVENT_DBG_NONE);
+    event_set_log_callback(NULL);
+    ck_assert_msg(dispatch_rounds > 0, "libevent wrote no debug log: cannot count its rounds");
+    ck_assert_msg(dispatch_rounds < 50, "%d rounds of libevent's loop in 100 ms: it spins", dispatch_rounds);
+    free_loop(loop);
+    close(keep);
+    close(fds[1]);
+    event_base_free(base);
+}
+END_TEST
+
 static Suite *libevent_suite(void)
 {
     Suite *s = suite_create("libevent");
@@ -584,6 +630,7 @@ static Suite *libevent_suite(void)
     tcase_add_loop_test(tc, test_socket_half_close_is_read, 0, n);
     tcase_add_loop_test(tc, test_regular_file, 0, n);
     tcase_add_loop_test(tc, test_closed_fd_is_suspended, 0, n);
+    tcase_add_loop_test(tc, test_dup_closed_then_removed_does_not_spin, 0, n);
     suite_add_tcase(s, tc);
     return s;
 }
