@@ -46,13 +46,6 @@ static struct event *watch_event(event_watch *watch)
     return (struct event *)watch->event;
 }
 
-static int64_t monotonic_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* --- fd watches ----------------------------------------------------------- */
 
 /* libevent reports a hang-up or an error as EV_READ|EV_WRITE, so a reader
@@ -192,7 +185,7 @@ static void event_watch_del(void *self, void *watchp, int fd)
 /* Adds the timer for when_ns, rounding the wait up to the microsecond. */
 static void deadline_arm(event_backend *backend, int64_t when_ns)
 {
-    int64_t now = monotonic_now();
+    int64_t now = loom_loop_now(NULL);
     struct timeval tv = {0, 0};
 
     if (when_ns > now) {
@@ -214,7 +207,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
     /* libevent measures time with CLOCK_MONOTONIC_COARSE and its per-iteration
      * cache, both behind CLOCK_MONOTONIC: the timer may fire a little early. */
-    if (monotonic_now() < backend->deadline) {
+    if (loom_loop_now(NULL) < backend->deadline) {
         deadline_arm(backend, backend->deadline);
         return;
     }

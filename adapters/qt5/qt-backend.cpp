@@ -17,13 +17,6 @@
 
 namespace {
 
-int64_t monotonic_ns()
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 unsigned from_poll(short revents)
 {
     return (revents & POLLIN ? LOOM_READ : 0) | (revents & POLLOUT ? LOOM_WRITE : 0) |
@@ -106,7 +99,7 @@ protected:
     {
         killTimer(timer_);
         timer_ = 0;
-        if (monotonic_ns() < deadline_) {
+        if (loom_loop_now(nullptr) < deadline_) {
             arm(); /* a deadline beyond INT_MAX ms was cut short: never tick early */
             return;
         }
@@ -134,7 +127,7 @@ private:
         }
         if (deadline_ == LOOM_DEADLINE_NONE)
             return;
-        int64_t left = deadline_ - monotonic_ns();
+        int64_t left = deadline_ - loom_loop_now(nullptr);
         int64_t ms = left <= 0 ? 0 : (left + 999999) / 1000000;
         timer_ = startTimer(int(ms < INT_MAX ? ms : INT_MAX), Qt::PreciseTimer);
     }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <loom/executor.h>
+#include "base/list.h"
 #include "future/future-private.h"
 #include "loop/loop-private.h"
 
@@ -20,7 +21,7 @@ enum job_state {
 };
 
 struct job {
-    struct job *prev, *next; /* in the queue, or next in the orphans */
+    struct list_node node;   /* in the queue, or in the orphans */
     loom_loop *loop;         /* a reference */
     loom_future *future;     /* a reference, used on the loop's thread only */
     loom_work_fn fn;
@@ -34,11 +35,11 @@ struct job {
 static struct {
     pthread_mutex_t mutex;
     pthread_cond_t wake;
-    struct job *head, *tail; /* queued, oldest first */
+    struct list queue;  /* struct job, oldest first */
     size_t queued;
     /* Finished jobs whose loop was closed before they got back: their future
      * must be released on the loop's thread, so they wait here for it. */
-    struct job *orphans;
+    struct list orphans;
     pthread_t *threads; /* max_threads of them, or NULL while none runs */
     unsigned n_threads, max_threads, idle;
     bool stopping;
@@ -49,28 +50,28 @@ static struct {
 
 static void queue_push(struct job *job)
 {
-    job->prev = pool.tail;
-    job->next = NULL;
-    if (pool.tail)
-        pool.tail->next = job;
-    else
-        pool.head = job;
-    pool.tail = job;
+    list_push_back(&pool.queue, &job->node);
     pool.queued++;
 }
 
 static void queue_remove(struct job *job)
 {
-    if (job->prev)
-        job->prev->next = job->next;
-    else
-        pool.head = job->next;
-    if (job->next)
-        job->next->prev = job->prev;
-    else
-        pool.tail = job->prev;
-    job->prev = job->next = NULL;
+    list_unlink(&pool.queue, &job->node);
     pool.queued--;
+}
+
+/* Empties the queue, handing its jobs to the caller. */
+static struct list queue_take(void)
+{
+    struct list jobs = pool.queue;
+    pool.queue = (struct list){0};
+    pool.queued = 0;
+    return jobs;
+}
+
+static struct job *job_of(struct list_node *n)
+{
+    return n ? list_item(n, struct job, node) : NULL;
 }
 
 /* --- the loop's side ------------------------------------------------------ */
@@ -142,25 +143,20 @@ static void job_cancelled(void *data)
 /* Releases the orphans that belong to loops of the calling thread. */
 static void reap_orphans(void)
 {
-    struct job *mine = NULL;
+    struct list mine = {0};
 
     pthread_mutex_lock(&pool.mutex);
-    for (struct job **p = &pool.orphans; *p;) {
-        struct job *job = *p;
-        if (loop_on_owner_thread(job->loop)) {
-            *p = job->next;
-            job->next = mine;
-            mine = job;
-        } else {
-            p = &job->next;
+    for (struct list_node *n = pool.orphans.first, *next; n; n = next) {
+        next = n->next;
+        if (loop_on_owner_thread(job_of(n)->loop)) {
+            list_unlink(&pool.orphans, n);
+            list_push_back(&mine, n);
         }
     }
     pthread_mutex_unlock(&pool.mutex);
-    while (mine) {
-        struct job *job = mine;
-        mine = job->next;
-        job_free(job);
-    }
+    struct list_node *n;
+    while ((n = list_pop_front(&mine)))
+        job_free(job_of(n));
 }
 
 /* --- the pool's side ------------------------------------------------------ */
@@ -176,8 +172,7 @@ static void job_return(struct job *job)
         return;
     job_destroy_result(job);
     pthread_mutex_lock(&pool.mutex);
-    job->next = pool.orphans;
-    pool.orphans = job;
+    list_push_front(&pool.orphans, &job->node);
     pthread_mutex_unlock(&pool.mutex);
 }
 
@@ -198,12 +193,12 @@ static void *worker_main(void *unused)
     pthread_setname_np(pthread_self(), "loom-worker"); /* for ps, gdb and the tests */
     pthread_mutex_lock(&pool.mutex);
     for (;;) {
-        while (!pool.head && !pool.stopping) {
+        while (list_empty(&pool.queue) && !pool.stopping) {
             pool.idle++;
             pthread_cond_wait(&pool.wake, &pool.mutex);
             pool.idle--;
         }
-        struct job *job = pool.head;
+        struct job *job = job_of(pool.queue.first);
         if (!job)
             break;
         queue_remove(job);
@@ -245,10 +240,9 @@ static void pool_fork_parent(void)
  * the rest of the parent's loops. */
 static void pool_fork_child(void)
 {
-    for (struct job *job = pool.head; job; job = job->next)
-        job->state = JOB_RUNNING;
-    pool.head = pool.tail = NULL;
-    pool.queued = 0;
+    struct list parents = queue_take();
+    for (struct list_node *n = parents.first; n; n = n->next)
+        job_of(n)->state = JOB_RUNNING;
     free(pool.threads);
     pool.threads = NULL;
     pool.n_threads = pool.idle = 0;
@@ -350,19 +344,17 @@ void loom_executor_shutdown(void)
 {
     pthread_mutex_lock(&pool.mutex);
     pool.stopping = true;
-    struct job *cancelled = pool.head;
-    for (struct job *job = cancelled; job; job = job->next) {
-        job->state = JOB_FINISHED;
-        job->status = -ECANCELED;
+    struct list cancelled = queue_take();
+    for (struct list_node *n = cancelled.first; n; n = n->next) {
+        job_of(n)->state = JOB_FINISHED;
+        job_of(n)->status = -ECANCELED;
     }
-    pool.head = pool.tail = NULL;
-    pool.queued = 0;
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.mutex);
 
-    while (cancelled) {
-        struct job *job = cancelled;
-        cancelled = job->next;
+    struct list_node *n;
+    while ((n = list_pop_front(&cancelled))) {
+        struct job *job = job_of(n);
         job_destroy_arg(job);
         job_return(job);
     }

@@ -135,7 +135,8 @@ LOOM_API int loom_loop_stop(loom_loop *loop);
 
 /* --- time --------------------------------------------------------------- */
 
-/* Monotonic time (CLOCK_MONOTONIC) in nanoseconds. */
+/* Monotonic time (CLOCK_MONOTONIC) in nanoseconds, the clock of every
+ * deadline and timer; loop may be NULL (adapters read it so). */
 LOOM_API int64_t loom_loop_now(const loom_loop *loop);
 
 /* Number of ticks the loop has run; an idle loop does not tick. */
