@@ -6,7 +6,7 @@
 #include "base/clock.h"
 #include "builtin.h"
 
-bool builtin_wait_time(int64_t deadline, bool block, struct timespec *ts)
+bool loom__builtin_wait_time(int64_t deadline, bool block, struct timespec *ts)
 {
     int64_t left = 0;
     if (block) {
@@ -25,9 +25,9 @@ static const struct {
     int (*create)(loom_loop **loopp);
 } backends[] = {
 #ifdef HAVE_SYS_EPOLL_H
-    {"epoll", epoll_backend_new},
+    {"epoll", loom__epoll_backend_new},
 #endif
-    {"poll", poll_backend_new},
+    {"poll", loom__poll_backend_new},
 };
 
 int loom_loop_new(loom_loop **loopp, const char *backend)

@@ -6,19 +6,19 @@
 #include <time.h>
 #include <loom/backend.h>
 
-int epoll_backend_new(loom_loop **loopp);
-int poll_backend_new(loom_loop **loopp);
+int loom__epoll_backend_new(loom_loop **loopp);
+int loom__poll_backend_new(loom_loop **loopp);
 
 /* The epoll set that carries a LOOM_BACKEND_ONE_FD host's fd watches: the
  * epoll backend's watch ops on a set of its own, without a loop. Its
  * get_fd is the one fd the host watches (stable for the set's life); when
- * it is readable, epoll_set_deliver reports what is ready to loop through
+ * it is readable, loom__epoll_set_deliver reports what is ready to loop through
  * loom_backend_fd_ready, without waiting or ticking. */
-int epoll_set_new(loom_loop *loop, const loom_backend_ops **opsp, void **selfp);
-void epoll_set_deliver(void *self);
+int loom__epoll_set_new(loom_loop *loop, const loom_backend_ops **opsp, void **selfp);
+void loom__epoll_set_deliver(void *self);
 
 /* How long iterate may sleep: false for "until an event" (no deadline),
  * else *ts holds the time left, rounded so a wait never ends early. */
-bool builtin_wait_time(int64_t deadline, bool block, struct timespec *ts);
+bool loom__builtin_wait_time(int64_t deadline, bool block, struct timespec *ts);
 
 #endif

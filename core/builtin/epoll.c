@@ -6,7 +6,7 @@
  * loop's life even when the inner set is swapped for a fresh one (see
  * epoll_shed), and a loop that is not embedded pays nothing for it. The same
  * watch set, without a loop of its own, carries the fd watches of a
- * LOOM_BACKEND_ONE_FD host (epoll_set_new). */
+ * LOOM_BACKEND_ONE_FD host (loom__epoll_set_new). */
 #include "config.h"
 #include <limits.h>
 #include <stdlib.h>
@@ -195,7 +195,7 @@ static int epoll_wait_for(struct epoll_backend *b, struct epoll_event *events, i
 {
     for (;;) {
         struct timespec ts;
-        bool timed = builtin_wait_time(b->deadline, block, &ts);
+        bool timed = loom__builtin_wait_time(b->deadline, block, &ts);
 #ifdef HAVE_EPOLL_PWAIT2
         /* Nanosecond waits only where millisecond rounding would matter. */
         static _Atomic bool no_pwait2; /* the kernel predates it */
@@ -297,7 +297,7 @@ static struct epoll_backend *epoll_backend_alloc(void)
     return b;
 }
 
-int epoll_backend_new(loom_loop **loopp)
+int loom__epoll_backend_new(loom_loop **loopp)
 {
     struct epoll_backend *b = epoll_backend_alloc();
     if (!b)
@@ -308,7 +308,7 @@ int epoll_backend_new(loom_loop **loopp)
     return r;
 }
 
-int epoll_set_new(loom_loop *loop, const loom_backend_ops **opsp, void **selfp)
+int loom__epoll_set_new(loom_loop *loop, const loom_backend_ops **opsp, void **selfp)
 {
     struct epoll_backend *b = epoll_backend_alloc();
     if (!b)
@@ -319,7 +319,7 @@ int epoll_set_new(loom_loop *loop, const loom_backend_ops **opsp, void **selfp)
     return 0;
 }
 
-void epoll_set_deliver(void *self)
+void loom__epoll_set_deliver(void *self)
 {
     struct epoll_backend *b = self;
     struct epoll_event events[128];

@@ -95,7 +95,7 @@ static int poll_iterate(void *self, bool block)
 {
     struct poll_backend *b = self;
     struct timespec ts;
-    bool timed = builtin_wait_time(b->deadline, block, &ts);
+    bool timed = loom__builtin_wait_time(b->deadline, block, &ts);
     int n = ppoll(b->pfds, b->len, timed ? &ts : NULL, NULL);
     if (n < 0 && errno != EINTR)
         return -errno;
@@ -135,7 +135,7 @@ static const loom_backend_ops poll_ops = {
     .destroy = poll_destroy,
 };
 
-int poll_backend_new(loom_loop **loopp)
+int loom__poll_backend_new(loom_loop **loopp)
 {
     struct poll_backend *b = calloc(1, sizeof(*b));
     if (!b)

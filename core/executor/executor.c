@@ -93,7 +93,7 @@ static void job_destroy_result(struct job *job)
 /* On the loop's thread: the job is no one else's any more. */
 static void job_free(struct job *job)
 {
-    future_set_cancel_hook(job->future, NULL, NULL);
+    loom__future_set_cancel_hook(job->future, NULL, NULL);
     loom_future_unref(job->future);
     loom_loop_unref(job->loop);
     free(job);
@@ -104,7 +104,7 @@ static void job_deliver(loom_loop *loop, void *data)
     struct job *job = data;
     loom_future *future = job->future;
 
-    future_set_cancel_hook(future, NULL, NULL);
+    loom__future_set_cancel_hook(future, NULL, NULL);
     if (job->status >= 0) {
         /* A future cancelled meanwhile destroys the value at once. */
         loom_future_resolve(future, job->result.value, job->result.destroy);
@@ -168,7 +168,7 @@ static void job_return(struct job *job)
     pthread_mutex_lock(&pool.mutex);
     job->state = JOB_FINISHED;
     pthread_mutex_unlock(&pool.mutex);
-    if (loop_call_soon_threadsafe_owned(job->loop, job_deliver, job, job_dropped) == 0)
+    if (loom__loop_call_soon_threadsafe_owned(job->loop, job_deliver, job, job_dropped) == 0)
         return;
     job_destroy_result(job);
     pthread_mutex_lock(&pool.mutex);
@@ -324,7 +324,7 @@ loom_future *loom_run_in_thread(loom_loop *loop, loom_work_fn fn, void *arg, loo
         errno = -r;
         return NULL;
     }
-    future_set_cancel_hook(future, job_cancelled, job);
+    loom__future_set_cancel_hook(future, job_cancelled, job);
     return future;
 }
 

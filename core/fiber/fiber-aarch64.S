@@ -6,12 +6,12 @@
 
 	.text
 
-/* void fiber_asm_swap(void **save_sp, void *load_sp) */
-	.globl	fiber_asm_swap
-	.hidden	fiber_asm_swap
-	.type	fiber_asm_swap, %function
+/* void loom__fiber_asm_swap(void **save_sp, void *load_sp) */
+	.globl	loom__fiber_asm_swap
+	.hidden	loom__fiber_asm_swap
+	.type	loom__fiber_asm_swap, %function
 	.p2align 4
-fiber_asm_swap:
+loom__fiber_asm_swap:
 	.cfi_startproc
 	sub	sp, sp, #160
 	stp	x19, x20, [sp, #0]
@@ -40,17 +40,17 @@ fiber_asm_swap:
 	add	sp, sp, #160
 	ret
 	.cfi_endproc
-	.size	fiber_asm_swap, . - fiber_asm_swap
+	.size	loom__fiber_asm_swap, . - loom__fiber_asm_swap
 
-/* void *fiber_asm_make(void *stack_top, void (*entry)(void *), void *arg)
- * Lays out a frame that fiber_asm_swap restores: x19 = arg, x20 = entry,
+/* void *loom__fiber_asm_make(void *stack_top, void (*entry)(void *), void *arg)
+ * Lays out a frame that loom__fiber_asm_swap restores: x19 = arg, x20 = entry,
  * x30 = fiber_asm_start, everything else zero, leaving sp 16-byte aligned.
  * Returns its address. */
-	.globl	fiber_asm_make
-	.hidden	fiber_asm_make
-	.type	fiber_asm_make, %function
+	.globl	loom__fiber_asm_make
+	.hidden	loom__fiber_asm_make
+	.type	loom__fiber_asm_make, %function
 	.p2align 4
-fiber_asm_make:
+loom__fiber_asm_make:
 	.cfi_startproc
 	and	x0, x0, #~15
 	sub	x0, x0, #176
@@ -68,7 +68,7 @@ fiber_asm_make:
 	stp	xzr, xzr, [x0, #160]
 	ret
 	.cfi_endproc
-	.size	fiber_asm_make, . - fiber_asm_make
+	.size	loom__fiber_asm_make, . - loom__fiber_asm_make
 
 /* First code of a fiber: entry(arg). entry never returns. */
 	.type	fiber_asm_start, %function

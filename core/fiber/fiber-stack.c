@@ -80,11 +80,11 @@ static bool guard_hit(const struct fiber_stack *stack, uintptr_t addr)
     return stack->guarded && addr >= lo - page_size && addr < lo;
 }
 
-_Thread_local const struct fiber_stack *fiber_stack_running;
+_Thread_local const struct fiber_stack *loom__fiber_stack_running;
 
 static void on_segv(int sig, siginfo_t *info, void *ucontext)
 {
-    const struct fiber_stack *stack = fiber_stack_running;
+    const struct fiber_stack *stack = loom__fiber_stack_running;
     if (stack && guard_hit(stack, (uintptr_t)info->si_addr)) {
         static const char msg[] = "loom: task stack overflow (spawn the task with a larger stack)\n";
         ssize_t ignored = write(STDERR_FILENO, msg, sizeof(msg) - 1);
@@ -251,7 +251,7 @@ static void init_thread(void)
     pool.set_up = true;
 }
 
-int fiber_stack_get(struct fiber_stack *stack, size_t size)
+int loom__fiber_stack_get(struct fiber_stack *stack, size_t size)
 {
     if (!pool.set_up)
         init_thread();
@@ -281,7 +281,7 @@ int fiber_stack_get(struct fiber_stack *stack, size_t size)
     return 0;
 }
 
-void fiber_stack_put(struct fiber_stack *stack)
+void loom__fiber_stack_put(struct fiber_stack *stack)
 {
     struct fiber_slab *s = stack->slab;
 #if HAVE_VALGRIND_VALGRIND_H

@@ -6,12 +6,12 @@
 
 	.text
 
-/* void fiber_asm_swap(void **save_sp, void *load_sp) */
-	.globl	fiber_asm_swap
-	.hidden	fiber_asm_swap
-	.type	fiber_asm_swap, %function
+/* void loom__fiber_asm_swap(void **save_sp, void *load_sp) */
+	.globl	loom__fiber_asm_swap
+	.hidden	loom__fiber_asm_swap
+	.type	loom__fiber_asm_swap, %function
 	.p2align 4
-fiber_asm_swap:
+loom__fiber_asm_swap:
 	.cfi_startproc
 	pushq	%rbp
 	pushq	%rbx
@@ -35,17 +35,17 @@ fiber_asm_swap:
 	popq	%rbp
 	ret
 	.cfi_endproc
-	.size	fiber_asm_swap, . - fiber_asm_swap
+	.size	loom__fiber_asm_swap, . - loom__fiber_asm_swap
 
-/* void *fiber_asm_make(void *stack_top, void (*entry)(void *), void *arg)
- * Lays out a frame that fiber_asm_swap pops: the current MXCSR and x87
+/* void *loom__fiber_asm_make(void *stack_top, void (*entry)(void *), void *arg)
+ * Lays out a frame that loom__fiber_asm_swap pops: the current MXCSR and x87
  * control word, r13 = entry, r12 = arg, and fiber_asm_start as the return
  * address, leaving the stack 16-byte aligned there. Returns its address. */
-	.globl	fiber_asm_make
-	.hidden	fiber_asm_make
-	.type	fiber_asm_make, %function
+	.globl	loom__fiber_asm_make
+	.hidden	loom__fiber_asm_make
+	.type	loom__fiber_asm_make, %function
 	.p2align 4
-fiber_asm_make:
+loom__fiber_asm_make:
 	.cfi_startproc
 	andq	$-16, %rdi
 	leaq	-80(%rdi), %rax
@@ -63,7 +63,7 @@ fiber_asm_make:
 	movq	$0, 72(%rax)
 	ret
 	.cfi_endproc
-	.size	fiber_asm_make, . - fiber_asm_make
+	.size	loom__fiber_asm_make, . - loom__fiber_asm_make
 
 /* First code of a fiber: entry(arg). entry never returns. */
 	.type	fiber_asm_start, %function

@@ -63,17 +63,17 @@ void fiber_regs_swap(fiber_regs *from, fiber_regs *to);
 #else
 /* In assembly: the switch proper, and the builder of a new stack's first
  * frame (returns the stack pointer to switch to). */
-void fiber_asm_swap(void **save_sp, void *load_sp);
-void *fiber_asm_make(void *stack_top, fiber_entry entry, void *arg);
+void loom__fiber_asm_swap(void **save_sp, void *load_sp);
+void *loom__fiber_asm_make(void *stack_top, fiber_entry entry, void *arg);
 
 static inline void fiber_regs_make(fiber_regs *regs, void *lo, size_t size, fiber_entry entry, void *arg)
 {
-    regs->sp = fiber_asm_make((char *)lo + size, entry, arg);
+    regs->sp = loom__fiber_asm_make((char *)lo + size, entry, arg);
 }
 
 static inline void fiber_regs_swap(fiber_regs *from, fiber_regs *to)
 {
-    fiber_asm_swap(&from->sp, to->sp);
+    loom__fiber_asm_swap(&from->sp, to->sp);
 }
 #endif
 
@@ -226,13 +226,13 @@ struct fiber_stack {
 /* Takes a stack of at least size bytes (0: the default; at least 16 KiB,
  * rounded up to pages) from the calling thread's pool, mapping more when
  * needed. Returns 0, -ENOMEM, or -EINVAL for more than 1 GiB. */
-int fiber_stack_get(struct fiber_stack *stack, size_t size);
+int loom__fiber_stack_get(struct fiber_stack *stack, size_t size);
 
 /* Returns a stack to the pool of the thread that got it; that thread only. */
-void fiber_stack_put(struct fiber_stack *stack);
+void loom__fiber_stack_put(struct fiber_stack *stack);
 
 /* The stack of the fiber running on this thread, or NULL: whoever switches
  * to a fiber sets it (task.c), the stack overflow handler reads it. */
-extern _Thread_local const struct fiber_stack *fiber_stack_running __attribute__((tls_model("initial-exec")));
+extern _Thread_local const struct fiber_stack *loom__fiber_stack_running __attribute__((tls_model("initial-exec")));
 
 #endif

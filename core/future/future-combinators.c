@@ -17,7 +17,7 @@ struct then_state {
 
 static void then_free(struct then_state *t)
 {
-    future_set_cancel_hook(t->result, NULL, NULL); /* the result may outlive us */
+    loom__future_set_cancel_hook(t->result, NULL, NULL); /* the result may outlive us */
     loom_future_unref(t->awaited);
     loom_future_unref(t->result);
     free(t);
@@ -38,7 +38,7 @@ static void then_inner_done(loom_future *inner, void *data)
 {
     struct then_state *t = data;
     if (!loom_future_done(t->result))
-        future_complete_like(t->result, inner);
+        loom__future_complete_like(t->result, inner);
     then_free(t);
 }
 
@@ -54,7 +54,7 @@ static void then_input_done(loom_future *input, void *data)
     if (inner) {
         loom_future_unref(t->awaited);
         t->awaited = inner;
-        r = future_on_done_owned(inner, then_inner_done, t, then_dropped);
+        r = loom__future_on_done_owned(inner, then_inner_done, t, then_dropped);
     }
     if (r < 0) {
         loom_future_fail(t->result, r, NULL);
@@ -80,14 +80,14 @@ loom_future *loom_future_then(loom_future *future, loom_then_fn fn, void *data)
     }
     *t = (struct then_state){.result = loom_future_ref(result), .awaited = loom_future_ref(future),
                              .fn = fn, .data = data};
-    int r = future_on_done_owned(future, then_input_done, t, then_dropped);
+    int r = loom__future_on_done_owned(future, then_input_done, t, then_dropped);
     if (r < 0) {
         then_free(t);
         loom_future_unref(result);
         errno = -r;
         return NULL;
     }
-    future_set_cancel_hook(result, then_cancel, t);
+    loom__future_set_cancel_hook(result, then_cancel, t);
     return result;
 }
 
@@ -111,7 +111,7 @@ static void group_cancel(void *data)
  * dropped by everyone else, the group leaves the other inputs alone. */
 static bool group_result_wanted(const struct group *g)
 {
-    return !loom_future_done(g->result) && !future_unwanted(g->result);
+    return !loom_future_done(g->result) && !loom__future_unwanted(g->result);
 }
 
 /* One input called back: the last one frees the group. */
@@ -119,7 +119,7 @@ static void group_release(struct group *g)
 {
     if (--g->pending > 0)
         return;
-    future_set_cancel_hook(g->result, NULL, NULL); /* the result may outlive us */
+    loom__future_set_cancel_hook(g->result, NULL, NULL); /* the result may outlive us */
     for (size_t i = 0; i < g->n; i++)
         loom_future_unref(g->inputs[i]);
     loom_future_unref(g->result);
@@ -159,9 +159,9 @@ static loom_future *group_new(loom_loop *loop, loom_future *const *futures, size
     g->pending = n;
     for (size_t i = 0; i < n; i++)
         g->inputs[i] = loom_future_ref(futures[i]);
-    future_set_cancel_hook(result, group_cancel, g);
+    loom__future_set_cancel_hook(result, group_cancel, g);
     for (size_t i = 0; i < n; i++) {
-        int r = future_on_done_owned(g->inputs[i], input_done, g, group_dropped);
+        int r = loom__future_on_done_owned(g->inputs[i], input_done, g, group_dropped);
         if (r < 0) {
             /* The i callbacks registered so far, and the release below. */
             g->pending = i + 1;
@@ -181,7 +181,7 @@ static void all_input_done(loom_future *input, void *data)
     int status = loom_future_status(input);
     if (group_result_wanted(g)) {
         if (status < 0) {
-            future_complete_like(g->result, input);
+            loom__future_complete_like(g->result, input);
             group_cancel(g);
         } else if (g->pending == 1) { /* the last input: all resolved */
             loom_future_resolve(g->result, NULL, NULL);
@@ -209,9 +209,9 @@ static void any_input_done(loom_future *input, void *data)
         while (g->inputs[index] != input)
             index++;
         if (status == 0)
-            future_resolve_shared(g->result, input, (int64_t)index);
+            loom__future_resolve_shared(g->result, input, (int64_t)index);
         else
-            future_complete_like(g->result, input);
+            loom__future_complete_like(g->result, input);
         group_cancel(g);
     }
     group_release(g);
@@ -236,7 +236,7 @@ struct timeout_state {
 
 static void timeout_free(struct timeout_state *t)
 {
-    future_set_cancel_hook(t->result, NULL, NULL); /* the result may outlive us */
+    loom__future_set_cancel_hook(t->result, NULL, NULL); /* the result may outlive us */
     loom_future_unref(t->input);
     loom_future_unref(t->result);
     free(t);
@@ -271,7 +271,7 @@ static void timeout_input_done(loom_future *input, void *data)
     if (loom_future_done(t->result))
         loom_future_status(input); /* consumes a failure that lost to the timer */
     else
-        future_complete_like(t->result, input);
+        loom__future_complete_like(t->result, input);
     timeout_free(t);
 }
 
@@ -293,7 +293,7 @@ loom_future *loom_future_timeout(loom_future *future, int64_t timeout_ns)
     *t = (struct timeout_state){.result = loom_future_ref(result), .input = loom_future_ref(future)};
     int r = loom_call_later(loop, timeout_ns, timeout_expired, t, &t->timer);
     if (r == 0) {
-        r = future_on_done_owned(future, timeout_input_done, t, timeout_dropped);
+        r = loom__future_on_done_owned(future, timeout_input_done, t, timeout_dropped);
         if (r < 0)
             loom_cancel(loop, t->timer);
     }
@@ -303,6 +303,6 @@ loom_future *loom_future_timeout(loom_future *future, int64_t timeout_ns)
         errno = -r;
         return NULL;
     }
-    future_set_cancel_hook(result, timeout_cancel, t);
+    loom__future_set_cancel_hook(result, timeout_cancel, t);
     return result;
 }

@@ -8,25 +8,25 @@
 /* Called once when the pending future is cancelled (after its state became
  * CANCELLED), so a combinator can cancel what the future waits for. */
 typedef void (*future_cancel_hook)(void *data);
-void future_set_cancel_hook(loom_future *future, future_cancel_hook hook, void *data);
+void loom__future_set_cancel_hook(loom_future *future, future_cancel_hook hook, void *data);
 
 /* loom_future_on_done for callbacks whose data owns references: release(data)
  * runs instead of cb if the loop closes before cb could run. */
-int future_on_done_owned(loom_future *future, loom_future_callback cb, void *data,
+int loom__future_on_done_owned(loom_future *future, loom_future_callback cb, void *data,
                          void (*release)(void *data));
 
 /* Resolves the pending future with source's value, shared: future keeps a
  * reference to source and exposes its value; its integer is value_int. */
-void future_resolve_shared(loom_future *future, loom_future *source, int64_t value_int);
+void loom__future_resolve_shared(loom_future *future, loom_future *source, int64_t value_int);
 
 /* Completes the pending future like the done future source: shares its value
  * and integer, copies its failure (which counts as retrieved on source), or
  * cancels it. */
-void future_complete_like(loom_future *future, loom_future *source);
+void loom__future_complete_like(loom_future *future, loom_future *source);
 
 /* Nobody but the caller (holding the one reference) can see the pending
  * future any more: no other reference, no callback. */
-bool future_unwanted(const loom_future *future);
+bool loom__future_unwanted(const loom_future *future);
 
 
 #endif

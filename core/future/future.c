@@ -14,7 +14,7 @@ struct future_callback {
 };
 
 struct loom_future {
-    loom_loop *loop;          /* an internal reference (loop_hold) */
+    loom_loop *loop;          /* an internal reference (loom__loop_hold) */
     atomic_uint refs;         /* atomic: a thread-safe completion holds one */
     uint8_t state;            /* loom_future_state */
     bool retrieved;           /* the failure was looked at: do not report it */
@@ -126,7 +126,7 @@ loom_future *loom_future_new(loom_loop *loop)
         return NULL;
     *f = (loom_future){.loop = loop};
     atomic_init(&f->refs, 1);
-    loop_hold(loop);
+    loom__loop_hold(loop);
     return f;
 }
 
@@ -181,7 +181,7 @@ void loom_future_unref(loom_future *future)
     loom_future_unref(future->shared);
     free(future->message);
     free(future->name);
-    loop_release(future->loop);
+    loom__loop_release(future->loop);
     future_release(future);
 }
 
@@ -288,7 +288,7 @@ static void future_complete(loom_future *f, loom_future_state state)
     /* The scheduled dispatch holds a reference: the callbacks run even if
      * everyone else lets go of the future meanwhile. */
     f->dispatching = true;
-    int r = loop_call_soon_owned(f->loop, future_dispatch, loom_future_ref(f), future_drop);
+    int r = loom__loop_call_soon_owned(f->loop, future_dispatch, loom_future_ref(f), future_drop);
     if (r < 0) {
         loom_loop_report(f->loop, r, "future completed but its callbacks could not be scheduled");
         future_drop(f);
@@ -436,7 +436,7 @@ static int future_schedule_late(loom_future *f, struct future_callback cb)
     if (!late)
         return -ENOMEM;
     *late = (struct future_late_callback){.future = loom_future_ref(f), .cb = cb};
-    int r = loop_call_soon_owned(f->loop, future_run_late, late, future_late_drop);
+    int r = loom__loop_call_soon_owned(f->loop, future_run_late, late, future_late_drop);
     if (r < 0) {
         loom_future_unref(f);
         free(late);
@@ -475,7 +475,7 @@ static void future_wait(loom_future *f)
     loop_member_add(f->loop, &f->member);
 }
 
-int future_on_done_owned(loom_future *future, loom_future_callback cb, void *data, void (*release)(void *data))
+int loom__future_on_done_owned(loom_future *future, loom_future_callback cb, void *data, void (*release)(void *data))
 {
     int r = future_check_thread(future, "loom_future_on_done");
     if (r < 0)
@@ -498,7 +498,7 @@ int future_on_done_owned(loom_future *future, loom_future_callback cb, void *dat
 
 int loom_future_on_done(loom_future *future, loom_future_callback cb, void *data)
 {
-    return future_on_done_owned(future, cb, data, NULL);
+    return loom__future_on_done_owned(future, cb, data, NULL);
 }
 
 /* loom_future_on_done_full's callback, wrapped so that the inline callback
@@ -532,7 +532,7 @@ int loom_future_on_done_full(loom_future *future, loom_future_callback cb, void 
     if (!full)
         return -ENOMEM;
     *full = (struct future_full_callback){cb, data, destroy};
-    int r = future_on_done_owned(future, future_full_run, full, future_full_release);
+    int r = loom__future_on_done_owned(future, future_full_run, full, future_full_release);
     if (r < 0)
         free(full);
     return r;
@@ -612,7 +612,7 @@ static int future_post(loom_future *f, struct future_remote r)
     }
     *rq = r;
     rq->future = loom_future_ref(f);
-    int e = loop_call_soon_threadsafe_owned(f->loop, future_remote_apply, rq, future_remote_free);
+    int e = loom__loop_call_soon_threadsafe_owned(f->loop, future_remote_apply, rq, future_remote_free);
     if (e < 0)
         future_remote_free(rq);
     return e;
@@ -641,7 +641,7 @@ int loom_future_fail_threadsafe(loom_future *future, int err, const char *msg)
 
 /* --- for the loop and the combinators --------------------------------------- */
 
-bool future_unwanted(const loom_future *future)
+bool loom__future_unwanted(const loom_future *future)
 {
     return atomic_load_explicit(&future->refs, memory_order_relaxed) == 1 && !future->first.fn;
 }
@@ -660,7 +660,7 @@ int loom_loop_run_until(loom_loop *loop, loom_future *future)
 {
     if (!future)
         return -EINVAL;
-    int r = loop_run(loop, future_reached, future);
+    int r = loom__loop_run(loop, future_reached, future);
     if (r == 0)
         r = loom_future_done(future) ? loom_future_status(future) : -EINTR;
     return r;
@@ -690,24 +690,24 @@ static const struct loop_member_ops future_member_ops = {
     .dump = future_dump,
 };
 
-void future_set_cancel_hook(loom_future *future, future_cancel_hook hook, void *data)
+void loom__future_set_cancel_hook(loom_future *future, future_cancel_hook hook, void *data)
 {
     future->cancel_hook = hook;
     future->hook_data = data;
 }
 
-void future_resolve_shared(loom_future *future, loom_future *source, int64_t value_int)
+void loom__future_resolve_shared(loom_future *future, loom_future *source, int64_t value_int)
 {
     future->shared = loom_future_ref(source);
     future->value_int = value_int;
     future_complete(future, LOOM_FUTURE_RESOLVED);
 }
 
-void future_complete_like(loom_future *future, loom_future *source)
+void loom__future_complete_like(loom_future *future, loom_future *source)
 {
     switch (source->state) {
     case LOOM_FUTURE_RESOLVED:
-        future_resolve_shared(future, source, source->value_int);
+        loom__future_resolve_shared(future, source, source->value_int);
         break;
     case LOOM_FUTURE_FAILED:
         source->retrieved = true;

@@ -1,18 +1,18 @@
 #include <stdlib.h>
 #include "call-table.h"
 
-void call_table_init(struct call_table *t)
+void loom__call_table_init(struct call_table *t)
 {
     *t = (struct call_table){.free_head = UINT32_MAX};
 }
 
-void call_table_fini(struct call_table *t)
+void loom__call_table_fini(struct call_table *t)
 {
     free(t->slots);
-    call_table_init(t);
+    loom__call_table_init(t);
 }
 
-bool call_table_grow(struct call_table *t)
+bool loom__call_table_grow(struct call_table *t)
 {
     uint32_t size = t->size ? t->size * 2 : 256;
     if (size <= t->size || size > UINT32_MAX / 2)
@@ -32,10 +32,10 @@ bool call_table_grow(struct call_table *t)
     return true;
 }
 
-void call_table_drop_all(struct call_table *t)
+void loom__call_table_drop_all(struct call_table *t)
 {
     for (uint32_t i = 0; i < t->size; i++)
         if (t->slots[i].place != CALL_FREE && t->slots[i].drop)
             t->slots[i].drop(t->slots[i].data);
-    call_table_fini(t);
+    loom__call_table_fini(t);
 }

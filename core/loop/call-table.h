@@ -26,16 +26,16 @@ struct call_table {
     uint32_t free_head; /* UINT32_MAX: none */
 };
 
-void call_table_init(struct call_table *t);
-void call_table_fini(struct call_table *t);
+void loom__call_table_init(struct call_table *t);
+void loom__call_table_fini(struct call_table *t);
 
-bool call_table_grow(struct call_table *t);
+bool loom__call_table_grow(struct call_table *t);
 
 /* A new slot, or 0 when out of memory. Inline: it is on every call_soon. */
 static inline loom_handle call_table_alloc(struct call_table *t, loom_callback cb, void *data,
                                            enum call_place place)
 {
-    if (t->free_head == UINT32_MAX && !call_table_grow(t))
+    if (t->free_head == UINT32_MAX && !loom__call_table_grow(t))
         return 0;
     uint32_t i = t->free_head;
     struct call *c = &t->slots[i];
@@ -46,7 +46,7 @@ static inline loom_handle call_table_alloc(struct call_table *t, loom_callback c
 }
 
 /* Calls drop(data) for every live call that has one, then frees the table. */
-void call_table_drop_all(struct call_table *t);
+void loom__call_table_drop_all(struct call_table *t);
 
 static inline uint32_t call_handle_index(loom_handle h) { return (uint32_t)h - 1; }
 static inline uint32_t call_handle_gen(loom_handle h) { return (uint32_t)(h >> 32); }

@@ -7,7 +7,7 @@
 #include "base/clock.h"
 #include "loop-private.h"
 
-void dump_function(FILE *out, const void *fn)
+void loom__dump_function(FILE *out, const void *fn)
 {
     Dl_info info;
     /* Only an exact match: the nearest symbol below a static function would
@@ -36,7 +36,7 @@ static const void *fd_fn_address(loom_fd_callback cb)
 static void dump_call(FILE *out, const struct call *c)
 {
     fprintf(out, " ");
-    dump_function(out, fn_address(c->cb));
+    loom__dump_function(out, fn_address(c->cb));
     fprintf(out, "(data %p)%s\n", c->data, c->drop ? " with destroy" : "");
 }
 
@@ -63,7 +63,7 @@ static void dump_calls(loom_loop *loop, FILE *out)
 static void dump_fd_side(FILE *out, const char *side, loom_fd_callback cb, void *data)
 {
     fprintf(out, " %s ", side);
-    dump_function(out, fd_fn_address(cb));
+    loom__dump_function(out, fd_fn_address(cb));
     fprintf(out, "(data %p)", data);
 }
 
@@ -95,7 +95,7 @@ static void dump_hooks(loom_loop *loop, FILE *out)
         if (h->dead)
             continue;
         fprintf(out, "  hook %s: ", kinds[h->kind]);
-        dump_function(out, fn_address(h->cb));
+        loom__dump_function(out, fn_address(h->cb));
         fprintf(out, "(data %p)\n", h->data);
     }
 }

@@ -294,12 +294,12 @@ void loom_backend_fd_ready(loom_loop *loop, uint64_t token, unsigned events)
     if (atomic_load_explicit(&loop->closed, memory_order_relaxed))
         return;
     if (token == WAKE_TOKEN) {
-        wake_drain(loop->wake_fds); /* the tick that follows takes the inbox */
+        loom__wake_drain(loop->wake_fds); /* the tick that follows takes the inbox */
         return;
     }
 #ifdef HAVE_SYS_EPOLL_H
     if (token == FD_SET_TOKEN) {
-        epoll_set_deliver(loop->fd_backend); /* back here with each watch's token */
+        loom__epoll_set_deliver(loop->fd_backend); /* back here with each watch's token */
         return;
     }
 #endif
@@ -320,14 +320,14 @@ void loom_backend_fd_ready(loom_loop *loop, uint64_t token, unsigned events)
 
 /* A LOOM_BACKEND_ONE_FD host watches an epoll set of ours; where none can
  * be made, it gets every watch after all. */
-void fd_table_open(loom_loop *loop)
+void loom__fd_table_open(loom_loop *loop)
 {
     loop->fd_ops = loop->ops;
     loop->fd_backend = loop->backend;
 #ifdef HAVE_SYS_EPOLL_H
     const loom_backend_ops *ops;
     void *set;
-    if (!(loop->ops->caps & LOOM_BACKEND_ONE_FD) || epoll_set_new(loop, &ops, &set) < 0)
+    if (!(loop->ops->caps & LOOM_BACKEND_ONE_FD) || loom__epoll_set_new(loop, &ops, &set) < 0)
         return;
     int fd = ops->get_fd(set);
     if (fd < 0 || loop->ops->watch_add(loop->backend, fd, FD_SET_TOKEN, LOOM_READ, &loop->fd_set_watch) < 0) {
@@ -339,7 +339,7 @@ void fd_table_open(loom_loop *loop)
 #endif
 }
 
-void fd_table_close(loom_loop *loop)
+void loom__fd_table_close(loom_loop *loop)
 {
     for (int fd = 0; fd < loop->fds_size; fd++)
         if (loop->fds[fd].kind != FD_NONE)

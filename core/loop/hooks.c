@@ -93,19 +93,19 @@ static void hooks_run_kind(loom_loop *loop, loom_hook_kind kind, bool once)
         hooks_compact(l);
 }
 
-void hooks_run(loom_loop *loop, loom_hook_kind kind)
+void loom__hooks_run(loom_loop *loop, loom_hook_kind kind)
 {
     if (loop->hooks.live[kind])
         hooks_run_kind(loop, kind, false);
 }
 
-void hooks_close(loom_loop *loop)
+void loom__hooks_close(loom_loop *loop)
 {
     if (loop->hooks.live[LOOM_HOOK_CLOSE])
         hooks_run_kind(loop, LOOM_HOOK_CLOSE, true);
 }
 
-void hooks_fini(loom_loop *loop)
+void loom__hooks_fini(loom_loop *loop)
 {
     struct hook_list *l = &loop->hooks;
     for (uint32_t i = 0; i < l->len; i++)

@@ -1,7 +1,7 @@
 #include <stdlib.h>
 #include "inbox.h"
 
-bool inbox_push(struct inbox *in, loom_callback cb, void *data, void (*drop)(void *data), bool always)
+bool loom__inbox_push(struct inbox *in, loom_callback cb, void *data, void (*drop)(void *data), bool always)
 {
     struct inbox_item *item = malloc(sizeof(*item));
     if (!item)
@@ -17,7 +17,7 @@ bool inbox_push(struct inbox *in, loom_callback cb, void *data, void (*drop)(voi
     return true;
 }
 
-struct inbox_item *inbox_take(struct inbox *in)
+struct inbox_item *loom__inbox_take(struct inbox *in)
 {
     /* One consumer takes the whole stack, so there is no ABA problem; it is
      * reversed to restore push order. */
@@ -32,7 +32,7 @@ struct inbox_item *inbox_take(struct inbox *in)
     return oldest_first;
 }
 
-size_t inbox_free(struct inbox_item *items, bool drop_data)
+size_t loom__inbox_free(struct inbox_item *items, bool drop_data)
 {
     size_t n = 0;
     for (; items; n++) {

@@ -11,7 +11,7 @@ struct inbox_item {
     struct inbox_item *next;
     loom_callback cb;
     void *data;
-    void (*drop)(void *data); /* see loop_call_soon_owned; may be NULL */
+    void (*drop)(void *data); /* see loom__loop_call_soon_owned; may be NULL */
     bool always;              /* drop runs after cb too (loom_call_soon_threadsafe_full) */
 };
 
@@ -26,11 +26,11 @@ static inline bool inbox_empty(struct inbox *in)
 }
 
 /* Returns false when out of memory. */
-bool inbox_push(struct inbox *in, loom_callback cb, void *data, void (*drop)(void *data), bool always);
+bool loom__inbox_push(struct inbox *in, loom_callback cb, void *data, void (*drop)(void *data), bool always);
 
-/* Takes every item, oldest first; the caller frees them with inbox_free,
+/* Takes every item, oldest first; the caller frees them with loom__inbox_free,
  * which calls each item's drop if drop_data is true. */
-struct inbox_item *inbox_take(struct inbox *in);
-size_t inbox_free(struct inbox_item *items, bool drop_data);
+struct inbox_item *loom__inbox_take(struct inbox *in);
+size_t loom__inbox_free(struct inbox_item *items, bool drop_data);
 
 #endif

@@ -84,12 +84,12 @@ struct run_frame {
 
 struct loom_loop {
     atomic_int refs;  /* the users': the last one closes the loop */
-    /* Internal references (loop_hold: futures, sync objects, task groups);
+    /* Internal references (loom__loop_hold: futures, sync objects, task groups);
      * the users together count as one more, which the zeroed loop leaves
      * out: the memory goes when holds drops below zero. */
     atomic_int holds;
     atomic_bool closed;
-    uintptr_t owner;   /* the owning thread's loop_thread_id */
+    uintptr_t owner;   /* the owning thread's loom__loop_thread_id */
     unsigned forks;    /* loop_forks when it was made: a forked child's copy differs */
     const loom_backend_ops *ops;
     void *backend;
@@ -141,24 +141,24 @@ struct loom_loop {
  * path of every loom_call_soon: the address of a thread-local, set when the
  * thread makes its first loop, and changed in a forked child, so that the
  * parent's loops fail the owner check there (0: no loop made yet). */
-extern __thread uintptr_t loop_thread_id __attribute__((tls_model("initial-exec")));
+extern __thread uintptr_t loom__loop_thread_id __attribute__((tls_model("initial-exec")));
 
 static inline bool loop_on_owner_thread(const loom_loop *loop)
 {
-    return loop->owner == loop_thread_id;
+    return loop->owner == loom__loop_thread_id;
 }
 
 /* Whether this process is a fork of the one that made the loop. */
-bool loop_inherited(const loom_loop *loop);
+bool loom__loop_inherited(const loom_loop *loop);
 
 /* Argument and state checks shared by the public entry points: 0, -EINVAL,
  * -ESHUTDOWN (closed), -EXDEV (foreign thread, reported). */
-int loop_check_failed(loom_loop *loop, const char *func);
+int loom__loop_check_failed(loom_loop *loop, const char *func);
 static inline int loop_check(loom_loop *loop, const char *func)
 {
     if (loop && loop_on_owner_thread(loop) && !atomic_load_explicit(&loop->closed, memory_order_relaxed))
         return 0;
-    return loop_check_failed(loop, func);
+    return loom__loop_check_failed(loop, func);
 }
 #define LOOP_CHECK(loop)                                                                 \
     do {                                                                                 \
@@ -169,16 +169,16 @@ static inline int loop_check(loom_loop *loop, const char *func)
 
 /* loom_call_soon for the core's own calls whose data holds references:
  * drop(data) releases them if the loop closes before the call runs. */
-int loop_call_soon_owned(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data));
+int loom__loop_call_soon_owned(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data));
 /* The same for loom_call_soon_threadsafe: drop runs on the loop's thread
  * when it closes. */
-int loop_call_soon_threadsafe_owned(loom_loop *loop, loom_callback cb, void *data,
+int loom__loop_call_soon_threadsafe_owned(loom_loop *loop, loom_callback cb, void *data,
                                     void (*drop)(void *data));
-void loop_arm(loom_loop *loop);
+void loom__loop_arm(loom_loop *loop);
 
 /* loom_loop_run, until until(loop, arg) holds (checked before each
  * iteration; NULL: until stopped). 0, or a negative errno. */
-int loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), void *arg);
+int loom__loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), void *arg);
 
 static inline void loop_member_add(loom_loop *loop, struct loop_member *m)
 {
@@ -190,29 +190,29 @@ static inline void loop_member_remove(loom_loop *loop, struct loop_member *m)
 }
 
 /* dump.c: prints fn's name if it is an exported symbol, else its address. */
-void dump_function(FILE *out, const void *fn);
+void loom__dump_function(FILE *out, const void *fn);
 
 /* hooks.c */
-void hooks_run(loom_loop *loop, loom_hook_kind kind);
+void loom__hooks_run(loom_loop *loop, loom_hook_kind kind);
 /* At close: runs the CLOSE hooks (the loop still open), then ... */
-void hooks_close(loom_loop *loop);
+void loom__hooks_close(loom_loop *loop);
 /* ... after everything else went: destroys the remaining hooks and the data. */
-void hooks_fini(loom_loop *loop);
+void loom__hooks_fini(loom_loop *loop);
 
 /* Internal references: they keep the loop's memory, not the loop open. */
-void loop_hold(loom_loop *loop);
-void loop_release(loom_loop *loop);
+void loom__loop_hold(loom_loop *loop);
+void loom__loop_release(loom_loop *loop);
 
 
 
 /* fd.c: where the loop's fd watches go (see fd_ops), and their release */
-void fd_table_open(loom_loop *loop);
-void fd_table_close(loom_loop *loop);
+void loom__fd_table_open(loom_loop *loop);
+void loom__fd_table_close(loom_loop *loop);
 
 /* wake.c: the core's eventfd (or pipe) for backends without a wakeup */
-int wake_open(int fds[2]);
-void wake_signal(const int fds[2]);
-void wake_drain(const int fds[2]);
-void wake_close(int fds[2]);
+int loom__wake_open(int fds[2]);
+void loom__wake_signal(const int fds[2]);
+void loom__wake_drain(const int fds[2]);
+void loom__wake_close(int fds[2]);
 
 #endif

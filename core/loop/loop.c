@@ -5,7 +5,7 @@
 #include "base/clock.h"
 #include "loop-private.h"
 
-__thread uintptr_t loop_thread_id;
+__thread uintptr_t loom__loop_thread_id;
 static __thread char loop_thread_tag; /* its address is the thread's first id */
 
 /* Forks seen by this process (in the child, each bumps it). */
@@ -16,8 +16,8 @@ static void loop_atfork_child(void)
     atomic_fetch_add(&loop_forks, 1);
     /* An id the parent's loops cannot have: inside this thread's own TLS
      * block, so no other thread of the child names itself so. */
-    if (loop_thread_id)
-        loop_thread_id = (uintptr_t)&loop_thread_tag + atomic_load(&loop_forks);
+    if (loom__loop_thread_id)
+        loom__loop_thread_id = (uintptr_t)&loop_thread_tag + atomic_load(&loop_forks);
 }
 
 static void loop_watch_forks(void)
@@ -25,18 +25,18 @@ static void loop_watch_forks(void)
     pthread_atfork(NULL, NULL, loop_atfork_child);
 }
 
-bool loop_inherited(const loom_loop *loop)
+bool loom__loop_inherited(const loom_loop *loop)
 {
     return loop->forks != atomic_load_explicit(&loop_forks, memory_order_relaxed);
 }
 
-int loop_check_failed(loom_loop *loop, const char *func)
+int loom__loop_check_failed(loom_loop *loop, const char *func)
 {
     if (!loop)
         return -EINVAL;
     if (atomic_load_explicit(&loop->closed, memory_order_relaxed))
         return -ESHUTDOWN;
-    if (loop_inherited(loop))
+    if (loom__loop_inherited(loop))
         return -ECHILD; /* no report: the error handler is the parent's code */
     loom_loop_report(loop, -EXDEV, "%s called from a thread that does not own the loop", func);
     return -EXDEV;
@@ -63,28 +63,28 @@ int loom_loop_new_with_backend(loom_loop **loopp, const loom_backend_ops *ops, v
     atomic_init(&loop->producers, 0);
     static pthread_once_t forks_once = PTHREAD_ONCE_INIT;
     pthread_once(&forks_once, loop_watch_forks);
-    if (!loop_thread_id)
-        loop_thread_id = (uintptr_t)&loop_thread_tag;
-    loop->owner = loop_thread_id;
+    if (!loom__loop_thread_id)
+        loom__loop_thread_id = (uintptr_t)&loop_thread_tag;
+    loop->owner = loom__loop_thread_id;
     loop->forks = atomic_load(&loop_forks);
     loop->ops = ops;
     loop->backend = self;
-    call_table_init(&loop->calls);
-    ready_queue_init(&loop->ready);
-    timer_heap_init(&loop->timers);
+    loom__call_table_init(&loop->calls);
+    loom__ready_queue_init(&loop->ready);
+    loom__timer_heap_init(&loop->timers);
     inbox_init(&loop->inbox);
     loop->wake_fds[0] = loop->wake_fds[1] = -1;
-    fd_table_open(loop);
+    loom__fd_table_open(loop);
     loop->armed = LOOM_DEADLINE_NONE;
 
     if (!ops->wakeup) {
-        int r = wake_open(loop->wake_fds);
+        int r = loom__wake_open(loop->wake_fds);
         if (r == 0)
             r = ops->watch_add(self, loop->wake_fds[0], WAKE_TOKEN, LOOM_READ, &loop->wake_watch);
         if (r < 0) {
             if (loop->wake_fds[0] >= 0)
-                wake_close(loop->wake_fds);
-            fd_table_close(loop);
+                loom__wake_close(loop->wake_fds);
+            loom__fd_table_close(loop);
             ops->destroy(self);
             free(loop);
             return r;
@@ -116,12 +116,12 @@ loom_loop *loom_loop_ref(loom_loop *loop)
     return loop;
 }
 
-void loop_hold(loom_loop *loop)
+void loom__loop_hold(loom_loop *loop)
 {
     atomic_fetch_add_explicit(&loop->holds, 1, memory_order_relaxed);
 }
 
-void loop_release(loom_loop *loop)
+void loom__loop_release(loom_loop *loop)
 {
     if (atomic_fetch_sub_explicit(&loop->holds, 1, memory_order_acq_rel) == 0)
         free(loop);
@@ -130,10 +130,10 @@ void loop_release(loom_loop *loop)
 /* Drops everything scheduled; returns how many callbacks were pending. */
 static size_t drop_scheduled(loom_loop *loop)
 {
-    size_t pending = loop->calls.used + inbox_free(inbox_take(&loop->inbox), true);
-    call_table_drop_all(&loop->calls);
-    ready_queue_fini(&loop->ready);
-    timer_heap_fini(&loop->timers);
+    size_t pending = loop->calls.used + loom__inbox_free(loom__inbox_take(&loop->inbox), true);
+    loom__call_table_drop_all(&loop->calls);
+    loom__ready_queue_fini(&loop->ready);
+    loom__timer_heap_fini(&loop->timers);
     return pending;
 }
 
@@ -154,7 +154,7 @@ static void members_shutdown(loom_loop *loop)
 static void close_now(loom_loop *loop)
 {
     loop->closing = true;
-    hooks_close(loop);
+    loom__hooks_close(loop);
     atomic_store(&loop->closed, true);
     /* A producer that got past the closed check finishes its push first. */
     while (atomic_load(&loop->producers) > 0)
@@ -163,16 +163,16 @@ static void close_now(loom_loop *loop)
     members_shutdown(loop);
     size_t watches = loop->watches;
     size_t pending = drop_scheduled(loop);
-    fd_table_close(loop);
+    loom__fd_table_close(loop);
     if (loop->wake_watch)
         loop->ops->watch_del(loop->backend, loop->wake_watch, loop->wake_fds[0]);
     if (loop->wake_fds[0] >= 0)
-        wake_close(loop->wake_fds);
+        loom__wake_close(loop->wake_fds);
     if (loop->armed != LOOM_DEADLINE_NONE)
         loop->ops->set_deadline(loop->backend, LOOM_DEADLINE_NONE);
     loop->ops->destroy(loop->backend);
     loop->backend = NULL;
-    hooks_fini(loop);
+    loom__hooks_fini(loop);
     loop->dropped = pending;
     if (pending || watches)
         loom_loop_report(loop, -EBUSY,
@@ -180,7 +180,7 @@ static void close_now(loom_loop *loop)
                          pending, watches);
     loop->closing = false;
     if (atomic_load(&loop->refs) == 0)
-        loop_release(loop); /* a hook or a task dropped the last user reference */
+        loom__loop_release(loop); /* a hook or a task dropped the last user reference */
 }
 
 /* A forked child's copy of a loop shares the parent's epoll set, eventfd and
@@ -189,10 +189,10 @@ static void close_now(loom_loop *loop)
 static void close_inherited(loom_loop *loop)
 {
     atomic_store(&loop->closed, true);
-    inbox_free(inbox_take(&loop->inbox), false);
-    call_table_fini(&loop->calls);
-    ready_queue_fini(&loop->ready);
-    timer_heap_fini(&loop->timers);
+    loom__inbox_free(loom__inbox_take(&loop->inbox), false);
+    loom__call_table_fini(&loop->calls);
+    loom__ready_queue_fini(&loop->ready);
+    loom__timer_heap_fini(&loop->timers);
     free(loop->fds);
     loop->fds = NULL;
     free(loop->hooks.v);
@@ -208,12 +208,12 @@ int loom_loop_close(loom_loop *loop)
         return -EINVAL;
     if (atomic_load(&loop->closed) || loop->closing)
         return -EALREADY;
-    if (loop_inherited(loop)) {
+    if (loom__loop_inherited(loop)) {
         close_inherited(loop);
         return 0;
     }
     if (!loop_on_owner_thread(loop))
-        return loop_check_failed(loop, __func__);
+        return loom__loop_check_failed(loop, __func__);
     if (loop->frame || loop->depth)
         return -EBUSY;
     close_now(loop);
@@ -240,9 +240,9 @@ void loom_loop_unref(loom_loop *loop)
      * another thread may take a reference. */
     int n = atomic_load(&loop->refs);
     for (;;) {
-        if (n == 1 && !atomic_load(&loop->closed) && !loop->closing && !loop_inherited(loop)) {
+        if (n == 1 && !atomic_load(&loop->closed) && !loop->closing && !loom__loop_inherited(loop)) {
             if (!loop_on_owner_thread(loop)) {
-                if (loop_call_soon_threadsafe_owned(loop, unref_on_owner, loop, unref_dropped) == 0)
+                if (loom__loop_call_soon_threadsafe_owned(loop, unref_on_owner, loop, unref_dropped) == 0)
                     return;
             } else if (loop->frame || loop->depth) {
                 /* Freeing it would pull the loop from under its own stack. */
@@ -260,13 +260,13 @@ void loom_loop_unref(loom_loop *loop)
     if (n != 1 || loop->closing)
         return; /* a close in progress frees it when done */
     if (!atomic_load(&loop->closed)) {
-        if (!loop_inherited(loop)) {
+        if (!loom__loop_inherited(loop)) {
             close_now(loop); /* the hand-off failed: close here; it frees the loop */
             return;
         }
         close_inherited(loop);
     }
-    loop_release(loop); /* the users' hold */
+    loom__loop_release(loop); /* the users' hold */
 }
 
 /* --- scheduling ------------------------------------------------------------ */
@@ -277,7 +277,7 @@ static bool timer_is_live(loom_handle h, void *loop)
 }
 
 /* Gives the backend the earliest deadline, if it changed. */
-void loop_arm(loom_loop *loop)
+void loom__loop_arm(loom_loop *loop)
 {
     int64_t when = LOOM_DEADLINE_NONE;
     if (!ready_queue_empty(&loop->ready)) {
@@ -285,7 +285,7 @@ void loop_arm(loom_loop *loop)
     } else {
         const struct timer_entry *top;
         while ((top = timer_heap_top(&loop->timers)) && !call_table_get(&loop->calls, top->handle)) {
-            timer_heap_pop(&loop->timers); /* cancelled: drop it now */
+            loom__timer_heap_pop(&loop->timers); /* cancelled: drop it now */
             loop->timers.stale--;
         }
         if (top)
@@ -307,7 +307,7 @@ static inline loom_handle schedule_ready(loom_loop *loop, loom_callback cb, void
         return 0;
     }
     if (!loop->dispatching && loop->armed != 0)
-        loop_arm(loop);
+        loom__loop_arm(loop);
     return h;
 }
 
@@ -345,7 +345,7 @@ int loom_call_soon_full(loom_loop *loop, loom_callback cb, void *data, loom_dest
     return r;
 }
 
-int loop_call_soon_owned(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data))
+int loom__loop_call_soon_owned(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data))
 {
     LOOP_CHECK(loop);
     loom_handle h = schedule_ready(loop, cb, data);
@@ -365,12 +365,12 @@ int loom_call_at(loom_loop *loop, int64_t when_ns, loom_callback cb, void *data,
     loom_handle h = call_table_alloc(&loop->calls, cb, data, CALL_TIMER);
     if (!h)
         return -ENOMEM;
-    if (!timer_heap_push(&loop->timers, when_ns, h)) {
+    if (!loom__timer_heap_push(&loop->timers, when_ns, h)) {
         call_table_free(&loop->calls, h);
         return -ENOMEM;
     }
     if (!loop->dispatching && when_ns < loop->armed)
-        loop_arm(loop);
+        loom__loop_arm(loop);
     if (handlep)
         *handlep = h;
     return 0;
@@ -425,9 +425,9 @@ int loom_cancel(loom_loop *loop, loom_handle handle)
     if (was_timer && ++loop->timers.stale == loop->timers.len) {
         /* The last live timer went: disarm now rather than wake for nothing.
          * Otherwise an early armed deadline costs at most one spare tick. */
-        timer_heap_compact(&loop->timers, timer_is_live, loop);
+        loom__timer_heap_compact(&loop->timers, timer_is_live, loop);
         if (!loop->dispatching)
-            loop_arm(loop);
+            loom__loop_arm(loop);
     }
     if (drop)
         drop(data); /* last: it may schedule or cancel */
@@ -446,7 +446,7 @@ int loom_call_soon_threadsafe_full(loom_loop *loop, loom_callback cb, void *data
     return push_threadsafe(loop, cb, data, destroy, true);
 }
 
-int loop_call_soon_threadsafe_owned(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data))
+int loom__loop_call_soon_threadsafe_owned(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data))
 {
     return push_threadsafe(loop, cb, data, drop, false);
 }
@@ -455,19 +455,19 @@ static int push_threadsafe(loom_loop *loop, loom_callback cb, void *data, void (
 {
     if (!loop || !cb)
         return -EINVAL;
-    if (loop_inherited(loop))
+    if (loom__loop_inherited(loop))
         return -ECHILD; /* its wakeup would reach the parent */
     atomic_fetch_add(&loop->producers, 1);
     int r = 0;
     if (atomic_load(&loop->closed))
         r = -ESHUTDOWN;
-    else if (!inbox_push(&loop->inbox, cb, data, drop, always))
+    else if (!loom__inbox_push(&loop->inbox, cb, data, drop, always))
         r = -ENOMEM;
     else if (!atomic_exchange(&loop->wake_pending, true)) {
         if (loop->ops->wakeup)
             loop->ops->wakeup(loop->backend);
         else
-            wake_signal(loop->wake_fds);
+            loom__wake_signal(loop->wake_fds);
     }
     atomic_fetch_sub(&loop->producers, 1);
     return r;
@@ -481,7 +481,7 @@ static void take_threadsafe_calls(loom_loop *loop)
         return;
     /* Clear first: a push after the take raises it again and wakes us. */
     atomic_store(&loop->wake_pending, false);
-    struct inbox_item *items = inbox_take(&loop->inbox);
+    struct inbox_item *items = loom__inbox_take(&loop->inbox);
     for (struct inbox_item *i = items; i; i = i->next) {
         loom_handle h = schedule_ready(loop, i->cb, i->data);
         if (h) {
@@ -493,7 +493,7 @@ static void take_threadsafe_calls(loom_loop *loop)
             loom_loop_report(loop, -ENOMEM, "out of memory: a thread-safe call was dropped");
         }
     }
-    inbox_free(items, true);
+    loom__inbox_free(items, true);
 }
 
 static void move_due_timers(loom_loop *loop)
@@ -505,7 +505,7 @@ static void move_due_timers(loom_loop *loop)
     const struct timer_entry *top;
     while ((top = timer_heap_top(t)) && top->when <= now) {
         loom_handle h = top->handle;
-        timer_heap_pop(t);
+        loom__timer_heap_pop(t);
         struct call *c = call_table_get(&loop->calls, h);
         if (!c) {
             t->stale--;
@@ -527,7 +527,7 @@ void loom_backend_tick(loom_loop *loop)
     loop->depth++;
     loop->dispatching = true;
     loop->armed = DEADLINE_UNKNOWN; /* a deadline that fired is consumed */
-    hooks_run(loop, LOOM_HOOK_AFTER_POLL);
+    loom__hooks_run(loop, LOOM_HOOK_AFTER_POLL);
     take_threadsafe_calls(loop);
     move_due_timers(loop);
     /* A callback may run a nested host loop: it must find the rest of this
@@ -554,14 +554,14 @@ void loom_backend_tick(loom_loop *loop)
             destroy(data);
         loop->dispatching = true; /* a nested tick cleared it */
     }
-    hooks_run(loop, LOOM_HOOK_BEFORE_POLL);
+    loom__hooks_run(loop, LOOM_HOOK_BEFORE_POLL);
     loop->dispatching = false;
     loop->depth--;
     /* Cancelled timers are purged here, once they outnumber live ones. */
     struct timer_heap *t = &loop->timers;
     if (t->stale > 64 && t->stale > t->len / 2)
-        timer_heap_compact(t, timer_is_live, loop);
-    loop_arm(loop);
+        loom__timer_heap_compact(t, timer_is_live, loop);
+    loom__loop_arm(loop);
 }
 
 int64_t loom_backend_deadline(const loom_loop *loop)
@@ -587,7 +587,7 @@ enum { POLL_EVERY = 32 };
 
 /* Done, and the callbacks added before completion have run (asyncio's
  * run_until_complete): the caller sees what they did. */
-int loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), void *arg)
+int loom__loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), void *arg)
 {
     LOOP_CHECK(loop);
     int r = check_can_iterate(loop);
@@ -615,7 +615,7 @@ int loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), void *a
 
 int loom_loop_run(loom_loop *loop)
 {
-    return loop_run(loop, NULL, NULL);
+    return loom__loop_run(loop, NULL, NULL);
 }
 
 int loom_loop_run_once(loom_loop *loop, bool block)
@@ -665,7 +665,7 @@ int loom_loop_get_timeout(loom_loop *loop, int64_t *timeout_ns)
         return -EINVAL;
     int64_t left = 0;
     if (ready_queue_empty(&loop->ready) && inbox_empty(&loop->inbox)) {
-        loop_arm(loop);
+        loom__loop_arm(loop);
         if (loop->armed == LOOM_DEADLINE_NONE)
             left = -1;
         else if (loop->armed > clock_now_ns())

@@ -1,18 +1,18 @@
 #include <stdlib.h>
 #include "ready-queue.h"
 
-void ready_queue_init(struct ready_queue *q)
+void loom__ready_queue_init(struct ready_queue *q)
 {
     *q = (struct ready_queue){0};
 }
 
-void ready_queue_fini(struct ready_queue *q)
+void loom__ready_queue_fini(struct ready_queue *q)
 {
     free(q->ring);
-    ready_queue_init(q);
+    loom__ready_queue_init(q);
 }
 
-bool ready_queue_grow(struct ready_queue *q)
+bool loom__ready_queue_grow(struct ready_queue *q)
 {
     uint64_t cap = q->cap ? q->cap * 2 : 256;
     loom_handle *ring = malloc(cap * sizeof(*ring));

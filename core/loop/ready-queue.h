@@ -14,15 +14,15 @@ struct ready_queue {
     uint64_t head, tail;
 };
 
-void ready_queue_init(struct ready_queue *q);
-void ready_queue_fini(struct ready_queue *q);
-bool ready_queue_grow(struct ready_queue *q);
+void loom__ready_queue_init(struct ready_queue *q);
+void loom__ready_queue_fini(struct ready_queue *q);
+bool loom__ready_queue_grow(struct ready_queue *q);
 
 static inline bool ready_queue_empty(const struct ready_queue *q) { return q->head == q->tail; }
 
 static inline bool ready_queue_push(struct ready_queue *q, loom_handle h)
 {
-    if (q->tail - q->head == q->cap && !ready_queue_grow(q))
+    if (q->tail - q->head == q->cap && !loom__ready_queue_grow(q))
         return false;
     q->ring[q->tail++ & (q->cap - 1)] = h;
     return true;

@@ -1,15 +1,15 @@
 #include <stdlib.h>
 #include "timer-heap.h"
 
-void timer_heap_init(struct timer_heap *h)
+void loom__timer_heap_init(struct timer_heap *h)
 {
     *h = (struct timer_heap){0};
 }
 
-void timer_heap_fini(struct timer_heap *h)
+void loom__timer_heap_fini(struct timer_heap *h)
 {
     free(h->v);
-    timer_heap_init(h);
+    loom__timer_heap_init(h);
 }
 
 static inline bool before(const struct timer_entry *a, const struct timer_entry *b)
@@ -47,7 +47,7 @@ static void sift_down(struct timer_entry *v, size_t len, size_t i)
     v[i] = e;
 }
 
-bool timer_heap_push(struct timer_heap *h, int64_t when, loom_handle handle)
+bool loom__timer_heap_push(struct timer_heap *h, int64_t when, loom_handle handle)
 {
     if (h->len == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 64;
@@ -62,14 +62,14 @@ bool timer_heap_push(struct timer_heap *h, int64_t when, loom_handle handle)
     return true;
 }
 
-void timer_heap_pop(struct timer_heap *h)
+void loom__timer_heap_pop(struct timer_heap *h)
 {
     h->v[0] = h->v[--h->len];
     if (h->len)
         sift_down(h->v, h->len, 0);
 }
 
-void timer_heap_compact(struct timer_heap *h, bool (*is_live)(loom_handle, void *), void *ctx)
+void loom__timer_heap_compact(struct timer_heap *h, bool (*is_live)(loom_handle, void *), void *ctx)
 {
     if (h->stale == h->len) { /* all cancelled: nothing to look at */
         h->len = h->stale = 0;

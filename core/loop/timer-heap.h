@@ -24,11 +24,11 @@ struct timer_heap {
     uint64_t next_seq;
 };
 
-void timer_heap_init(struct timer_heap *h);
-void timer_heap_fini(struct timer_heap *h);
-bool timer_heap_push(struct timer_heap *h, int64_t when, loom_handle handle);
+void loom__timer_heap_init(struct timer_heap *h);
+void loom__timer_heap_fini(struct timer_heap *h);
+bool loom__timer_heap_push(struct timer_heap *h, int64_t when, loom_handle handle);
 /* Removes the earliest entry (h->len > 0). */
-void timer_heap_pop(struct timer_heap *h);
+void loom__timer_heap_pop(struct timer_heap *h);
 
 static inline const struct timer_entry *timer_heap_top(const struct timer_heap *h)
 {
@@ -36,6 +36,6 @@ static inline const struct timer_entry *timer_heap_top(const struct timer_heap *
 }
 
 /* Drops every entry for which is_live(handle, ctx) is false, in O(n). */
-void timer_heap_compact(struct timer_heap *h, bool (*is_live)(loom_handle, void *), void *ctx);
+void loom__timer_heap_compact(struct timer_heap *h, bool (*is_live)(loom_handle, void *), void *ctx);
 
 #endif

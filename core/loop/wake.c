@@ -9,7 +9,7 @@
 #endif
 #include "loop-private.h"
 
-int wake_open(int fds[2])
+int loom__wake_open(int fds[2])
 {
 #ifdef HAVE_SYS_EVENTFD_H
     int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -27,7 +27,7 @@ int wake_open(int fds[2])
     return 0;
 }
 
-void wake_signal(const int fds[2])
+void loom__wake_signal(const int fds[2])
 {
     uint64_t one = 1;
     /* EAGAIN means the counter is saturated or the pipe full: already awake. */
@@ -35,14 +35,14 @@ void wake_signal(const int fds[2])
     (void)r;
 }
 
-void wake_drain(const int fds[2])
+void loom__wake_drain(const int fds[2])
 {
     uint64_t buf[16];
     while (read(fds[0], buf, fds[0] == fds[1] ? sizeof(buf[0]) : sizeof(buf)) > 0 && fds[0] != fds[1])
         ;
 }
 
-void wake_close(int fds[2])
+void loom__wake_close(int fds[2])
 {
     close(fds[0]);
     if (fds[1] != fds[0])

@@ -22,12 +22,12 @@ struct loom_channel {
 
 loom_channel *loom_channel_new(loom_loop *loop, size_t capacity)
 {
-    loom_channel *chan = sync_object_new(loop, sizeof(*chan), __func__);
+    loom_channel *chan = loom__sync_object_new(loop, sizeof(*chan), __func__);
     if (!chan)
         return NULL;
     chan->capacity = capacity;
     if (capacity && !(chan->items = calloc(capacity, sizeof(*chan->items)))) {
-        sync_object_free(&chan->base);
+        loom__sync_object_free(&chan->base);
         errno = ENOMEM;
         return NULL;
     }
@@ -58,17 +58,17 @@ static void channel_push(loom_channel *chan, void *value, loom_destroy_fn destro
 
 void loom_channel_unref(loom_channel *chan)
 {
-    if (!chan || !sync_object_unref(&chan->base))
+    if (!chan || !loom__sync_object_unref(&chan->base))
         return;
-    waitq_fail_all(&chan->senders, -ECANCELED);
-    waitq_fail_all(&chan->receivers, -ECANCELED);
+    loom__waitq_fail_all(&chan->senders, -ECANCELED);
+    loom__waitq_fail_all(&chan->receivers, -ECANCELED);
     while (chan->length) {
         struct channel_item item = channel_shift(chan);
         if (item.destroy)
             item.destroy(item.value);
     }
     free(chan->items);
-    sync_object_free(&chan->base);
+    loom__sync_object_free(&chan->base);
 }
 
 loom_future *loom_channel_send(loom_channel *chan, void *value, loom_destroy_fn destroy)
@@ -86,14 +86,14 @@ loom_future *loom_channel_send(loom_channel *chan, void *value, loom_destroy_fn 
         if (destroy)
             destroy(value);
         loom_future_fail(future, -EPIPE, NULL);
-    } else if ((receiver = waitq_pop(&chan->receivers))) {
-        waiter_resolve(receiver, value, destroy);
+    } else if ((receiver = loom__waitq_pop(&chan->receivers))) {
+        loom__waiter_resolve(receiver, value, destroy);
         loom_future_resolve(future, NULL, NULL);
     } else if (chan->length < chan->capacity) {
         channel_push(chan, value, destroy);
         loom_future_resolve(future, NULL, NULL);
     } else {
-        sync_waiter *sender = waitq_add(&chan->senders, future);
+        sync_waiter *sender = loom__waitq_add(&chan->senders, future);
         if (!sender) {
             if (destroy)
                 destroy(value);
@@ -109,14 +109,14 @@ loom_future *loom_channel_send(loom_channel *chan, void *value, loom_destroy_fn 
 /* Takes the first waiting sender's item (its send is accepted), or false. */
 static bool channel_take_sender(loom_channel *chan, struct channel_item *item)
 {
-    sync_waiter *sender = waitq_pop(&chan->senders);
+    sync_waiter *sender = loom__waitq_pop(&chan->senders);
 
     if (!sender)
         return false;
     *item = (struct channel_item){sender->item, sender->destroy};
     sender->item = NULL;
     sender->destroy = NULL;
-    waiter_resolve(sender, NULL, NULL);
+    loom__waiter_resolve(sender, NULL, NULL);
     return true;
 }
 
@@ -140,7 +140,7 @@ loom_future *loom_channel_receive(loom_channel *chan)
         loom_future_resolve(future, item.value, item.destroy);
     } else if (chan->closed) {
         loom_future_fail(future, -EPIPE, NULL);
-    } else if (!waitq_add(&chan->receivers, future)) {
+    } else if (!loom__waitq_add(&chan->receivers, future)) {
         loom_future_unref(future);
         return NULL;
     }
@@ -155,8 +155,8 @@ int loom_channel_close(loom_channel *chan)
     if (chan->closed)
         return -EALREADY;
     chan->closed = true;
-    waitq_fail_all(&chan->senders, -EPIPE);
-    waitq_fail_all(&chan->receivers, -EPIPE);
+    loom__waitq_fail_all(&chan->senders, -EPIPE);
+    loom__waitq_fail_all(&chan->receivers, -EPIPE);
     return 0;
 }
 

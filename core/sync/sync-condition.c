@@ -17,12 +17,12 @@ loom_condition *loom_condition_new(loom_loop *loop, loom_lock *lock)
         errno = EINVAL;
         return NULL;
     }
-    loom_condition *cond = sync_object_new(loop, sizeof(*cond), __func__);
+    loom_condition *cond = loom__sync_object_new(loop, sizeof(*cond), __func__);
     if (!cond)
         return NULL;
     cond->lock = lock ? loom_lock_ref(lock) : loom_lock_new(loop);
     if (!cond->lock) {
-        sync_object_free(&cond->base);
+        loom__sync_object_free(&cond->base);
         return NULL;
     }
     return cond;
@@ -37,11 +37,11 @@ loom_condition *loom_condition_ref(loom_condition *cond)
 
 void loom_condition_unref(loom_condition *cond)
 {
-    if (!cond || !sync_object_unref(&cond->base))
+    if (!cond || !loom__sync_object_unref(&cond->base))
         return;
-    waitq_fail_all(&cond->waiters, -ECANCELED);
+    loom__waitq_fail_all(&cond->waiters, -ECANCELED);
     loom_lock_unref(cond->lock);
-    sync_object_free(&cond->base);
+    loom__sync_object_free(&cond->base);
 }
 
 loom_lock *loom_condition_lock(const loom_condition *cond)
@@ -62,7 +62,7 @@ loom_future *loom_condition_wait(loom_condition *cond)
     loom_future *future = loom_future_new(cond->base.loop);
     if (!future)
         return NULL;
-    if (!waitq_add(&cond->waiters, future)) {
+    if (!loom__waitq_add(&cond->waiters, future)) {
         loom_future_unref(future);
         return NULL;
     }
@@ -88,10 +88,10 @@ static unsigned condition_wake(loom_condition *cond, unsigned n)
     unsigned woken = 0;
     sync_waiter *w;
 
-    while (woken < n && (w = waitq_pop(&cond->waiters))) {
+    while (woken < n && (w = loom__waitq_pop(&cond->waiters))) {
         w->release = condition_waiter_released;
         w->owner = loom_condition_ref(cond); /* for the notification's hand-on */
-        lock_enqueue(cond->lock, w);
+        loom__lock_enqueue(cond->lock, w);
         woken++;
     }
     return woken;

@@ -10,7 +10,7 @@ struct loom_event {
 
 loom_event *loom_event_new(loom_loop *loop)
 {
-    return sync_object_new(loop, sizeof(loom_event), __func__);
+    return loom__sync_object_new(loop, sizeof(loom_event), __func__);
 }
 
 loom_event *loom_event_ref(loom_event *event)
@@ -22,10 +22,10 @@ loom_event *loom_event_ref(loom_event *event)
 
 void loom_event_unref(loom_event *event)
 {
-    if (!event || !sync_object_unref(&event->base))
+    if (!event || !loom__sync_object_unref(&event->base))
         return;
-    waitq_fail_all(&event->waiters, -ECANCELED);
-    sync_object_free(&event->base);
+    loom__waitq_fail_all(&event->waiters, -ECANCELED);
+    loom__sync_object_free(&event->base);
 }
 
 int loom_event_set(loom_event *event)
@@ -36,8 +36,8 @@ int loom_event_set(loom_event *event)
         return -EINVAL;
     LOOP_CHECK(event->base.loop);
     event->set = true;
-    while ((w = waitq_pop(&event->waiters)))
-        waiter_resolve(w, NULL, NULL);
+    while ((w = loom__waitq_pop(&event->waiters)))
+        loom__waiter_resolve(w, NULL, NULL);
     return 0;
 }
 
@@ -61,5 +61,5 @@ loom_future *loom_event_wait(loom_event *event)
         errno = EINVAL;
         return NULL;
     }
-    return waitq_wait(&event->waiters, event->base.loop, event->set);
+    return loom__waitq_wait(&event->waiters, event->base.loop, event->set);
 }

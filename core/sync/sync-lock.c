@@ -4,7 +4,7 @@
 
 loom_lock *loom_lock_new(loom_loop *loop)
 {
-    return sync_object_new(loop, sizeof(loom_lock), __func__);
+    return loom__sync_object_new(loop, sizeof(loom_lock), __func__);
 }
 
 loom_lock *loom_lock_ref(loom_lock *lock)
@@ -16,10 +16,10 @@ loom_lock *loom_lock_ref(loom_lock *lock)
 
 void loom_lock_unref(loom_lock *lock)
 {
-    if (!lock || !sync_object_unref(&lock->base))
+    if (!lock || !loom__sync_object_unref(&lock->base))
         return;
-    waitq_fail_all(&lock->waiters, -ECANCELED);
-    sync_object_free(&lock->base);
+    loom__waitq_fail_all(&lock->waiters, -ECANCELED);
+    loom__sync_object_free(&lock->base);
 }
 
 loom_future *loom_lock_acquire(loom_lock *lock)
@@ -29,19 +29,19 @@ loom_future *loom_lock_acquire(loom_lock *lock)
         return NULL;
     }
     bool now = !lock->locked;
-    loom_future *future = waitq_wait(&lock->waiters, lock->base.loop, now);
+    loom_future *future = loom__waitq_wait(&lock->waiters, lock->base.loop, now);
     if (future && now)
         lock->locked = true;
     return future;
 }
 
-void lock_enqueue(loom_lock *lock, sync_waiter *w)
+void loom__lock_enqueue(loom_lock *lock, sync_waiter *w)
 {
     if (lock->locked) {
-        waitq_append(&lock->waiters, w);
+        loom__waitq_append(&lock->waiters, w);
     } else {
         lock->locked = true;
-        waiter_resolve(w, NULL, NULL);
+        loom__waiter_resolve(w, NULL, NULL);
     }
 }
 
@@ -52,9 +52,9 @@ int loom_lock_release(loom_lock *lock)
     LOOP_CHECK(lock->base.loop);
     if (!lock->locked)
         return -EPERM;
-    sync_waiter *w = waitq_pop(&lock->waiters);
+    sync_waiter *w = loom__waitq_pop(&lock->waiters);
     if (w)
-        waiter_resolve(w, NULL, NULL); /* still locked: now on w's behalf */
+        loom__waiter_resolve(w, NULL, NULL); /* still locked: now on w's behalf */
     else
         lock->locked = false;
     return 0;

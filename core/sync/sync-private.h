@@ -30,41 +30,41 @@ struct sync_waitq {
 
 /* A new future (a reference for the caller) that is resolved at once when
  * now is true, else waits in q. NULL with errno set. */
-loom_future *waitq_wait(struct sync_waitq *q, loom_loop *loop, bool now);
+loom_future *loom__waitq_wait(struct sync_waitq *q, loom_loop *loop, bool now);
 
 /* Queues a waiter for the pending future (it takes its own reference).
  * NULL with errno ENOMEM. */
-sync_waiter *waitq_add(struct sync_waitq *q, loom_future *future);
+sync_waiter *loom__waitq_add(struct sync_waitq *q, loom_future *future);
 
 /* Appends a waiter that is in no queue (a condition waiter moving on to the
  * lock). A cancelled future takes it out of whichever queue it is in. */
-void waitq_append(struct sync_waitq *q, sync_waiter *w);
+void loom__waitq_append(struct sync_waitq *q, sync_waiter *w);
 
 /* Takes the first waiter whose future is still pending out of q, or NULL.
  * Waiters whose future was completed behind our back are dropped. The
- * caller grants it with waiter_resolve (or waitq_append's it elsewhere). */
-sync_waiter *waitq_pop(struct sync_waitq *q);
+ * caller grants it with loom__waiter_resolve (or loom__waitq_append's it elsewhere). */
+sync_waiter *loom__waitq_pop(struct sync_waitq *q);
 
 /* Completes the popped waiter's future and frees the waiter. */
-void waiter_resolve(sync_waiter *w, void *value, loom_destroy_fn destroy);
-void waiter_fail(sync_waiter *w, int err);
+void loom__waiter_resolve(sync_waiter *w, void *value, loom_destroy_fn destroy);
+void loom__waiter_fail(sync_waiter *w, int err);
 
 /* Fails every waiter in q with err (-ECANCELED: cancels them). */
-void waitq_fail_all(struct sync_waitq *q, int err);
+void loom__waitq_fail_all(struct sync_waitq *q, int err);
 
 /* What every primitive starts with. */
 struct sync_object {
-    loom_loop *loop; /* an internal reference (loop_hold) */
+    loom_loop *loop; /* an internal reference (loom__loop_hold) */
     unsigned refs;
 };
 
 /* A zeroed object of size bytes bound to loop (one reference), or NULL with
  * errno set (the loop is checked: closed, foreign thread). */
-void *sync_object_new(loom_loop *loop, size_t size, const char *func);
+void *loom__sync_object_new(loom_loop *loop, size_t size, const char *func);
 /* Drops a reference; true when it was the last: the caller tears its part
- * down, then calls sync_object_free. */
-bool sync_object_unref(struct sync_object *o);
-void sync_object_free(struct sync_object *o);
+ * down, then calls loom__sync_object_free. */
+bool loom__sync_object_unref(struct sync_object *o);
+void loom__sync_object_free(struct sync_object *o);
 
 struct loom_lock {
     struct sync_object base;
@@ -74,6 +74,6 @@ struct loom_lock {
 
 /* The lock side of a condition wait: grants w the lock now if it is free,
  * else queues it for the lock. */
-void lock_enqueue(loom_lock *lock, sync_waiter *w);
+void loom__lock_enqueue(loom_lock *lock, sync_waiter *w);
 
 #endif

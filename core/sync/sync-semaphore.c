@@ -16,7 +16,7 @@ loom_semaphore *loom_semaphore_new(loom_loop *loop, unsigned value, unsigned bou
         errno = EINVAL;
         return NULL;
     }
-    loom_semaphore *sem = sync_object_new(loop, sizeof(*sem), __func__);
+    loom_semaphore *sem = loom__sync_object_new(loop, sizeof(*sem), __func__);
     if (sem) {
         sem->value = value;
         sem->bound = bound;
@@ -33,10 +33,10 @@ loom_semaphore *loom_semaphore_ref(loom_semaphore *sem)
 
 void loom_semaphore_unref(loom_semaphore *sem)
 {
-    if (!sem || !sync_object_unref(&sem->base))
+    if (!sem || !loom__sync_object_unref(&sem->base))
         return;
-    waitq_fail_all(&sem->waiters, -ECANCELED);
-    sync_object_free(&sem->base);
+    loom__waitq_fail_all(&sem->waiters, -ECANCELED);
+    loom__sync_object_free(&sem->base);
 }
 
 loom_future *loom_semaphore_acquire(loom_semaphore *sem)
@@ -46,7 +46,7 @@ loom_future *loom_semaphore_acquire(loom_semaphore *sem)
         return NULL;
     }
     bool now = sem->value > 0;
-    loom_future *future = waitq_wait(&sem->waiters, sem->base.loop, now);
+    loom_future *future = loom__waitq_wait(&sem->waiters, sem->base.loop, now);
     if (future && now)
         sem->value--;
     return future;
@@ -57,9 +57,9 @@ int loom_semaphore_release(loom_semaphore *sem)
     if (!sem)
         return -EINVAL;
     LOOP_CHECK(sem->base.loop);
-    sync_waiter *w = waitq_pop(&sem->waiters);
+    sync_waiter *w = loom__waitq_pop(&sem->waiters);
     if (w)
-        waiter_resolve(w, NULL, NULL);
+        loom__waiter_resolve(w, NULL, NULL);
     else if (sem->value >= sem->bound)
         return -EOVERFLOW;
     else

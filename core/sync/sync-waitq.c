@@ -15,7 +15,7 @@ static void waitq_unlink(sync_waiter *w)
 
 static void waiter_free(sync_waiter *w, bool granted)
 {
-    future_set_cancel_hook(w->future, NULL, NULL);
+    loom__future_set_cancel_hook(w->future, NULL, NULL);
     if (w->destroy)
         w->destroy(w->item);
     if (w->release)
@@ -32,14 +32,14 @@ static void waiter_cancelled(void *data)
     waiter_free(w, false);
 }
 
-void waitq_append(struct sync_waitq *q, sync_waiter *w)
+void loom__waitq_append(struct sync_waitq *q, sync_waiter *w)
 {
     w->queue = q;
     list_push_back(&q->waiters, &w->node);
-    future_set_cancel_hook(w->future, waiter_cancelled, w);
+    loom__future_set_cancel_hook(w->future, waiter_cancelled, w);
 }
 
-sync_waiter *waitq_add(struct sync_waitq *q, loom_future *future)
+sync_waiter *loom__waitq_add(struct sync_waitq *q, loom_future *future)
 {
     sync_waiter *w = calloc(1, sizeof(*w));
 
@@ -48,11 +48,11 @@ sync_waiter *waitq_add(struct sync_waitq *q, loom_future *future)
         return NULL;
     }
     w->future = loom_future_ref(future);
-    waitq_append(q, w);
+    loom__waitq_append(q, w);
     return w;
 }
 
-loom_future *waitq_wait(struct sync_waitq *q, loom_loop *loop, bool now)
+loom_future *loom__waitq_wait(struct sync_waitq *q, loom_loop *loop, bool now)
 {
     loom_future *future = loom_future_new(loop);
 
@@ -60,14 +60,14 @@ loom_future *waitq_wait(struct sync_waitq *q, loom_loop *loop, bool now)
         return NULL;
     if (now) {
         loom_future_resolve(future, NULL, NULL);
-    } else if (!waitq_add(q, future)) {
+    } else if (!loom__waitq_add(q, future)) {
         loom_future_unref(future);
         return NULL;
     }
     return future;
 }
 
-sync_waiter *waitq_pop(struct sync_waitq *q)
+sync_waiter *loom__waitq_pop(struct sync_waitq *q)
 {
     struct list_node *n;
 
@@ -75,7 +75,7 @@ sync_waiter *waitq_pop(struct sync_waitq *q)
         sync_waiter *w = list_item(n, sync_waiter, node);
         waitq_unlink(w);
         if (!loom_future_done(w->future)) {
-            future_set_cancel_hook(w->future, NULL, NULL);
+            loom__future_set_cancel_hook(w->future, NULL, NULL);
             return w;
         }
         waiter_free(w, false); /* completed by its owner: not a taker */
@@ -83,13 +83,13 @@ sync_waiter *waitq_pop(struct sync_waitq *q)
     return NULL;
 }
 
-void waiter_resolve(sync_waiter *w, void *value, loom_destroy_fn destroy)
+void loom__waiter_resolve(sync_waiter *w, void *value, loom_destroy_fn destroy)
 {
     loom_future_resolve(w->future, value, destroy);
     waiter_free(w, true);
 }
 
-void waiter_fail(sync_waiter *w, int err)
+void loom__waiter_fail(sync_waiter *w, int err)
 {
     if (err == -ECANCELED)
         loom_future_cancel(w->future);
@@ -98,15 +98,15 @@ void waiter_fail(sync_waiter *w, int err)
     waiter_free(w, false);
 }
 
-void waitq_fail_all(struct sync_waitq *q, int err)
+void loom__waitq_fail_all(struct sync_waitq *q, int err)
 {
     sync_waiter *w;
 
-    while ((w = waitq_pop(q)))
-        waiter_fail(w, err);
+    while ((w = loom__waitq_pop(q)))
+        loom__waiter_fail(w, err);
 }
 
-void *sync_object_new(loom_loop *loop, size_t size, const char *func)
+void *loom__sync_object_new(loom_loop *loop, size_t size, const char *func)
 {
     int r = loop_check(loop, func);
     if (r < 0) {
@@ -117,18 +117,18 @@ void *sync_object_new(loom_loop *loop, size_t size, const char *func)
     if (!o)
         return NULL;
     o->loop = loop;
-    loop_hold(loop);
+    loom__loop_hold(loop);
     o->refs = 1;
     return o;
 }
 
-bool sync_object_unref(struct sync_object *o)
+bool loom__sync_object_unref(struct sync_object *o)
 {
     return o && --o->refs == 0;
 }
 
-void sync_object_free(struct sync_object *o)
+void loom__sync_object_free(struct sync_object *o)
 {
-    loop_release(o->loop);
+    loom__loop_release(o->loop);
     free(o);
 }

@@ -14,7 +14,7 @@ struct group_child {
 };
 
 struct loom_task_group {
-    loom_loop *loop; /* an internal reference (loop_hold) */
+    loom_loop *loop; /* an internal reference (loom__loop_hold) */
     struct list children; /* struct group_child, still running */
     size_t running;
     int status;         /* the first failure, or 0 */
@@ -36,7 +36,7 @@ loom_task_group *loom_task_group_new(loom_loop *loop)
     if (!g)
         return NULL;
     g->loop = loop;
-    loop_hold(loop);
+    loom__loop_hold(loop);
     g->owned = true;
     return g;
 }
@@ -58,7 +58,7 @@ static void group_destroy(loom_task_group *g)
         loom_loop_report(g->loop, g->status, "a task group failed and nobody waited for it: %s",
                          g->message ? g->message : loom_strerror(g->status));
     free(g->message);
-    loop_release(g->loop);
+    loom__loop_release(g->loop);
     free(g);
 }
 
@@ -96,7 +96,7 @@ loom_future *loom_task_group_spawn(loom_task_group *group, loom_task_fn fn, void
     struct group_child *c = malloc(sizeof(*c));
     if (!c)
         return NULL;
-    loom_future *future = task_spawn(group->loop, fn, arg, 0, group_child_returned, c);
+    loom_future *future = loom__task_spawn(group->loop, fn, arg, 0, group_child_returned, c);
     if (!future) {
         free(c);
         return NULL;

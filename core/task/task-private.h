@@ -11,7 +11,7 @@ typedef void (*task_return_fn)(void *data);
 
 /* loom_task_spawn_with_stack, and on_return(data) (may be NULL) when the
  * function has returned. */
-loom_future *task_spawn(loom_loop *loop, loom_task_fn fn, void *arg, size_t stack_size,
+loom_future *loom__task_spawn(loom_loop *loop, loom_task_fn fn, void *arg, size_t stack_size,
                         task_return_fn on_return, void *data);
 
 #endif

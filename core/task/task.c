@@ -50,7 +50,7 @@ static _Thread_local struct task *current __attribute__((tls_model("initial-exec
 
 static void task_complete_future(struct task *t)
 {
-    future_set_cancel_hook(t->future, NULL, NULL);
+    loom__future_set_cancel_hook(t->future, NULL, NULL);
     if (t->result >= 0) {
         if (t->value || t->destroy)
             loom_future_resolve(t->future, t->value, t->destroy); /* destroys it if cancelled */
@@ -71,7 +71,7 @@ static void task_finish(struct task *t)
 {
     loop_member_remove(t->loop, &t->member);
     fiber_fini(&t->fiber);
-    fiber_stack_put(&t->stack);
+    loom__fiber_stack_put(&t->stack);
     task_complete_future(t);
     free(t->message);
     if (t->on_return)
@@ -85,13 +85,13 @@ static void task_resume(struct task *t)
     struct fiber caller;
     fiber_init_current(&caller);
     struct task *outer = current;
-    const struct fiber_stack *outer_stack = fiber_stack_running;
+    const struct fiber_stack *outer_stack = loom__fiber_stack_running;
     current = t;
-    fiber_stack_running = &t->stack;
+    loom__fiber_stack_running = &t->stack;
     t->state = TASK_RUNNING;
     fiber_switch(&caller, &t->fiber);
     current = outer;
-    fiber_stack_running = outer_stack;
+    loom__fiber_stack_running = outer_stack;
     if (t->state == TASK_RETURNED)
         task_finish(t);
 }
@@ -192,7 +192,7 @@ static void task_cancelled(void *data)
 
 /* --- spawning --------------------------------------------------------------------- */
 
-loom_future *task_spawn(loom_loop *loop, loom_task_fn fn, void *arg, size_t stack_size,
+loom_future *loom__task_spawn(loom_loop *loop, loom_task_fn fn, void *arg, size_t stack_size,
                         task_return_fn on_return, void *data)
 {
     if (!fn) {
@@ -203,13 +203,13 @@ loom_future *task_spawn(loom_loop *loop, loom_task_fn fn, void *arg, size_t stac
     if (!future)
         return NULL;
     struct task *t = calloc(1, sizeof(*t));
-    int r = t ? fiber_stack_get(&t->stack, stack_size) : -ENOMEM;
+    int r = t ? loom__fiber_stack_get(&t->stack, stack_size) : -ENOMEM;
     if (r == 0) {
         fiber_init(&t->fiber, t->stack.lo, t->stack.size, task_main, t);
         r = loom_call_soon(loop, task_wake, t, NULL);
         if (r < 0) {
             fiber_fini(&t->fiber);
-            fiber_stack_put(&t->stack);
+            loom__fiber_stack_put(&t->stack);
         }
     }
     if (r < 0) {
@@ -227,18 +227,18 @@ loom_future *task_spawn(loom_loop *loop, loom_task_fn fn, void *arg, size_t stac
     t->state = TASK_SUSPENDED;
     t->member.ops = &task_member_ops;
     loop_member_add(loop, &t->member);
-    future_set_cancel_hook(future, task_cancelled, t);
+    loom__future_set_cancel_hook(future, task_cancelled, t);
     return future;
 }
 
 loom_future *loom_task_spawn_with_stack(loom_loop *loop, loom_task_fn fn, void *arg, size_t stack_size)
 {
-    return task_spawn(loop, fn, arg, stack_size, NULL, NULL);
+    return loom__task_spawn(loop, fn, arg, stack_size, NULL, NULL);
 }
 
 loom_future *loom_task_spawn(loom_loop *loop, loom_task_fn fn, void *arg)
 {
-    return task_spawn(loop, fn, arg, 0, NULL, NULL);
+    return loom__task_spawn(loop, fn, arg, 0, NULL, NULL);
 }
 
 loom_future *loom_task_current(void)

@@ -41,14 +41,14 @@ static void pingpong_entry(void *arg)
 
 static void fiber_start(struct fiber *f, struct fiber_stack *stack, size_t size, fiber_entry entry, void *arg)
 {
-    ck_assert_int_eq(fiber_stack_get(stack, size), 0);
+    ck_assert_int_eq(loom__fiber_stack_get(stack, size), 0);
     fiber_init(f, stack->lo, stack->size, entry, arg);
 }
 
 static void fiber_stop(struct fiber *f, struct fiber_stack *stack)
 {
     fiber_fini(f);
-    fiber_stack_put(stack);
+    loom__fiber_stack_put(stack);
 }
 
 START_TEST(test_switch_alternates)
@@ -208,21 +208,21 @@ START_TEST(test_stack_sizes_and_reuse)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     struct fiber_stack a, b, c;
-    ck_assert_int_eq(fiber_stack_get(&a, 0), 0);
+    ck_assert_int_eq(loom__fiber_stack_get(&a, 0), 0);
     ck_assert_uint_eq(a.size, FIBER_STACK_DEFAULT);
-    ck_assert_int_eq(fiber_stack_get(&b, 100), 0);
+    ck_assert_int_eq(loom__fiber_stack_get(&b, 100), 0);
     ck_assert_uint_eq(b.size, 16384); /* the minimum */
-    fiber_stack_put(&b);
-    ck_assert_int_eq(fiber_stack_get(&b, 20000), 0);
+    loom__fiber_stack_put(&b);
+    ck_assert_int_eq(loom__fiber_stack_get(&b, 20000), 0);
     ck_assert_uint_eq(b.size, (20000 + page - 1) / page * page);
     memset(b.lo, 0xab, b.size); /* all of it is usable */
     void *lo = b.lo;
-    fiber_stack_put(&b);
-    ck_assert_int_eq(fiber_stack_get(&c, 20000), 0);
+    loom__fiber_stack_put(&b);
+    ck_assert_int_eq(loom__fiber_stack_get(&c, 20000), 0);
     ck_assert_ptr_eq(c.lo, lo); /* the warm one again */
-    ck_assert_int_eq(fiber_stack_get(&b, (size_t)2 << 30), -EINVAL);
-    fiber_stack_put(&c);
-    fiber_stack_put(&a);
+    ck_assert_int_eq(loom__fiber_stack_get(&b, (size_t)2 << 30), -EINVAL);
+    loom__fiber_stack_put(&c);
+    loom__fiber_stack_put(&a);
 }
 END_TEST
 
@@ -263,7 +263,7 @@ START_TEST(test_stack_guards_within_map_limit)
     ck_assert_ptr_nonnull(stacks);
     int guarded = 0;
     for (int i = 0; i < N; i++) {
-        ck_assert_int_eq(fiber_stack_get(&stacks[i], 16384), 0);
+        ck_assert_int_eq(loom__fiber_stack_get(&stacks[i], 16384), 0);
         guarded += stacks[i].guarded;
         *(volatile char *)stacks[i].lo = 1;
     }
@@ -273,7 +273,7 @@ START_TEST(test_stack_guards_within_map_limit)
     ck_assert_int_gt(guarded, 1000);
     ck_assert_int_lt(during, max_map_count() / 2);
     for (int i = 0; i < N; i++)
-        fiber_stack_put(&stacks[i]);
+        loom__fiber_stack_put(&stacks[i]);
     /* Every slab is unmapped, but for the spare ones kept for reuse (at
      * most 64 slabs of 16 stacks). */
     int still_mapped = 0;

@@ -18,11 +18,11 @@ static bool odd_is_live(loom_handle h, void *ctx)
 START_TEST(heap_orders_by_deadline_then_insertion)
 {
     struct timer_heap h;
-    timer_heap_init(&h);
+    loom__timer_heap_init(&h);
     srand(42);
     enum { N = 10000 };
     for (loom_handle i = 1; i <= N; i++)
-        ck_assert(timer_heap_push(&h, rand() % 100, i));
+        ck_assert(loom__timer_heap_push(&h, rand() % 100, i));
     int64_t last_when = -1;
     loom_handle last_handle = 0;
     for (int i = 0; i < N; i++) {
@@ -33,36 +33,36 @@ START_TEST(heap_orders_by_deadline_then_insertion)
             ck_assert_uint_gt(top->handle, last_handle);
         last_when = top->when;
         last_handle = top->handle;
-        timer_heap_pop(&h);
+        loom__timer_heap_pop(&h);
     }
     ck_assert_ptr_null(timer_heap_top(&h));
-    timer_heap_fini(&h);
+    loom__timer_heap_fini(&h);
 }
 END_TEST
 
 START_TEST(heap_compact_keeps_live_entries_in_order)
 {
     struct timer_heap h;
-    timer_heap_init(&h);
+    loom__timer_heap_init(&h);
     for (loom_handle i = 1; i <= 1000; i++)
-        ck_assert(timer_heap_push(&h, (int64_t)(1000 - i), i));
-    timer_heap_compact(&h, odd_is_live, NULL);
+        ck_assert(loom__timer_heap_push(&h, (int64_t)(1000 - i), i));
+    loom__timer_heap_compact(&h, odd_is_live, NULL);
     ck_assert_uint_eq(h.len, 500);
     int64_t last = -1;
     while (timer_heap_top(&h)) {
         ck_assert_uint_eq(timer_heap_top(&h)->handle % 2, 1);
         ck_assert_int_gt(timer_heap_top(&h)->when, last);
         last = timer_heap_top(&h)->when;
-        timer_heap_pop(&h);
+        loom__timer_heap_pop(&h);
     }
-    timer_heap_fini(&h);
+    loom__timer_heap_fini(&h);
 }
 END_TEST
 
 START_TEST(ready_queue_is_fifo_across_growth)
 {
     struct ready_queue q;
-    ready_queue_init(&q);
+    loom__ready_queue_init(&q);
     uint64_t next_out = 1;
     /* Interleave pushes and pops so the ring wraps, then grows. */
     for (uint64_t in = 1; in <= 5000; in++) {
@@ -73,7 +73,7 @@ START_TEST(ready_queue_is_fifo_across_growth)
     while (!ready_queue_empty(&q))
         ck_assert_uint_eq(ready_queue_pop(&q), next_out++);
     ck_assert_uint_eq(next_out, 5001);
-    ready_queue_fini(&q);
+    loom__ready_queue_fini(&q);
 }
 END_TEST
 
@@ -86,7 +86,7 @@ static void nop(loom_loop *loop, void *data)
 START_TEST(call_table_detects_stale_handles)
 {
     struct call_table t;
-    call_table_init(&t);
+    loom__call_table_init(&t);
     loom_handle a = call_table_alloc(&t, nop, NULL, CALL_READY);
     ck_assert_uint_ne(a, 0);
     ck_assert_ptr_nonnull(call_table_get(&t, a));
@@ -104,7 +104,7 @@ START_TEST(call_table_detects_stale_handles)
         ck_assert_uint_ne(call_table_alloc(&t, nop, NULL, CALL_READY), 0);
     ck_assert_ptr_nonnull(call_table_get(&t, b));
     ck_assert_uint_eq(t.used, 10001);
-    call_table_fini(&t);
+    loom__call_table_fini(&t);
 }
 END_TEST
 
@@ -114,7 +114,7 @@ END_TEST
 START_TEST(call_table_generation_does_not_wrap)
 {
     struct call_table t;
-    call_table_init(&t);
+    loom__call_table_init(&t);
     loom_handle first = call_table_alloc(&t, nop, NULL, CALL_READY);
     uint32_t slot = call_handle_index(first);
     call_table_free(&t, first);
@@ -132,7 +132,7 @@ START_TEST(call_table_generation_does_not_wrap)
     }
     ck_assert_int_eq(uses, 3); /* its last three generations, then retired */
     ck_assert_uint_eq(t.used, 0);
-    call_table_fini(&t);
+    loom__call_table_fini(&t);
 }
 END_TEST
 
@@ -143,7 +143,7 @@ static void *produce(void *arg)
 {
     uintptr_t id = (uintptr_t)arg;
     for (uintptr_t i = 0; i < PER_PRODUCER; i++)
-        ck_assert(inbox_push(&shared_inbox, nop, (void *)(id << 32 | i), NULL, false));
+        ck_assert(loom__inbox_push(&shared_inbox, nop, (void *)(id << 32 | i), NULL, false));
     return NULL;
 }
 
@@ -156,7 +156,7 @@ START_TEST(inbox_delivers_everything_in_per_producer_order)
     uintptr_t next[PRODUCERS] = {0};
     size_t total = 0;
     while (total < PRODUCERS * PER_PRODUCER) {
-        struct inbox_item *items = inbox_take(&shared_inbox);
+        struct inbox_item *items = loom__inbox_take(&shared_inbox);
         for (struct inbox_item *it = items; it; it = it->next) {
             uintptr_t v = (uintptr_t)it->data, id = v >> 32, seq = v & 0xffffffff;
             ck_assert_uint_lt(id, PRODUCERS);
@@ -164,7 +164,7 @@ START_TEST(inbox_delivers_everything_in_per_producer_order)
             next[id]++;
             total++;
         }
-        inbox_free(items, false);
+        loom__inbox_free(items, false);
     }
     for (int i = 0; i < PRODUCERS; i++)
         pthread_join(threads[i], NULL);
