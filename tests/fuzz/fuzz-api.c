@@ -75,6 +75,7 @@ struct reg {
     int fd;
     bool active;
     bool writer;
+    bool orphan; /* its fd was closed without removing it: one LOOM_ERR call allowed */
 };
 
 struct pair {
@@ -211,13 +212,34 @@ static void op_cancel_call(struct input *in)
 
 /* --- fd watches --------------------------------------------------------------------------- */
 
+/* Whether fd is one of the fuzzer's open sockets now. */
+static bool fd_in_use(int fd)
+{
+    for (size_t i = 0; i < m.n_pairs; i++)
+        if (m.pairs[i].fd == fd || m.pairs[i].peer == fd)
+            return true;
+    return false;
+}
+
 static void on_fd(loom_loop *loop, int fd, unsigned events, void *data)
 {
     struct reg *r = data;
     char buf[64];
 
-    CHECK(r->active);
     CHECK(r->fd == fd);
+    if (r->orphan) {
+        /* The backend saw the closed fd: it may say so once, never for a new file. */
+        CHECK((events & LOOM_ERR) && !fd_in_use(fd));
+        r->orphan = false;
+        (void)(r->writer ? loom_remove_writer(loop, fd) : loom_remove_reader(loop, fd));
+        return;
+    }
+    if (!r->active)
+        fprintf(stderr, "model: dead %s of fd %d called for fd %d, events %#x\n",
+                r->writer ? "writer" : "reader", r->fd, fd, events);
+    CHECK(r->active);
+    /* loop.h: HUP comes with the watched event (ERR may come alone). */
+    CHECK(events & (LOOM_ERR | (r->writer ? LOOM_WRITE : LOOM_READ)));
     if (r->writer) {
         /* One-shot: a writable socket would fire on every iteration. */
         r->active = false;
@@ -261,9 +283,11 @@ static void op_watch(struct input *in)
     *r = (struct reg){.fd = p->fd, .writer = writer};
     int ret = writer ? loom_add_writer(m.loop, p->fd, on_fd, r)
                      : loom_add_reader(m.loop, p->fd, on_fd, r);
+    /* -EEXIST: a dead watch of a closed fd with this number (see op_close_fd). */
     CHECK(ret == 0 || m.closed || ret == -EEXIST);
     r->active = ret == 0;
-    *slot = r;
+    if (ret == 0)
+        *slot = r;
 }
 
 static void op_unwatch(struct input *in)
@@ -295,32 +319,37 @@ static void op_poke(struct input *in)
     }
 }
 
-/* Closes a watched fd with or without removing its watches first: after the
- * close, whatever the next socket gets this number, the old callbacks are dead. */
+static void remove_watches(int fd, struct reg *const regs[2])
+{
+    if (regs[0])
+        (void)loom_remove_reader(m.loop, fd);
+    if (regs[1])
+        (void)loom_remove_writer(m.loop, fd);
+}
+
+/* Closes a watched fd: remove then close, close then remove, or close and
+ * never remove. Whatever socket gets the number next, the old callbacks are
+ * dead from the close on. */
 static void op_close_fd(struct input *in)
 {
     struct pair *p = pick_open_pair(in);
-    bool remove_first = take(in, 2);
+    unsigned how = take(in, 3);
 
     if (!p)
         return;
     struct reg *regs[2] = {p->reader, p->writer};
-    for (int i = 0; i < 2; i++) {
-        if (!regs[i])
-            continue;
-        if (remove_first)
-            (void)(regs[i]->writer ? loom_remove_writer(m.loop, p->fd)
-                                   : loom_remove_reader(m.loop, p->fd));
-        regs[i]->active = false;
-    }
-    p->reader = p->writer = NULL;
+    if (how == 0)
+        remove_watches(p->fd, regs);
+    for (int i = 0; i < 2; i++)
+        if (regs[i]) {
+            regs[i]->orphan = how == 2 && regs[i]->active;
+            regs[i]->active = false;
+        }
     close(p->fd);
+    if (how == 1)
+        remove_watches(p->fd, regs);
+    p->reader = p->writer = NULL;
     p->fd = -1;
-    if (!remove_first) {
-        /* loom may still hold the dead watch: removing it now must be harmless. */
-        (void)loom_remove_reader(m.loop, regs[0] ? regs[0]->fd : -1);
-        (void)loom_remove_writer(m.loop, regs[1] ? regs[1]->fd : -1);
-    }
 }
 
 /* --- futures and combinators -------------------------------------------------------------- */
@@ -419,7 +448,9 @@ static void on_combinator_done(loom_future *f, void *data)
         }
         break;
     case COMB_TIMEOUT:
-        if (st == LOOM_FUTURE_FAILED && loom_future_status(f) == -ETIMEDOUT)
+        /* Its own deadline, not an input that timed out itself. */
+        if (st == LOOM_FUTURE_FAILED && loom_future_status(f) == -ETIMEDOUT &&
+            loom_future_status(x->inputs[0]) != -ETIMEDOUT)
             CHECK(now_ns() - x->created >= x->timeout);
         if (st == LOOM_FUTURE_RESOLVED)
             CHECK(loom_future_state_get(x->inputs[0]) == LOOM_FUTURE_RESOLVED);
@@ -495,7 +526,8 @@ static void hold(loom_future *acquire, int *holders, int limit, bool lock)
     CHECK(*holders <= limit);
     loom_yield();
     --*holders;
-    CHECK((lock ? loom_lock_release(m.lock) : loom_semaphore_release(m.sem)) == 0);
+    r = lock ? loom_lock_release(m.lock) : loom_semaphore_release(m.sem);
+    CHECK(r == 0 || (m.closed && r == -ESHUTDOWN));
 }
 
 static void run_step(struct task *t, int i)
@@ -638,8 +670,10 @@ static void settle(void)
 
 static void teardown(void)
 {
-    if (!m.closed)
+    if (!m.closed) {
+        m.closed = true; /* the tasks it resumes see a closed loop */
         CHECK(loom_loop_close(m.loop) == 0);
+    }
     /* Closing resumes every task: each function has returned now. */
     for (size_t i = 0; i < m.n_tasks; i++) {
         CHECK(m.tasks[i].returned == 1);
@@ -669,17 +703,37 @@ static void teardown(void)
 
 static void op_close(struct input *in)
 {
-    if (!m.closed)
+    if (!m.closed) {
+        m.closed = true;
         CHECK(loom_loop_close(m.loop) == 0);
-    m.closed = true;
+    }
 }
 
-typedef void (*op_fn)(struct input *in);
-static const op_fn ops[] = {
-    op_schedule, op_schedule, op_cancel_call, op_run, op_open_pair, op_watch, op_unwatch,
-    op_poke, op_close_fd, op_new_future, op_complete, op_on_done, op_combinator, op_then,
-    op_spawn, op_close,
+#define OP(fn) {fn, #fn}
+static const struct op {
+    void (*fn)(struct input *in);
+    const char *name;
+} ops[] = {
+    OP(op_schedule), OP(op_schedule), OP(op_cancel_call), OP(op_run), OP(op_open_pair),
+    OP(op_watch), OP(op_unwatch), OP(op_poke), OP(op_close_fd), OP(op_new_future),
+    OP(op_complete), OP(op_on_done), OP(op_combinator), OP(op_then), OP(op_spawn), OP(op_close),
 };
+
+/* Runs one operation; LOOM_FUZZ_TRACE=1 prints it with the argument bytes it
+ * took, to read a crash input. */
+static void run_op(struct input *in, bool trace)
+{
+    const struct op *op = &ops[take(in, sizeof(ops) / sizeof(ops[0]))];
+    const uint8_t *args = in->p;
+
+    op->fn(in);
+    if (!trace)
+        return;
+    fprintf(stderr, "fuzz: %s", op->name);
+    for (; args < in->p; args++)
+        fprintf(stderr, " %u", *args);
+    fprintf(stderr, "\n");
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -696,8 +750,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     m.chan = loom_channel_new(m.loop, 1);
     if (!m.lock || !m.sem || !m.chan)
         abort();
+    bool trace = getenv("LOOM_FUZZ_TRACE") != NULL;
     for (int i = 0; i < MAX_OPS && in.n > 0; i++)
-        ops[take(&in, sizeof(ops) / sizeof(ops[0]))](&in);
+        run_op(&in, trace);
     if (!m.closed)
         settle();
     teardown();
