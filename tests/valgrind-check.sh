@@ -1,0 +1,72 @@
+#!/bin/sh
+# Runs one test program under Valgrind memcheck and fails when memcheck found
+# an error or a leak, when memory allocated by libloom is still reachable at
+# exit (a loop or future nobody freed is a leak even if a pointer to it
+# survives), or when the program left open an fd it opened itself (other
+# than GLib's default-context eventfd, a process-wide singleton).
+#
+#   tests/valgrind-check.sh PROGRAM [ARGS...]
+#
+# Environment: VALGRIND (default valgrind), LIBTOOL (runs libtool wrapper
+# scripts), top_srcdir (for the suppression files), VALGRIND_EXTRA.
+#
+# The program runs as one process (CK_FORK=no): memcheck's fd and leak report
+# then covers the whole program, instead of one Check child per test that
+# inherits the runner's own fds. Memcheck does not turn its fd report into an
+# exit status, hence the log parsing below.
+set -u
+srcdir=${top_srcdir:-$(dirname "$0")/..}
+logdir=$(mktemp -d "${TMPDIR:-/tmp}/loom-vg.XXXXXX")
+trap 'rm -rf "$logdir"' EXIT
+
+# --fullpath-after= keeps source paths (core/..., adapters/...) in the stacks,
+# which is how a still-reachable block is recognised as libloom's.
+CK_FORK=no CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-10} \
+    ${LIBTOOL:+$LIBTOOL --mode=execute} ${VALGRIND:-valgrind} \
+    --error-exitcode=99 --leak-check=full --show-leak-kinds=all \
+    --errors-for-leak-kinds=definite,indirect --track-fds=yes --fullpath-after= \
+    --num-callers=30 \
+    --suppressions="$srcdir/tests/valgrind-toolkits.supp" \
+    --suppressions="$srcdir/tests/valgrind-qt.supp" \
+    --log-file="$logdir/vg.%p" ${VALGRIND_EXTRA:-} "$@"
+status=$?
+
+# The program's own process; a child it forked (test-fiber does) exits
+# without cleaning up on purpose, so only its memcheck errors count.
+main_logs=""
+for log in "$logdir"/vg.*; do
+    ppid=$(sed -n 's/^==[0-9]*== Parent PID: //p' "$log")
+    [ -e "$logdir/vg.$ppid" ] || main_logs="$main_logs $log"
+done
+
+# Print the records of the main log that make the run fail.
+awk '
+    function flush() {
+        if (kind != "" && bad) { print rec; failed = 1 }
+        kind = ""; rec = ""; bad = 0
+    }
+    /are still reachable in loss record/ { flush(); kind = "reach"; rec = $0; next }
+    /Open (file descriptor|AF_UNIX socket|AF_INET socket) [0-9]+/ {
+        flush(); kind = "fd"; rec = $0; bad = 1; next
+    }
+    kind != "" && /^==[0-9]+== *$/ { flush(); next }
+    kind != "" {
+        rec = rec "\n" $0
+        if (kind == "fd" && /<inherited from parent>/) bad = 0
+        # GLib creates its process-wide default context once and never frees it.
+        if (kind == "fd" && /g_main_context_default/) bad = 0
+        if (kind == "reach" && /[( \/](core|adapters)\/[^ ]*:[0-9]+\)/) bad = 1
+    }
+    END { flush(); exit failed }
+' $main_logs >"$logdir/report" || {
+    echo "$*: libloom memory still reachable or fds left open at exit:" >&2
+    cat "$logdir/report" >&2
+    [ "$status" -ne 0 ] || status=1
+}
+if [ "$status" -eq 99 ]; then
+    echo "$*: memcheck found errors:" >&2
+    for log in "$logdir"/vg.*; do
+        grep -q "ERROR SUMMARY: 0 errors" "$log" || cat "$log" >&2
+    done
+fi
+exit "$status"
