@@ -270,8 +270,9 @@ LOOM_API int loom_fd_watch(loom_loop *loop, int fd, unsigned events, loom_fd_cal
                            loom_destroy_fn destroy);
 
 /* Changes a watch's interest mask. Cheap: never an fstat or fcntl, and no
- * system call at all when the mask did not change. -ENOENT if fd has no loom_fd_watch, -EBADF if its
- * watch is suspended (the fd was found closed), -EINVAL for other bits. */
+ * system call at all when the mask did not change. -ENOENT if fd has no
+ * loom_fd_watch, -EBADF if its watch is suspended (the fd was found closed),
+ * -EINVAL for other bits. */
 LOOM_API int loom_fd_set_events(loom_loop *loop, int fd, unsigned events);
 
 /* Removes the watch and runs its destroy. -ENOENT if fd has none. Safe
