@@ -805,11 +805,13 @@ START_TEST(test_group_deadline)
 {
     struct child c[2] = {{.sleep_ns = LONG_SLEEP}, {.sleep_ns = 1 * MS}};
     struct waiter w = {.group = new_group(c, 2), .children = c, .n = 2};
+    /* Long enough for the 1 ms child to finish first, also under TSan. */
+    int64_t deadline = fixture_scaled_ms(50) * MS;
     int64_t start = fixture_now();
-    ck_assert_int_eq(loom_task_group_set_deadline(w.group, loom_loop_now(loop) + 20 * MS), 0);
+    ck_assert_int_eq(loom_task_group_set_deadline(w.group, loom_loop_now(loop) + deadline), 0);
     run_waiter(&w);
     ck_assert_int_eq(w.result, -ETIMEDOUT);
-    ck_assert_int_ge(w.ended - start, 20 * MS);
+    ck_assert_int_ge(w.ended - start, deadline);
     ck_assert(w.all_returned_at_end);
     ck_assert_int_eq(c[0].sleep_result, -ECANCELED);
     ck_assert_int_eq(c[1].sleep_result, 0);
