@@ -101,16 +101,22 @@ static int backend_interest(loom_loop *loop, int fd, struct fd_entry *e, unsigne
     return events ? loop->fd_ops->watch_add(loop->fd_backend, fd, fd_token(fd, e->gen), events, &e->watch) : 0;
 }
 
+/* claim for an fd the caller names: -EBADF unless it is open. */
+static int claim_fd(loom_loop *loop, int fd, struct stat *st, struct fd_entry **ep)
+{
+    if (fd < 0 || fstat(fd, st) < 0)
+        return -EBADF;
+    return claim(loop, fd, st, ep);
+}
+
 static int add_side(loom_loop *loop, int fd, unsigned side, loom_fd_callback cb, void *data)
 {
     LOOP_CHECK(loop);
     if (!cb)
         return -EINVAL;
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0)
-        return -EBADF;
     struct fd_entry *e;
-    int r = claim(loop, fd, &st, &e);
+    int r = claim_fd(loop, fd, &st, &e);
     if (r < 0)
         return r;
     if (e->kind == FD_ONE || (e->interest & side))
@@ -175,10 +181,8 @@ int loom_fd_watch(loom_loop *loop, int fd, unsigned events, loom_fd_callback cb,
     if (!cb || (events & ~(LOOM_READ | LOOM_WRITE)))
         return -EINVAL;
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0)
-        return -EBADF;
     struct fd_entry *e;
-    int r = claim(loop, fd, &st, &e);
+    int r = claim_fd(loop, fd, &st, &e);
     if (r < 0)
         return r;
     if (e->kind != FD_NONE)
