@@ -57,18 +57,26 @@ static int child_closes(loom_loop *inherited)
     return 0;
 }
 
-/* Forks; the child exits with the status of step (_exit: no Check or
- * toolkit teardown there), which must be 0. */
+/* Forks; the child reports the step it failed at (0: none) through a pipe,
+ * not its exit status: under Valgrind that is Valgrind's, which counts the
+ * memory a child leaves on purpose (the backend's, see loop.h) as a leak.
+ * _exit: no Check or toolkit teardown there. */
 static void in_child(loom_loop *loop, int fd, bool close_it)
 {
+    int report[2];
+    ck_assert_int_eq(pipe(report), 0);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
-    if (pid == 0)
-        _exit(close_it ? child_closes(loop) : child_refused(loop, fd));
-    int status = 0;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed at step %d",
-                  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    if (pid == 0) {
+        unsigned char step = (unsigned char)(close_it ? child_closes(loop) : child_refused(loop, fd));
+        _exit(write(report[1], &step, 1) == 1 ? 0 : 1);
+    }
+    close(report[1]);
+    unsigned char step = 255;
+    ck_assert_int_eq(read(report[0], &step, 1), 1);
+    close(report[0]);
+    ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+    ck_assert_msg(step == 0, "child failed at step %d", step);
 }
 
 START_TEST(test_fork_child_close_leaves_parent_intact)
