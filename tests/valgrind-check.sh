@@ -21,8 +21,10 @@ trap 'rm -rf "$logdir"' EXIT
 
 # --fullpath-after= keeps source paths (core/..., adapters/...) in the stacks,
 # which is how a still-reachable block is recognised as libloom's.
+# Without Check's forks there is no per-test time limit: a hung program is
+# killed after 15 minutes, so it fails instead of holding up the run.
 CK_FORK=no CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-10} \
-    ${LIBTOOL:+$LIBTOOL --mode=execute} ${VALGRIND:-valgrind} \
+    timeout -s KILL 900 ${LIBTOOL:+$LIBTOOL --mode=execute} ${VALGRIND:-valgrind} \
     --error-exitcode=99 --leak-check=full --show-leak-kinds=all \
     --errors-for-leak-kinds=definite,indirect --track-fds=yes --fullpath-after= \
     --num-callers=30 \
