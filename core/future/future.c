@@ -167,6 +167,7 @@ static void future_unwait(loom_future *f)
 }
 
 static void future_callbacks_release(loom_future *f, uint32_t from);
+static uint32_t future_callback_count(const loom_future *f);
 
 void loom_future_unref(loom_future *future)
 {
@@ -175,7 +176,10 @@ void loom_future_unref(loom_future *future)
     if (future->state == LOOM_FUTURE_FAILED && !future->retrieved)
         future_report_unretrieved(future);
     future_unwait(future);
-    future_callbacks_release(future, future->next_cb); /* a pending future's, never run */
+    if (future->next_cb < future_callback_count(future))
+        future_callbacks_release(future, future->next_cb); /* a pending future's, never run */
+    else
+        free(future->more); /* all ran: the usual case, kept cheap */
     if (future->destroy)
         future->destroy(future->value);
     loom_future_unref(future->shared);
@@ -244,10 +248,11 @@ static void future_resume(loom_loop *loop, void *data)
  * the later ones before anything added after them. */
 static void future_run_callbacks(loom_future *f)
 {
-    while (f->next_cb < future_callback_count(f)) {
+    uint32_t n;
+    while (f->next_cb < (n = future_callback_count(f))) {
         struct future_callback cb = *future_callback_at(f, f->next_cb++);
         /* Without memory for it, the rest still runs in order, after cb. */
-        if (f->next_cb < future_callback_count(f) && !f->resume)
+        if (f->next_cb < n && !f->resume)
             loom_call_soon(f->loop, future_resume, f, &f->resume);
         cb.fn(f, cb.data);
         if (f->resume) {
