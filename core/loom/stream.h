@@ -243,9 +243,10 @@ LOOM_API loom_future *loom_stream_shutdown(loom_stream *stream);
  * valid). An outstanding read is cancelled at once. The future (a new
  * reference; unref it at once if unwanted) resolves once the fd is closed,
  * or fails with the error that stopped the flush (the fd is closed then too).
- * On a closed loop it only frees the stream and returns a future failed with
- * -ESHUTDOWN. NULL only for a NULL stream or without memory for the future
- * (errno set; the stream is closed and released all the same). */
+ * NULL with errno set for a NULL stream (EINVAL), on a closed loop
+ * (ESHUTDOWN) or without memory for the future (ENOMEM): the stream is closed
+ * and released all the same (at once, dropping what was queued, on a closed
+ * loop or without memory). */
 LOOM_API loom_future *loom_stream_close(loom_stream *stream);
 
 /* Closes the fd now and releases the caller's stream: queued writes are
