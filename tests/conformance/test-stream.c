@@ -491,6 +491,14 @@ END_TEST
 
 /* --- servers and connects ---------------------------------------------------------------------- */
 
+/* Valgrind closes what accept returns above the fd limit it keeps for the
+ * program, so there a connection refused for EMFILE is lost for good. */
+static bool under_valgrind(void)
+{
+    const char *preload = getenv("LD_PRELOAD");
+    return preload && strstr(preload, "vgpreload");
+}
+
 typedef struct acceptor {
     int accepted;
 } acceptor;
@@ -510,13 +518,14 @@ START_TEST(test_accept_emfile_does_not_spin)
     ck_assert_int_eq(loom_server_on_accept(srv, count_accept, &a, NULL), 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)loom_server_port(srv)),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int clients[3];
-    for (int i = 0; i < 3; i++)
+    int clients[4]; /* the last one connects once fds are free again */
+    for (int i = 0; i < 4; i++)
         clients[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int spare = dup(clients[3]); /* freed later: a number to accept into */
     struct rlimit old, low;
     ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
     low = old;
-    low.rlim_cur = (rlim_t)clients[2] + 1; /* no fd number left to accept into */
+    low.rlim_cur = (rlim_t)spare + 1; /* no fd number left to accept into */
     ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(connect(clients[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
@@ -530,13 +539,16 @@ START_TEST(test_accept_emfile_does_not_spin)
     ck_assert_uint_lt(loom_loop_ticks(loop) - ticks, 100);
     ck_assert_int_ge(atomic_load(&errors.count), 1);
     ck_assert_int_eq(atomic_load(&errors.last_err), -EMFILE);
-    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
-    for (int i = 0; i < 100 && a.accepted < 3; i++) {
+    close(spare); /* each accepted stream is closed at once: one number is enough */
+    ck_assert_int_eq(connect(clients[3], (struct sockaddr *)&sin, sizeof(sin)), 0);
+    int expected = under_valgrind() ? 1 : 4;
+    for (int i = 0; i < 100 && a.accepted < expected; i++) {
         loom_call_later(loop, LOOM_MSEC(20), fixture_stop, NULL, NULL);
         fixture_run(loop, WAIT_MS, "accepting again");
     }
-    ck_assert_int_eq(a.accepted, 3);
-    for (int i = 0; i < 3; i++)
+    ck_assert_int_ge(a.accepted, expected);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    for (int i = 0; i < 4; i++)
         close(clients[i]);
     loom_server_close(srv);
 }
