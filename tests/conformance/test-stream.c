@@ -337,9 +337,11 @@ START_TEST(test_read_limit_pauses)
     memset(chunk, 'r', sizeof(chunk));
     ck_assert_int_eq(loom_stream_write(s[0], chunk, sizeof(chunk), NULL), 0);
     expect_read(loom_stream_read(s[1], 1), "r");
+    uint64_t ticks = loom_loop_ticks(loop);
     loom_call_later(loop, LOOM_MSEC(50), fixture_stop, NULL, NULL);
     fixture_run(loop, WAIT_MS, "read ahead");
     ck_assert_uint_le(loom_stream_buffered(s[1]), 1000); /* paused at the limit */
+    ck_assert_uint_lt(loom_loop_ticks(loop) - ticks, 20);  /* not woken by the fd meanwhile */
     ck_assert_uint_gt(loom_stream_buffered(s[1]), 0);
     loom_future *f = check_future(loom_stream_read_exactly(s[1], 3999)); /* beyond the limit */
     ck_assert_int_eq(run(f, "read the rest"), 0);
