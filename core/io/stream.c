@@ -99,7 +99,7 @@ static bool loop_is_closed(const loom_loop *loop)
     return atomic_load_explicit(&loop->closed, memory_order_relaxed);
 }
 
-/* NULL with errno for the reading and draining calls. */
+/* The checks every stream call starts with: 0, -EINVAL, -ESHUTDOWN, -EXDEV. */
 static int stream_check(loom_stream *s, const char *func)
 {
     if (!s)
