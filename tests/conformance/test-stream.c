@@ -280,6 +280,54 @@ START_TEST(test_small_kernel_buffers)
 }
 END_TEST
 
+static int destroyed;
+
+static void count_destroy(void *data)
+{
+    destroyed++;
+    free(data);
+}
+
+/* Many writes in a row arrive in order, their futures complete in order, and
+ * abort destroys what was handed over and never sent. */
+START_TEST(test_write_order_and_abort)
+{
+    loom_stream *s[2];
+    socketpair_streams(s);
+    enum { N = 300 };
+    loom_future *done[N];
+    char expect[N * 4 + 1] = "";
+    for (int i = 0; i < N; i++) {
+        char *text = malloc(5);
+        snprintf(text, 5, "%04d", i);
+        strcat(expect, text);
+        ck_assert_int_eq(loom_stream_write_take(s[0], text, 4, count_destroy, &done[i]), 0);
+    }
+    loom_future *got = check_future(loom_stream_read_exactly(s[1], N * 4));
+    ck_assert_int_eq(run(got, "ordered writes"), 0);
+    ck_assert_mem_eq(bytes(got)->data, expect, N * 4);
+    loom_future_unref(got);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(run(done[i], "write future"), 0);
+        ck_assert_int_eq(loom_future_value_int(done[i]), 4);
+        loom_future_unref(done[i]);
+    }
+    ck_assert_int_eq(destroyed, N);
+    /* Queued behind a full kernel buffer, then aborted. */
+    destroyed = 0;
+    size_t big = 4 << 20;
+    ck_assert_int_eq(loom_stream_write_take(s[0], malloc(big), big, count_destroy, NULL), 0);
+    loom_future *last;
+    ck_assert_int_eq(loom_stream_write_take(s[0], strdup("x"), 1, count_destroy, &last), 0);
+    ck_assert_uint_gt(loom_stream_write_queued(s[0]), 0);
+    loom_stream_abort(s[0]);
+    ck_assert_int_eq(destroyed, 2);
+    ck_assert_int_eq(loom_future_state_get(last), LOOM_FUTURE_CANCELLED);
+    loom_future_unref(last);
+    loom_stream_abort(s[1]);
+}
+END_TEST
+
 /* --- framing --------------------------------------------------------------------------- */
 
 START_TEST(test_readline_limit)
@@ -574,6 +622,9 @@ START_TEST(test_connect_refused)
     f = check_future(loom_unix_connect(loop, "@loom-nobody-listens-here", 0));
     ck_assert_int_eq(run(f, "unix connect refused"), -ECONNREFUSED);
     loom_future_unref(f);
+    f = check_future(loom_unix_connect(loop, "/nonexistent/loom.sock", 0));
+    ck_assert_int_eq(run(f, "no such socket"), -ENOENT);
+    loom_future_unref(f);
     loom_executor_shutdown();
 }
 END_TEST
@@ -685,6 +736,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_echo_tcp);
     tcase_add_test(tc, test_echo_unix);
     tcase_add_test(tc, test_small_kernel_buffers);
+    tcase_add_test(tc, test_write_order_and_abort);
     tcase_add_test(tc, test_readline_limit);
     tcase_add_test(tc, test_read_exactly_at_eof);
     tcase_add_test(tc, test_read_limit_pauses);
