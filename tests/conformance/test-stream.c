@@ -169,6 +169,29 @@ START_TEST(test_fd_wait_hup_and_close)
 }
 END_TEST
 
+/* An fd closed while waited for, its number reused by a new watch: the
+ * waiter learns it (LOOM_ERR), and the new watch is not disturbed. */
+START_TEST(test_fd_wait_fd_reused)
+{
+    int p[2], q[2];
+    ck_assert_int_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    loom_future *w = check_future(loom_fd_wait(loop, p[0], LOOM_READ));
+    close(p[0]);
+    ck_assert_int_eq(pipe2(q, O_NONBLOCK | O_CLOEXEC), 0);
+    ck_assert_int_eq(q[0], p[0]); /* the lowest free number */
+    loom_stream *s = loom_stream_new(loop, q[0]);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(run(w, "waiter of a reused fd"), 0);
+    ck_assert(loom_future_value_int(w) & LOOM_ERR);
+    loom_future_unref(w);
+    ck_assert_int_eq(write(q[1], "ok", 2), 2);
+    expect_read(loom_stream_read(s, 10), "ok");
+    loom_stream_abort(s);
+    close(q[1]);
+    close(p[1]);
+}
+END_TEST
+
 /* --- echo ------------------------------------------------------------------------ */
 
 /* One round trip each way over s, then both ends closed. */
@@ -732,6 +755,7 @@ Suite *stream_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_fd_wait_waiters_and_cancel);
     tcase_add_test(tc, test_fd_wait_hup_and_close);
+    tcase_add_test(tc, test_fd_wait_fd_reused);
     tcase_add_test(tc, test_echo_socketpair);
     tcase_add_test(tc, test_echo_tcp);
     tcase_add_test(tc, test_echo_unix);
