@@ -339,7 +339,7 @@ START_TEST(test_write_order_and_abort)
     /* Queued behind a full kernel buffer, then aborted. */
     destroyed = 0;
     size_t big = 4 << 20;
-    ck_assert_int_eq(loom_stream_write_take(s[0], malloc(big), big, count_destroy, NULL), 0);
+    ck_assert_int_eq(loom_stream_write_take(s[0], calloc(1, big), big, count_destroy, NULL), 0);
     loom_future *last;
     ck_assert_int_eq(loom_stream_write_take(s[0], strdup("x"), 1, count_destroy, &last), 0);
     ck_assert_uint_gt(loom_stream_write_queued(s[0]), 0);
@@ -672,6 +672,14 @@ START_TEST(test_connect_timeout)
     loom_connect_opts opts = {.timeout_ns = LOOM_MSEC(300)};
     loom_future *f = check_future(loom_tcp_connect(loop, "127.0.0.1", port, &opts));
     ck_assert_int_eq(run(f, "connect timeout"), -ETIMEDOUT);
+    loom_future_unref(f);
+    /* Cancelled while it hangs: the attempt goes too. */
+    f = check_future(loom_tcp_connect(loop, "127.0.0.1", port, NULL));
+    loom_call_later(loop, LOOM_MSEC(100), fixture_stop, NULL, NULL);
+    fixture_run(loop, WAIT_MS, "connect under way");
+    ck_assert(!loom_future_done(f));
+    ck_assert(loom_future_cancel(f));
+    fixture_settle(loop);
     loom_future_unref(f);
     loom_executor_shutdown();
     ck_assert_int_eq(fixture_count_open_fds(), fds); /* the attempt's socket went */
