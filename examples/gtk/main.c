@@ -48,6 +48,12 @@ static void on_compute_clicked(GtkButton *button, gpointer data)
     work_start_compute(app->work);
 }
 
+static void on_fetch_clicked(GtkButton *button, gpointer data)
+{
+    struct app *app = data;
+    work_start_fetch(app->work);
+}
+
 static void on_modal_clicked(GtkButton *button, gpointer data)
 {
     struct app *app = data;
@@ -86,7 +92,8 @@ static void build_window(struct app *app, const char *backend)
 
     app->start[WORK_COUNTDOWN] = add_row(app, grid, 0, "Start countdown", G_CALLBACK(on_countdown_clicked));
     app->start[WORK_COMPUTE] = add_row(app, grid, 1, "Compute", G_CALLBACK(on_compute_clicked));
-    app->modal_button = add_row(app, grid, 2, "Modal dialog", G_CALLBACK(on_modal_clicked));
+    app->start[WORK_FETCH] = add_row(app, grid, 2, "Fetch", G_CALLBACK(on_fetch_clicked));
+    app->modal_button = add_row(app, grid, WORK_ITEMS, "Modal dialog", G_CALLBACK(on_modal_clicked));
     for (int i = 0; i < WORK_ITEMS; i++) {
         app->label[i] = gtk_label_new(NULL);
         gtk_label_set_xalign(GTK_LABEL(app->label[i]), 0);

@@ -66,6 +66,7 @@ void build_window(App *app, const char *backend)
     auto *grid = new QGridLayout(&app->window);
     app->start[WORK_COUNTDOWN] = new QPushButton(QStringLiteral("Start countdown"));
     app->start[WORK_COMPUTE] = new QPushButton(QStringLiteral("Compute"));
+    app->start[WORK_FETCH] = new QPushButton(QStringLiteral("Fetch"));
     app->modal_button = new QPushButton(QStringLiteral("Modal dialog"));
     for (int i = 0; i < WORK_ITEMS; i++) {
         app->label[i] = new QLabel;
@@ -78,6 +79,7 @@ void build_window(App *app, const char *backend)
     // A failure to start shows in the label.
     QObject::connect(app->start[WORK_COUNTDOWN], &QPushButton::clicked, [app] { work_start_countdown(app->work); });
     QObject::connect(app->start[WORK_COMPUTE], &QPushButton::clicked, [app] { work_start_compute(app->work); });
+    QObject::connect(app->start[WORK_FETCH], &QPushButton::clicked, [app] { work_start_fetch(app->work); });
     QObject::connect(app->modal_button, &QPushButton::clicked, [app] { run_modal(app); });
 }
 

@@ -15,9 +15,10 @@ enum {
     TEXT_MAX = 128,
 };
 
-/* What the labels must end with: 5..0, and 1² + 2² + ... + 5². */
-static const char *const final_text[WORK_ITEMS] = {"Countdown: 0", "Sum of squares: 55"};
-static const char *const item_name[WORK_ITEMS] = {"countdown", "compute"};
+/* What the labels must end with: 5..0, 1² + 2² + ... + 5², the server's line. */
+static const char *const final_text[WORK_ITEMS] = {"Countdown: 0", "Sum of squares: 55",
+                                                   "Fetched: hello from loopback"};
+static const char *const item_name[WORK_ITEMS] = {"countdown", "compute", "fetch"};
 
 struct selftest {
     const struct selftest_ui *ui;
@@ -72,7 +73,7 @@ static void wait_for_results(void *data)
             return;
         }
     }
-    printf("self-test passed: labels ended with \"%s\" and \"%s\"\n", texts[0], texts[1]);
+    printf("self-test passed: labels ended with \"%s\", \"%s\" and \"%s\"\n", texts[0], texts[1], texts[2]);
     t->ui->quit(t->app, 0);
 }
 

@@ -3,6 +3,8 @@
  * awaits while the toolkit's loop goes on. */
 #include "work.h"
 
+#include <loom/stream.h>
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -18,12 +20,17 @@ enum {
 };
 static const int64_t COUNTDOWN_TICK_NS = 200 * 1000000LL;
 static const int64_t COMPUTE_TIMEOUT_NS = 5000 * 1000000LL;
+static const int64_t FETCH_TIMEOUT_NS = 5000 * 1000000LL;
+static const char GREETING[] = "hello from loopback\n";
+enum { GREETING_LIMIT = 256 };
 
 struct work {
     loom_loop *loop;
     const struct work_ui *ui; /* NULL once work_free detached the app */
     void *app;
     loom_future *tasks[WORK_ITEMS]; /* the running task of each item, or NULL */
+    loom_server *server;            /* answers each connection with GREETING */
+    char port[12];                  /* the server's, for the fetch task */
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -110,22 +117,13 @@ static void feeder_stop(struct feeder *f)
     close(f->fds[1]);
 }
 
-static void on_readable(loom_loop *loop, int fd, unsigned events, void *data)
-{
-    loom_remove_reader(loop, fd); /* level-triggered: once is enough */
-    loom_future_resolve_int(data, events);
-}
-
 /* From a task: waits until fd is readable, at most timeout_ns. */
 static int await_readable(loom_loop *loop, int fd, int64_t timeout_ns)
 {
-    loom_future *readable = loom_future_new(loop);
+    loom_future *readable = loom_fd_wait(loop, fd, LOOM_READ);
     if (!readable)
         return -errno;
-    int r = loom_add_reader(loop, fd, on_readable, readable);
-    if (r == 0)
-        r = loom_await_timeout(readable, timeout_ns);
-    loom_remove_reader(loop, fd); /* still there if the wait was cut short */
+    int r = loom_await_timeout(readable, timeout_ns); /* cancels the wait when cut short */
     loom_future_unref(readable);
     return r;
 }
@@ -157,6 +155,63 @@ static int compute_task(void *arg)
     return 0; /* a failure was shown to the user: handled */
 }
 
+/* --- fetch: a loopback server and a client, both on loom streams ---------- */
+
+/* The server's side: answer one line, then close once it is in the kernel. */
+static void on_accept(loom_server *server, loom_stream *stream, void *data)
+{
+    (void)server;
+    (void)data;
+    loom_stream_write(stream, GREETING, sizeof(GREETING) - 1, NULL);
+    loom_future_unref(loom_stream_close(stream));
+}
+
+static int server_start(struct work *w)
+{
+    int r = loom_tcp_listen(w->loop, "127.0.0.1", "0", NULL, &w->server);
+    if (r == 0)
+        r = loom_server_on_accept(w->server, on_accept, NULL, NULL);
+    int port = r == 0 ? loom_server_port(w->server) : r;
+    if (port < 0) {
+        loom_server_close(w->server);
+        w->server = NULL;
+        return port;
+    }
+    snprintf(w->port, sizeof(w->port), "%d", port);
+    return 0;
+}
+
+/* From a task: awaits f (NULL: the call that made it failed). */
+static int await_made(loom_future *f)
+{
+    return f ? loom_await(f) : -errno;
+}
+
+static int fetch_task(void *arg)
+{
+    struct work *w = arg;
+    loom_connect_opts opts = {.timeout_ns = FETCH_TIMEOUT_NS};
+    loom_future *connect = loom_tcp_connect(w->loop, "127.0.0.1", w->port, &opts);
+    int r = await_made(connect);
+    loom_stream *stream = r == 0 ? loom_stream_take(connect) : NULL;
+    loom_future_unref(connect);
+    if (stream) {
+        loom_future *line = loom_stream_read_line(stream, GREETING_LIMIT);
+        r = await_made(line);
+        loom_bytes *b = r == 0 ? loom_future_value(line) : NULL;
+        if (b && b->len > 1)
+            show(w, WORK_FETCH, "Fetched: %.*s", (int)b->len - 1, (const char *)b->data);
+        else if (b)
+            r = -EPIPE; /* the server closed without a line */
+        loom_future_unref(line);
+        loom_stream_abort(stream);
+    }
+    if (r < 0)
+        show(w, WORK_FETCH, "Fetch failed: %s", loom_strerror(r));
+    item_done(w, WORK_FETCH);
+    return 0;
+}
+
 /* --- starting and stopping --------------------------------------------------- */
 
 static int start(struct work *w, enum work_item item, loom_task_fn fn, const char *first_label)
@@ -184,6 +239,11 @@ int work_start_compute(struct work *w)
     return start(w, WORK_COMPUTE, compute_task, "Computing: 0 of 5 results");
 }
 
+int work_start_fetch(struct work *w)
+{
+    return start(w, WORK_FETCH, fetch_task, "Fetching from 127.0.0.1 ...");
+}
+
 int work_new(struct work **workp, loom_loop *loop, const struct work_ui *ui, void *app)
 {
     if (!workp || !loop || !ui || !ui->set_label || !ui->set_busy)
@@ -194,8 +254,15 @@ int work_new(struct work **workp, loom_loop *loop, const struct work_ui *ui, voi
     w->loop = loom_loop_ref(loop);
     w->ui = ui;
     w->app = app;
+    int r = server_start(w);
+    if (r < 0) {
+        loom_loop_unref(w->loop);
+        free(w);
+        return r;
+    }
     show(w, WORK_COUNTDOWN, "Countdown: not started");
     show(w, WORK_COMPUTE, "Sum of squares: not computed");
+    show(w, WORK_FETCH, "Loopback server on port %s: not fetched", w->port);
     *workp = w;
     return 0;
 }
@@ -211,6 +278,7 @@ void work_free(struct work *w)
     /* Cancelled tasks return at their await point: let them wind down. */
     while (work_busy(w) && loom_loop_run_once(w->loop, true) == 0)
         ;
+    loom_server_close(w->server);
     loom_loop_unref(w->loop);
     free(w);
 }
