@@ -8,5 +8,7 @@
 #include <loom/task.h>
 #include <loom/sync.h>
 #include <loom/executor.h>
+#include <loom/io.h>
+#include <loom/stream.h>
 
 #endif
