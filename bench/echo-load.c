@@ -8,6 +8,10 @@
  *         echo.<server>.c<conns>.s<bytes>.p50|.p99 <latency> us
  *         echo.<server>.c10000.idle_mem <RSS delta / connections> B/conn
  *       then the ratio lines of the issue's targets.
+ *   echo-load --check [--only=...]
+ *       correctness only, not pinned, for make check: every server on every
+ *       backend echoes a few requests of 1 B, 1 KiB and 100 KiB on 1 and 100
+ *       connections, every byte checked; exits non-zero on any error.
  *   echo-load --port=P [--conns=N] [--size=BYTES] [--long]
  *       loads a server already listening on 127.0.0.1:P (examples/echo-server,
  *       another loop's) and prints the same lines for server "external".
@@ -383,7 +387,7 @@ static void print_ratios(void)
 
 struct config {
     int64_t warmup_ns, measure_ns, idle_measure_ns;
-    bool long_run;
+    enum { RUN_SHORT, RUN_LONG, RUN_CHECK } mode;
     const char *only;
     char server_bin[4096];
     int cpus[2]; /* server's, load's; -1: not pinned */
@@ -568,6 +572,23 @@ static void run_idle(const struct config *cfg, const char *server, const struct 
     load_close(&probe);
 }
 
+/* Correctness only: a few requests of each size, on 1 and 100 connections. */
+static void run_check(const char *server, uint16_t port)
+{
+    static const size_t sizes[] = { 1, 1024, MAX_SIZE };
+    static const unsigned conns[] = { 1, 100 };
+
+    for (size_t c = 0; c < sizeof conns / sizeof conns[0]; c++) {
+        struct load l = { 0 };
+        load_open(&l, port, conns[c]);
+        for (size_t i = 0; i < 2 * sizeof sizes / sizeof sizes[0]; i++)
+            load_run(&l, sizes[i / 2], 0, 0);
+        load_close(&l);
+    }
+    printf("# echo-check %s: every byte echoed\n", server);
+    fflush(stdout);
+}
+
 static void run_server(const struct config *cfg, const char *name, const char *backend)
 {
     struct server_proc s;
@@ -577,6 +598,12 @@ static void run_server(const struct config *cfg, const char *name, const char *b
         snprintf(id, sizeof id, "%s_%s", name, backend);
     else
         snprintf(id, sizeof id, "%s", name);
+    if (cfg->mode == RUN_CHECK) {
+        server_start(&s, cfg, name, backend);
+        run_check(id, s.port);
+        server_stop(&s, id);
+        return;
+    }
     /* A fresh process for each: the matrix's freed buffers would hide the
      * idle connections' memory, their closing would slow the matrix. */
     server_start(&s, cfg, name, backend);
@@ -622,18 +649,25 @@ static void run_all(const struct config *cfg)
     unsigned ns = list_from_server(cfg, "--list", sbuf, sizeof sbuf, servers, 32);
     unsigned nb = list_from_server(cfg, "--backends", bbuf, sizeof bbuf, backends, 32);
 
-    printf("# echo-bench %s run: server on CPU %d, load on CPU %d\n",
-           cfg->long_run ? "long" : "short", cfg->cpus[0], cfg->cpus[1]);
+    static const char *const modes[] = { "short", "long", "check" };
+    bool all_backends = cfg->mode != RUN_SHORT;
+
+    if (cfg->cpus[0] < 0)
+        printf("# echo-bench %s run, not pinned\n", modes[cfg->mode]);
+    else
+        printf("# echo-bench %s run: server on CPU %d, load on CPU %d\n", modes[cfg->mode],
+               cfg->cpus[0], cfg->cpus[1]);
     for (unsigned i = 0; i < ns; i++) {
         bool loom = strncmp(servers[i], "loom_", 5) == 0;
         if (!selected(cfg, servers[i]))
             continue;
         if (!loom)
             run_server(cfg, servers[i], NULL);
-        for (unsigned b = 0; loom && b < (cfg->long_run ? nb : 1); b++)
-            run_server(cfg, servers[i], cfg->long_run ? backends[b] : "epoll");
+        for (unsigned b = 0; loom && b < (all_backends ? nb : 1); b++)
+            run_server(cfg, servers[i], all_backends ? backends[b] : "epoll");
     }
-    print_ratios();
+    if (cfg->mode != RUN_CHECK)
+        print_ratios();
 }
 
 static void run_external(const struct config *cfg, long port, unsigned conns, size_t size)
@@ -675,7 +709,7 @@ static const char *option(const char *arg, const char *name)
 
 static BENCH_NORETURN void usage(void)
 {
-    fputs("usage: echo-load [--long] [--only=SERVER,...] [--server-bin=PATH]\n"
+    fputs("usage: echo-load [--long | --check] [--only=SERVER,...] [--server-bin=PATH]\n"
           "       echo-load --port=P [--conns=N] [--size=BYTES] [--long]\n",
           stderr);
     exit(2);
@@ -691,7 +725,9 @@ int main(int argc, char **argv)
     default_server_bin(cfg.server_bin, sizeof cfg.server_bin);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--long") == 0)
-            cfg.long_run = true;
+            cfg.mode = RUN_LONG;
+        else if (strcmp(argv[i], "--check") == 0)
+            cfg.mode = RUN_CHECK;
         else if ((v = option(argv[i], "--only=")))
             cfg.only = v;
         else if ((v = option(argv[i], "--server-bin=")))
@@ -707,14 +743,17 @@ int main(int argc, char **argv)
     }
     if (conns < 1 || conns > 100000 || size < 1 || size > MAX_SIZE || port > 65535)
         usage();
-    if (cfg.long_run) {
+    if (cfg.mode == RUN_LONG) {
         cfg.warmup_ns = 500000000;
         cfg.measure_ns = cfg.idle_measure_ns = 3000000000LL;
     }
     signal(SIGPIPE, SIG_IGN);
     pattern_init();
     raise_fd_limit();
-    choose_cpus(cfg.cpus);
+    if (cfg.mode == RUN_CHECK)
+        cfg.cpus[0] = cfg.cpus[1] = -1; /* make check runs beside other tests */
+    else
+        choose_cpus(cfg.cpus);
     pin(0, cfg.cpus[1]);
     if (port >= 0)
         run_external(&cfg, port, (unsigned)conns, (size_t)size);
