@@ -15,6 +15,7 @@ Suite *sync_suite(void);       /* test-sync.c: event, lock, semaphore, condition
 Suite *executor_suite(void);   /* test-executor.c: the thread pool, getaddrinfo */
 Suite *hooks_suite(void);      /* test-hooks.c: hooks, per-loop data, destroy functions */
 Suite *fork_suite(void);       /* test-fork.c: a loop inherited by a forked child */
+Suite *stream_suite(void);     /* test-stream.c: fd_wait, streams, servers, connects */
 Suite *faults_suite(void);     /* test-faults.c: regressions found by review */
 
 #endif

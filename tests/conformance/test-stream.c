@@ -1,0 +1,687 @@
+/* Conformance: the I/O layer — loom_fd_wait, streams over socketpairs, TCP
+ * and Unix sockets, servers (also out of fds), connects that fail, errors,
+ * backpressure, and what closing the loop does to all of them. */
+#define _GNU_SOURCE /* pipe2 */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <check.h>
+#include <loom/io.h>
+#include <loom/stream.h>
+#include "fixture.h"
+#include "suites.h"
+
+#define WAIT_MS 10000
+
+static loom_loop *loop;
+static fixture_errors errors;
+
+static void setup(void)
+{
+    loop = host_loop_new();
+    fixture_capture_errors(loop, &errors);
+}
+
+static void teardown(void)
+{
+    if (loop)
+        fixture_free_loop(loop);
+    loop = NULL;
+}
+
+static loom_future *check_future(loom_future *f)
+{
+    ck_assert_msg(f != NULL, "no future: %s", loom_strerror(-errno));
+    return f;
+}
+
+/* Runs until f is done; its status. */
+static int run(loom_future *f, const char *what)
+{
+    return fixture_run_until(loop, check_future(f), WAIT_MS, what);
+}
+
+static loom_bytes *bytes(loom_future *f)
+{
+    loom_bytes *b = loom_future_value(f);
+    ck_assert_ptr_nonnull(b);
+    return b;
+}
+
+/* Reads with read_fn's future, expecting text (NULL: EOF). */
+static void expect_read(loom_future *f, const char *text)
+{
+    ck_assert_int_eq(run(f, "read"), 0);
+    loom_bytes *b = bytes(f);
+    if (text) {
+        ck_assert_uint_eq(b->len, strlen(text));
+        ck_assert_mem_eq(b->data, text, b->len);
+    } else {
+        ck_assert_uint_eq(b->len, 0);
+        ck_assert(b->eof);
+    }
+    loom_future_unref(f);
+}
+
+static void write_ok(loom_stream *s, const char *text)
+{
+    ck_assert_int_eq(loom_stream_write(s, text, strlen(text), NULL), 0);
+}
+
+static void ignore_fd(loom_loop *l, int fd, unsigned events, void *data)
+{
+}
+
+static void socketpair_streams(loom_stream *s[2])
+{
+    int fds[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_ptr_nonnull(s[i] = loom_stream_new(loop, fds[i]));
+}
+
+static void close_stream(loom_stream *s)
+{
+    loom_future *f = check_future(loom_stream_close(s));
+    ck_assert_int_eq(run(f, "close"), 0);
+    loom_future_unref(f);
+}
+
+/* A TCP connection over loopback through a loom server: s[0] the client. */
+static void tcp_streams(loom_stream *s[2], const loom_connect_opts *opts)
+{
+    loom_server *srv;
+    ck_assert_int_eq(loom_tcp_listen(loop, "127.0.0.1", "0", NULL, &srv), 0);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", loom_server_port(srv));
+    loom_future *accepted = check_future(loom_server_accept(srv));
+    loom_future *connected = check_future(loom_tcp_connect(loop, "127.0.0.1", port, opts));
+    ck_assert_int_eq(run(connected, "connect"), 0);
+    ck_assert_int_eq(run(accepted, "accept"), 0);
+    ck_assert_ptr_nonnull(s[0] = loom_stream_take(connected));
+    ck_assert_ptr_nonnull(s[1] = loom_stream_take(accepted));
+    ck_assert_ptr_null(loom_stream_take(accepted)); /* taken once */
+    loom_future_unref(connected);
+    loom_future_unref(accepted);
+    loom_server_close(srv);
+}
+
+/* --- fd_wait -------------------------------------------------------------------- */
+
+START_TEST(test_fd_wait_waiters_and_cancel)
+{
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    loom_future *w[3];
+    for (int i = 0; i < 3; i++)
+        w[i] = check_future(loom_fd_wait(loop, p[0], LOOM_READ));
+    loom_future *out = check_future(loom_fd_wait(loop, p[1], LOOM_WRITE));
+    ck_assert_int_eq(run(out, "writable"), 0);
+    ck_assert_uint_eq(loom_future_value_int(out), LOOM_WRITE);
+    ck_assert(loom_future_cancel(w[1]));
+    fixture_settle(loop);
+    for (int i = 0; i < 3; i++)
+        ck_assert(!loom_future_done(w[i]) || i == 1);
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    ck_assert_int_eq(run(w[2], "readable"), 0);
+    ck_assert(loom_future_done(w[0]));
+    ck_assert_uint_eq(loom_future_value_int(w[0]), LOOM_READ);
+    ck_assert_int_eq(loom_future_status(w[1]), -ECANCELED);
+    /* The last waiter gone, the fd is free for a reader, and the reverse. */
+    ck_assert_int_eq(loom_add_reader(loop, p[0], ignore_fd, NULL), 0);
+    ck_assert_ptr_null(loom_fd_wait(loop, p[0], LOOM_READ));
+    ck_assert_int_eq(errno, EEXIST);
+    ck_assert_int_eq(loom_remove_reader(loop, p[0]), 0);
+    ck_assert_ptr_null(loom_fd_wait(loop, p[0], 0));
+    ck_assert_int_eq(errno, EINVAL);
+    for (int i = 0; i < 3; i++)
+        loom_future_unref(w[i]);
+    loom_future_unref(out);
+    close(p[0]);
+    close(p[1]);
+}
+END_TEST
+
+START_TEST(test_fd_wait_hup_and_close)
+{
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    loom_future *w = check_future(loom_fd_wait(loop, p[0], LOOM_READ));
+    close(p[1]);
+    ck_assert_int_eq(run(w, "hup"), 0);
+    ck_assert(loom_future_value_int(w) & LOOM_READ);
+    loom_future_unref(w);
+    w = check_future(loom_fd_wait(loop, p[0], LOOM_WRITE)); /* never writable */
+    fixture_free_loop(loop);
+    ck_assert_int_eq(loom_future_status(w), -ESHUTDOWN);
+    loop = NULL;
+    loom_future_unref(w);
+    close(p[0]);
+}
+END_TEST
+
+/* --- echo ------------------------------------------------------------------------ */
+
+/* One round trip each way over s, then both ends closed. */
+static void echo_round_trip(loom_stream *s[2])
+{
+    write_ok(s[0], "hello");
+    expect_read(loom_stream_read_exactly(s[1], 5), "hello");
+    loom_future *done;
+    ck_assert_int_eq(loom_stream_write(s[1], "world!", 6, &done), 0);
+    expect_read(loom_stream_read(s[0], 100), "world!");
+    ck_assert_int_eq(run(done, "write"), 0);
+    ck_assert_int_eq(loom_future_value_int(done), 6);
+    loom_future_unref(done);
+    close_stream(s[0]);
+    expect_read(loom_stream_read(s[1], 100), NULL);
+    close_stream(s[1]);
+}
+
+START_TEST(test_echo_socketpair)
+{
+    loom_stream *s[2];
+    socketpair_streams(s);
+    echo_round_trip(s);
+}
+END_TEST
+
+START_TEST(test_echo_tcp)
+{
+    int fds = fixture_count_open_fds();
+    loom_stream *s[2];
+    tcp_streams(s, NULL);
+    echo_round_trip(s);
+    loom_executor_shutdown();
+    ck_assert_int_eq(fixture_count_open_fds(), fds);
+}
+END_TEST
+
+static void unix_echo(const char *path)
+{
+    loom_server *srv;
+    ck_assert_int_eq(loom_unix_listen(loop, path, NULL, &srv), 0);
+    ck_assert_int_eq(loom_server_port(srv), -EAFNOSUPPORT);
+    loom_future *accepted = check_future(loom_server_accept(srv));
+    loom_future *connected = check_future(loom_unix_connect(loop, path, 0));
+    ck_assert_int_eq(run(connected, "unix connect"), 0);
+    ck_assert_int_eq(run(accepted, "unix accept"), 0);
+    loom_stream *s[2] = {loom_stream_take(connected), loom_stream_take(accepted)};
+    loom_future_unref(connected);
+    loom_future_unref(accepted);
+    loom_server_close(srv);
+    echo_round_trip(s);
+}
+
+START_TEST(test_echo_unix)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/loom-test-%d.sock", (int)getpid());
+    unix_echo(path);
+    ck_assert_int_eq(access(path, F_OK), -1); /* removed by loom_server_close */
+    snprintf(path, sizeof(path), "@loom-test-%d", (int)getpid());
+    unix_echo(path);
+    /* A stale socket file is replaced. */
+    snprintf(path, sizeof(path), "/tmp/loom-stale-%d.sock", (int)getpid());
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    strcpy(sun.sun_path, path);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    close(fd);
+    unix_echo(path);
+}
+END_TEST
+
+/* --- partial reads and writes ------------------------------------------------------- */
+
+/* 1-byte SO_SNDBUF / SO_RCVBUF (the kernel's minimum, a few KiB): every
+ * write and read is partial. */
+static void small_buffers(loom_stream *s[2], size_t len)
+{
+    int one = 1;
+    ck_assert_int_eq(setsockopt(loom_stream_fd(s[0]), SOL_SOCKET, SO_SNDBUF, &one, sizeof(one)), 0);
+    ck_assert_int_eq(setsockopt(loom_stream_fd(s[1]), SOL_SOCKET, SO_RCVBUF, &one, sizeof(one)), 0);
+    unsigned char *data = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (unsigned char)(i * 7 + i / 251);
+    struct iovec iov[2] = {{data, len / 2}, {data + len / 2, len - len / 2}};
+    loom_future *written;
+    ck_assert_int_eq(loom_stream_writev(s[0], iov, 2, &written), 0);
+    ck_assert_uint_gt(loom_stream_write_queued(s[0]), 0);
+    loom_future *got = check_future(loom_stream_read_exactly(s[1], len));
+    ck_assert_int_eq(run(got, "read through small buffers"), 0);
+    ck_assert_mem_eq(bytes(got)->data, data, len);
+    ck_assert_int_eq(run(written, "write through small buffers"), 0);
+    ck_assert_int_eq(loom_future_value_int(written), (int64_t)len);
+    ck_assert_uint_eq(loom_stream_write_queued(s[0]), 0);
+    loom_future_unref(got);
+    loom_future_unref(written);
+    free(data);
+    close_stream(s[0]);
+    close_stream(s[1]);
+}
+
+START_TEST(test_small_kernel_buffers)
+{
+    loom_stream *s[2];
+    socketpair_streams(s);
+    small_buffers(s, 256 * 1024);
+    tcp_streams(s, NULL);
+    small_buffers(s, 64 * 1024);
+}
+END_TEST
+
+/* --- framing --------------------------------------------------------------------------- */
+
+START_TEST(test_readline_limit)
+{
+    loom_stream *s[2];
+    socketpair_streams(s);
+    write_ok(s[0], "abc\r\nthis line is too long\nend");
+    expect_read(loom_stream_read_until(s[1], "\r\n", 2, 10), "abc\r\n");
+    loom_future *f = check_future(loom_stream_read_line(s[1], 8));
+    ck_assert_int_eq(run(f, "long line"), -EMSGSIZE);
+    ck_assert_ptr_nonnull(strstr(loom_future_message(f), "8 bytes"));
+    loom_future_unref(f);
+    ck_assert_uint_le(loom_stream_buffered(s[1]), LOOM_STREAM_READ_LIMIT);
+    expect_read(loom_stream_read_exactly(s[1], 8), "this lin");
+    expect_read(loom_stream_read_line(s[1], 100), "e is too long\n");
+    ck_assert_ptr_null(loom_stream_read(s[1], 0));
+    ck_assert_int_eq(errno, EINVAL);
+    /* The last line has no newline: it comes with EOF, as asyncio's readline. */
+    close_stream(s[0]);
+    f = check_future(loom_stream_read_line(s[1], 100));
+    ck_assert_int_eq(run(f, "last line"), 0);
+    ck_assert_str_eq((char *)bytes(f)->data, "end");
+    ck_assert(bytes(f)->eof);
+    loom_future_unref(f);
+    close_stream(s[1]);
+}
+END_TEST
+
+START_TEST(test_read_exactly_at_eof)
+{
+    loom_stream *s[2];
+    socketpair_streams(s);
+    write_ok(s[0], "abc");
+    loom_future *f = check_future(loom_stream_read_exactly(s[1], 5));
+    ck_assert_ptr_null(loom_stream_read(s[1], 5)); /* one read at a time */
+    ck_assert_int_eq(errno, EBUSY);
+    close_stream(s[0]);
+    ck_assert_int_eq(run(f, "short read"), -EPIPE);
+    ck_assert_str_eq(loom_future_message(f), "short read: got 3 of 5 bytes");
+    loom_future_unref(f);
+    ck_assert(loom_stream_at_eof(s[1]));
+    expect_read(loom_stream_read(s[1], 5), "abc");
+    expect_read(loom_stream_read(s[1], 5), NULL);
+    expect_read(loom_stream_read(s[1], 5), NULL); /* EOF again */
+    close_stream(s[1]);
+}
+END_TEST
+
+START_TEST(test_read_limit_pauses)
+{
+    loom_stream *s[2];
+    socketpair_streams(s);
+    ck_assert_int_eq(loom_stream_set_read_limit(s[1], 1000), 0);
+    char chunk[4000];
+    memset(chunk, 'r', sizeof(chunk));
+    ck_assert_int_eq(loom_stream_write(s[0], chunk, sizeof(chunk), NULL), 0);
+    expect_read(loom_stream_read(s[1], 1), "r");
+    loom_call_later(loop, LOOM_MSEC(50), fixture_stop, NULL, NULL);
+    fixture_run(loop, WAIT_MS, "read ahead");
+    ck_assert_uint_le(loom_stream_buffered(s[1]), 1000); /* paused at the limit */
+    ck_assert_uint_gt(loom_stream_buffered(s[1]), 0);
+    loom_future *f = check_future(loom_stream_read_exactly(s[1], 3999)); /* beyond the limit */
+    ck_assert_int_eq(run(f, "read the rest"), 0);
+    ck_assert_uint_eq(bytes(f)->len, 3999);
+    loom_future_unref(f);
+    close_stream(s[0]);
+    close_stream(s[1]);
+}
+END_TEST
+
+/* --- backpressure ------------------------------------------------------------------------ */
+
+typedef struct pressure {
+    loom_stream *writer, *reader;
+    size_t max_queued, queued_at_drain, total;
+    bool drained_at_low;
+} pressure;
+
+static int pressure_writer(void *arg)
+{
+    pressure *p = arg;
+    char chunk[1024];
+    memset(chunk, 'p', sizeof(chunk));
+    for (int i = 0; i < 2000; i++) {
+        ck_assert_int_eq(loom_stream_write(p->writer, chunk, sizeof(chunk), NULL), 0);
+        size_t q = loom_stream_write_queued(p->writer);
+        if (q > p->max_queued)
+            p->max_queued = q;
+        bool above = q > LOOM_STREAM_HIGH_WATER;
+        ck_assert_int_eq(loom_await_drain(p->writer), 0);
+        if (above) {
+            p->queued_at_drain = loom_stream_write_queued(p->writer);
+            p->drained_at_low = p->queued_at_drain <= LOOM_STREAM_LOW_WATER;
+            ck_assert(p->drained_at_low);
+        }
+    }
+    return 0;
+}
+
+static int pressure_reader(void *arg)
+{
+    pressure *p = arg;
+    while (p->total < 2000 * 1024) {
+        loom_future *f = loom_stream_read(p->reader, 512);
+        ck_assert_int_eq(loom_await(f), 0);
+        p->total += bytes(f)->len;
+        loom_future_unref(f);
+        loom_yield(); /* half the writer's pace */
+    }
+    return 0;
+}
+
+START_TEST(test_backpressure)
+{
+    pressure p = {0};
+    loom_stream *s[2];
+    socketpair_streams(s);
+    p.writer = s[0];
+    p.reader = s[1];
+    loom_future *w = check_future(loom_task_spawn(loop, pressure_writer, &p));
+    loom_future *r = check_future(loom_task_spawn(loop, pressure_reader, &p));
+    ck_assert_int_eq(run(r, "reader"), 0);
+    ck_assert_int_eq(run(w, "writer"), 0);
+    ck_assert_uint_eq(p.total, 2000 * 1024);
+    ck_assert_uint_le(p.max_queued, LOOM_STREAM_HIGH_WATER + 1024);
+    ck_assert_uint_gt(p.max_queued, LOOM_STREAM_HIGH_WATER); /* the marks were reached */
+    ck_assert(p.drained_at_low);
+    loom_future_unref(w);
+    loom_future_unref(r);
+    close_stream(s[0]);
+    close_stream(s[1]);
+}
+END_TEST
+
+/* --- ending ----------------------------------------------------------------------------- */
+
+START_TEST(test_half_close)
+{
+    loom_stream *s[2];
+    tcp_streams(s, NULL);
+    write_ok(s[0], "question");
+    loom_future *shut = check_future(loom_stream_shutdown(s[0]));
+    ck_assert_int_eq(loom_stream_write(s[0], "x", 1, NULL), -EPIPE);
+    ck_assert_ptr_null(loom_stream_shutdown(s[0]));
+    ck_assert_int_eq(errno, EPIPE);
+    ck_assert_int_eq(run(shut, "shutdown"), 0);
+    loom_future_unref(shut);
+    expect_read(loom_stream_read_exactly(s[1], 8), "question");
+    expect_read(loom_stream_read(s[1], 8), NULL);
+    write_ok(s[1], "answer"); /* the other way still works */
+    close_stream(s[1]);
+    expect_read(loom_stream_read_exactly(s[0], 6), "answer");
+    expect_read(loom_stream_read(s[0], 8), NULL);
+    close_stream(s[0]);
+}
+END_TEST
+
+START_TEST(test_peer_reset_mid_write)
+{
+    loom_stream *s[2];
+    tcp_streams(s, NULL);
+    size_t len = 8 << 20;
+    loom_future *w1, *w2;
+    ck_assert_int_eq(loom_stream_write_take(s[0], calloc(1, len), len, free, &w1), 0);
+    ck_assert_int_eq(loom_stream_write(s[0], "tail", 4, &w2), 0);
+    loom_future *reading = check_future(loom_stream_read(s[0], 10));
+    fixture_settle(loop);
+    struct linger lin = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(loom_stream_fd(s[1]), SOL_SOCKET, SO_LINGER, &lin, sizeof(lin));
+    loom_stream_abort(s[1]); /* an RST */
+    int r = run(w1, "write into a reset");
+    ck_assert_msg(r == -ECONNRESET || r == -EPIPE, "write failed with %s", loom_strerror(r));
+    ck_assert_int_eq(run(w2, "queued write"), r);
+    ck_assert_int_eq(run(reading, "read"), r);
+    ck_assert_int_eq(loom_stream_error(s[0]), r);
+    ck_assert_int_eq(loom_stream_write(s[0], "x", 1, NULL), r);
+    loom_future *more = check_future(loom_stream_read(s[0], 10));
+    ck_assert_int_eq(run(more, "read after reset"), r);
+    loom_future_unref(more);
+    ck_assert_int_eq(atomic_load(&errors.count), 0); /* the futures carry it */
+    loom_future_unref(w1);
+    loom_future_unref(w2);
+    loom_future_unref(reading);
+    loom_future *c = loom_stream_close(s[0]);
+    ck_assert_int_eq(run(c, "close"), 0);
+    loom_future_unref(c);
+}
+END_TEST
+
+START_TEST(test_epipe_without_sigpipe)
+{
+    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would end the test */
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+    loom_stream *s = loom_stream_new(loop, p[1]);
+    ck_assert_ptr_nonnull(s);
+    close(p[0]);
+    loom_future *f;
+    ck_assert_int_eq(loom_stream_write(s, "x", 1, &f), -EPIPE);
+    ck_assert_int_eq(loom_stream_error(s), -EPIPE);
+    loom_stream_abort(s);
+    loom_stream *pair[2];
+    socketpair_streams(pair);
+    loom_stream_abort(pair[1]);
+    ck_assert_int_eq(loom_stream_write(pair[0], "x", 1, NULL), -EPIPE);
+    loom_stream_abort(pair[0]);
+}
+END_TEST
+
+/* --- servers and connects ---------------------------------------------------------------------- */
+
+typedef struct acceptor {
+    int accepted;
+} acceptor;
+
+static void count_accept(loom_server *server, loom_stream *stream, void *data)
+{
+    acceptor *a = data;
+    a->accepted++;
+    loom_stream_abort(stream);
+}
+
+START_TEST(test_accept_emfile_does_not_spin)
+{
+    loom_server *srv;
+    acceptor a = {0};
+    ck_assert_int_eq(loom_tcp_listen(loop, "127.0.0.1", "0", NULL, &srv), 0);
+    ck_assert_int_eq(loom_server_on_accept(srv, count_accept, &a, NULL), 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)loom_server_port(srv)),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int clients[3];
+    for (int i = 0; i < 3; i++)
+        clients[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct rlimit old, low;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = (rlim_t)clients[2] + 1; /* no fd number left to accept into */
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(connect(clients[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
+    uint64_t ticks = loom_loop_ticks(loop);
+    loom_call_later(loop, LOOM_MSEC(350), fixture_stop, NULL, NULL);
+    fixture_run(loop, WAIT_MS, "out of fds");
+    ck_assert_int_eq(a.accepted, 0);
+    uint64_t paused = loom_server_accept_errors(srv);
+    ck_assert_uint_ge(paused, 1);
+    ck_assert_uint_le(paused, 5); /* 100 ms apart, not a spin */
+    ck_assert_uint_lt(loom_loop_ticks(loop) - ticks, 100);
+    ck_assert_int_ge(atomic_load(&errors.count), 1);
+    ck_assert_int_eq(atomic_load(&errors.last_err), -EMFILE);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    for (int i = 0; i < 100 && a.accepted < 3; i++) {
+        loom_call_later(loop, LOOM_MSEC(20), fixture_stop, NULL, NULL);
+        fixture_run(loop, WAIT_MS, "accepting again");
+    }
+    ck_assert_int_eq(a.accepted, 3);
+    for (int i = 0; i < 3; i++)
+        close(clients[i]);
+    loom_server_close(srv);
+}
+END_TEST
+
+START_TEST(test_connect_refused)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, len), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", ntohs(sin.sin_port));
+    loom_future *f = check_future(loom_tcp_connect(loop, "127.0.0.1", port, NULL));
+    ck_assert_int_eq(run(f, "connect refused"), -ECONNREFUSED);
+    ck_assert_ptr_nonnull(strstr(loom_future_message(f), "127.0.0.1"));
+    ck_assert_ptr_null(loom_stream_take(f));
+    loom_future_unref(f);
+    close(fd);
+    f = check_future(loom_unix_connect(loop, "@loom-nobody-listens-here", 0));
+    ck_assert_int_eq(run(f, "unix connect refused"), -ECONNREFUSED);
+    loom_future_unref(f);
+    loom_executor_shutdown();
+}
+END_TEST
+
+START_TEST(test_connect_timeout)
+{
+    /* A full accept queue drops SYNs, so the connect hangs until timed out. */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, len), 0);
+    ck_assert_int_eq(listen(fd, 0), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    int fill[4];
+    for (int i = 0; i < 4; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        connect(fill[i], (struct sockaddr *)&sin, len);
+    }
+    char port[16];
+    snprintf(port, sizeof(port), "%d", ntohs(sin.sin_port));
+    int fds = fixture_count_open_fds();
+    loom_connect_opts opts = {.timeout_ns = LOOM_MSEC(300)};
+    loom_future *f = check_future(loom_tcp_connect(loop, "127.0.0.1", port, &opts));
+    ck_assert_int_eq(run(f, "connect timeout"), -ETIMEDOUT);
+    loom_future_unref(f);
+    loom_executor_shutdown();
+    ck_assert_int_eq(fixture_count_open_fds(), fds); /* the attempt's socket went */
+    for (int i = 0; i < 4; i++)
+        close(fill[i]);
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_connect_unresolvable)
+{
+    loom_future *f = check_future(loom_tcp_connect(loop, "name-that-does-not-resolve.invalid", "80", NULL));
+    int r = run(f, "unresolvable");
+    ck_assert_msg(r == -ENOENT || r == -EAGAIN, "failed with %s", loom_strerror(r));
+    ck_assert_ptr_nonnull(loom_future_message(f));
+    loom_future_unref(f);
+    ck_assert_ptr_null(loom_tcp_connect(loop, NULL, "80", NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    loom_executor_shutdown();
+}
+END_TEST
+
+/* --- teardown -------------------------------------------------------------------------------- */
+
+static int read_forever(void *arg)
+{
+    loom_future *f = loom_stream_read(arg, 10);
+    int r = loom_await(f);
+    loom_future_unref(f);
+    return r;
+}
+
+START_TEST(test_loop_close_mid_read)
+{
+    int fds = fixture_count_open_fds();
+    loom_stream *s[2], *t[2];
+    socketpair_streams(s);
+    tcp_streams(t, NULL);
+    loom_server *srv;
+    ck_assert_int_eq(loom_tcp_listen(loop, NULL, "0", NULL, &srv), 0);
+    loom_future *accepting = check_future(loom_server_accept(srv));
+    loom_future *task = check_future(loom_task_spawn(loop, read_forever, s[0]));
+    loom_future *reading = check_future(loom_stream_read_exactly(t[1], 10));
+    size_t len = 32 << 20; /* more than the kernel buffers */
+    loom_future *writing;
+    ck_assert_int_eq(loom_stream_write_take(t[1], calloc(1, len), len, free, &writing), 0);
+    loom_future *draining = check_future(loom_stream_drain(t[1]));
+    fixture_settle(loop);
+    fixture_free_loop(loop);
+    loop = NULL;
+    ck_assert_int_eq(loom_future_status(task), -ESHUTDOWN);
+    ck_assert_int_eq(loom_future_status(reading), -ESHUTDOWN);
+    ck_assert_int_eq(loom_future_status(accepting), -ESHUTDOWN);
+    ck_assert_int_eq(loom_future_status(writing), -ESHUTDOWN);
+    ck_assert_int_eq(loom_future_status(draining), -ESHUTDOWN);
+    ck_assert_int_eq(loom_stream_fd(s[0]), -EBADF);
+    ck_assert_ptr_null(loom_stream_read(s[1], 1));
+    ck_assert_int_eq(errno, ESHUTDOWN);
+    ck_assert_ptr_null(loom_stream_close(s[0]));
+    ck_assert_int_eq(errno, ESHUTDOWN);
+    loom_stream_abort(s[1]);
+    loom_stream_abort(t[0]);
+    loom_stream_abort(t[1]);
+    loom_server_close(srv);
+    loom_future_unref(task);
+    loom_future_unref(reading);
+    loom_future_unref(accepting);
+    loom_future_unref(writing);
+    loom_future_unref(draining);
+    loom_executor_shutdown();
+    loop = host_loop_new(); /* a loop like the first: the same fds open as at the start */
+    ck_assert_int_eq(fixture_count_open_fds(), fds);
+}
+END_TEST
+
+Suite *stream_suite(void)
+{
+    Suite *s = suite_create("stream");
+    TCase *tc = fixture_tcase(s, "stream");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_fd_wait_waiters_and_cancel);
+    tcase_add_test(tc, test_fd_wait_hup_and_close);
+    tcase_add_test(tc, test_echo_socketpair);
+    tcase_add_test(tc, test_echo_tcp);
+    tcase_add_test(tc, test_echo_unix);
+    tcase_add_test(tc, test_small_kernel_buffers);
+    tcase_add_test(tc, test_readline_limit);
+    tcase_add_test(tc, test_read_exactly_at_eof);
+    tcase_add_test(tc, test_read_limit_pauses);
+    tcase_add_test(tc, test_backpressure);
+    tcase_add_test(tc, test_half_close);
+    tcase_add_test(tc, test_peer_reset_mid_write);
+    tcase_add_test(tc, test_epipe_without_sigpipe);
+    tcase_add_test(tc, test_accept_emfile_does_not_spin);
+    tcase_add_test(tc, test_connect_refused);
+    tcase_add_test(tc, test_connect_timeout);
+    tcase_add_test(tc, test_connect_unresolvable);
+    tcase_add_test(tc, test_loop_close_mid_read);
+    return s;
+}
