@@ -718,7 +718,7 @@ static BENCH_NORETURN void usage(void)
 int main(int argc, char **argv)
 {
     struct config cfg = { .warmup_ns = 10000000, .measure_ns = 50000000,
-                          .idle_measure_ns = 300000000 };
+                          .idle_measure_ns = 100000000 };
     long port = -1, conns = 1, size = 1024;
     const char *v;
 
