@@ -100,9 +100,9 @@ static void read_next(loom_stream *s)
     }
 }
 
+/* Accepted TCP streams come with TCP_NODELAY from loom. */
 static void on_accept(loom_server *server, loom_stream *s, void *data)
 {
-    echo_set_nodelay(loom_stream_fd(s));
     read_next(s);
 }
 
@@ -125,7 +125,6 @@ static int echo_task(void *arg)
     loom_stream *s = arg;
     bool more = true;
 
-    echo_set_nodelay(loom_stream_fd(s));
     while (more) {
         loom_future *f = loom_stream_read(s, ECHO_READ_SIZE);
         loom_bytes *b = f && loom_await(f) == 0 ? loom_future_value(f) : NULL;
