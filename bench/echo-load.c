@@ -12,7 +12,8 @@
  *   echo-load --check [--only=...]
  *       correctness only, not pinned, for make check: every server on every
  *       backend echoes a few requests of 1 B, 1 KiB and 100 KiB on 1 and 100
- *       connections, every byte checked; exits non-zero on any error.
+ *       connections, every byte checked, and survives a client that resets
+ *       its connection mid-echo; exits non-zero on any error.
  *   echo-load --port=P [--conns=N] [--size=BYTES] [--long]
  *       loads a server already listening on 127.0.0.1:P (examples/echo-server,
  *       another loop's) and prints the same lines for server "external".
@@ -47,6 +48,7 @@
 #define IDLE_CONNS 10000u
 #define IDLE_PROBE_SIZE 64 /* the echo that proves every idle connection accepted */
 #define IDLE_BATCH 1000u   /* well below ECHO_BACKLOG */
+#define RESET_BYTES (16u << 20) /* the kernel buffers about 6 MiB of it */
 #define STALL_NS (10 * 1000000000LL)
 #define READY_TIMEOUT_MS 30000
 
@@ -145,8 +147,9 @@ static void set_nonblocking(int fd)
 }
 
 /* Connects blocking (the server accepts on the other CPU meanwhile), then
- * watches edge-triggered for both directions. */
-static void client_connect(struct load *l, struct client *c, uint32_t id)
+ * watches edge-triggered for both directions. rcvbuf: SO_RCVBUF, which
+ * must be set before connect, or 0. */
+static void client_connect(struct load *l, struct client *c, uint32_t id, int rcvbuf)
 {
     int one = 1;
     *c = (struct client){ .fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), .id = id };
@@ -154,6 +157,8 @@ static void client_connect(struct load *l, struct client *c, uint32_t id)
         bench_die(errno, "socket");
     if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
         bench_die(errno, "TCP_NODELAY");
+    if (rcvbuf && setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0)
+        bench_die(errno, "SO_RCVBUF");
     if (connect(c->fd, (struct sockaddr *)&l->addr, sizeof l->addr) < 0)
         bench_die(errno, "connect");
     set_nonblocking(c->fd);
@@ -176,7 +181,7 @@ static void load_init(struct load *l, uint16_t port, unsigned n)
 static void load_connect(struct load *l, unsigned end)
 {
     for (; l->n < end; l->n++)
-        client_connect(l, &l->clients[l->n], l->n);
+        client_connect(l, &l->clients[l->n], l->n, 0);
 }
 
 /* n connections to 127.0.0.1:port. */
@@ -475,6 +480,7 @@ static BENCH_NORETURN void exec_server(const struct config *cfg, int out, const 
     snprintf(backend_arg, sizeof backend_arg, "--backend=%s", backend ? backend : "");
     snprintf(port_arg, sizeof port_arg, "--port=%u", port);
     pin(0, cfg->cpus[0]);
+    signal(SIGPIPE, SIG_DFL); /* ignored here, and an ignored signal stays so across exec */
     if (dup2(out, STDOUT_FILENO) < 0)
         _exit(127);
     execv(cfg->server_bin, argv);
@@ -597,7 +603,33 @@ static void run_idle(const struct config *cfg, const char *server, const struct 
     load_close(&probe);
 }
 
-/* Correctness only: a few requests of each size, on 1 and 100 connections. */
+/* A client that resets its connection while the server is stuck writing
+ * the echo to it: it sends without reading until nothing moves for 100 ms
+ * (every buffer on the way full, the server holding unwritten echo) or
+ * RESET_BYTES went (a server without backpressure buffers them), then
+ * resets. The server's write fails (ECONNRESET), which must neither kill it
+ * nor disturb the other connections. */
+static void reset_mid_echo(uint16_t port)
+{
+    struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+    struct load l;
+
+    load_init(&l, port, 1);
+    client_connect(&l, &l.clients[l.n++], 0, 4096);
+    struct client *c = &l.clients[0];
+    struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+    if (setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset) < 0)
+        bench_die(errno, "SO_LINGER");
+    c->msg = pattern;
+    for (size_t total = 0; total < RESET_BYTES && poll(&p, 1, 100) == 1; total += c->sent) {
+        c->sent = 0;
+        client_send(c, MAX_SIZE);
+    }
+    load_close(&l); /* SO_LINGER 0: a reset */
+}
+
+/* Correctness only: a few requests of each size, on 1 and 100 connections,
+ * each time after a client reset its connection mid-echo. */
 static void run_check(const char *server, uint16_t port)
 {
     static const size_t sizes[] = { 1, 1024, MAX_SIZE };
@@ -605,6 +637,7 @@ static void run_check(const char *server, uint16_t port)
 
     for (size_t c = 0; c < sizeof conns / sizeof conns[0]; c++) {
         struct load l;
+        reset_mid_echo(port);
         load_open(&l, port, conns[c]);
         for (size_t i = 0; i < 2 * sizeof sizes / sizeof sizes[0]; i++)
             load_run(&l, sizes[i / 2], 0, 0);

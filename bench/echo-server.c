@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,9 @@ int main(int argc, char **argv)
         usage();
     if (server->on_backends && !backend)
         backend = "epoll";
+    /* As the native loops' users do; loom promises that it never raises it. */
+    if (!server->on_backends)
+        signal(SIGPIPE, SIG_IGN);
     int ret = server->run((uint16_t)port, backend);
     fprintf(stderr, "echo-server %s: %s\n", server->name, strerror(-ret));
     return 1;
