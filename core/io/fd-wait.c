@@ -7,56 +7,89 @@
 #include "io-private.h"
 #include "loop/loop-private.h"
 
+struct fd_waits;
+
 struct fd_waiter {
     struct list_node node;
-    struct wait_table *table;
+    struct fd_waits *waits;
     loom_future *done;
-    int fd;
     unsigned events;
 };
 
-/* Per loop: the waiters of each fd, indexed by fd. */
+/* The waiters of one fd, and the loom_fd_watch they share (its data). */
+struct fd_waits {
+    struct wait_table *table;
+    int fd;
+    struct list waiters;
+};
+
+/* Per loop: the waits of each fd, indexed by fd (NULL: none). */
 struct wait_table {
     loom_loop *loop;
     struct loop_member member; /* the waiters fail with -ESHUTDOWN at close */
-    struct list *fds;
+    struct fd_waits **fds;
     int size;
 };
 
 static const char wait_table_key; /* its per-loop data key */
 
-static unsigned waiters_interest(const struct list *waiters)
+static unsigned waiters_interest(const struct fd_waits *w)
 {
     unsigned want = 0;
-    for (const struct list_node *n = waiters->first; n; n = n->next)
+    for (const struct list_node *n = w->waiters.first; n; n = n->next)
         want |= list_item(n, struct fd_waiter, node)->events;
     return want;
 }
 
-/* After waiters of fd went: the watch follows what is left. */
-static void update_watch(struct wait_table *t, int fd)
+/* Removes the waiter, completing nothing; the caller owns its future ref. */
+static loom_future *waiter_unlink(struct fd_waiter *w)
 {
-    if (list_empty(&t->fds[fd]))
-        loom_fd_unwatch(t->loop, fd);
-    else
-        loom_fd_set_events(t->loop, fd, waiters_interest(&t->fds[fd]));
+    loom_future *f = w->done;
+    list_unlink(&w->waits->waiters, &w->node);
+    loom__future_set_cancel_hook(f, NULL, NULL);
+    free(w);
+    return f;
 }
 
-static void waiter_unlink(struct fd_waiter *w)
+static void waiter_resolve(struct fd_waiter *w, unsigned events)
 {
-    list_unlink(&w->table->fds[w->fd], &w->node);
-    loom__future_set_cancel_hook(w->done, NULL, NULL);
-    loom_future_unref(w->done);
-    free(w);
+    loom_future *f = waiter_unlink(w);
+    loom_future_resolve_int(f, (int64_t)events);
+    loom_future_unref(f);
+}
+
+/* After waiters went: the watch follows what is left, and goes with the
+ * last one (its destroy, waits_dropped, frees waits). */
+static void update_watch(struct fd_waits *waits)
+{
+    if (list_empty(&waits->waiters))
+        loom_fd_unwatch(waits->table->loop, waits->fd);
+    else
+        loom_fd_set_events(waits->table->loop, waits->fd, waiters_interest(waits));
+}
+
+/* The watch's destroy: removed by update_watch, at loop close, or dropped
+ * because the fd was closed and its number reused: those still waiting
+ * learn it as LOOM_ERR. */
+static void waits_dropped(void *data)
+{
+    struct fd_waits *waits = data;
+    while (waits->waiters.first) {
+        struct fd_waiter *w = list_item(waits->waiters.first, struct fd_waiter, node);
+        waiter_resolve(w, w->events | LOOM_ERR);
+    }
+    struct wait_table *t = waits->table;
+    if (t->fds[waits->fd] == waits)
+        t->fds[waits->fd] = NULL;
+    free(waits);
 }
 
 static void waiter_cancelled(void *data)
 {
     struct fd_waiter *w = data;
-    struct wait_table *t = w->table;
-    int fd = w->fd;
-    waiter_unlink(w);
-    update_watch(t, fd);
+    struct fd_waits *waits = w->waits;
+    loom_future_unref(waiter_unlink(w));
+    update_watch(waits);
 }
 
 /* What a waiter for want gets of events: HUP and ERR come with what it wants. */
@@ -69,32 +102,28 @@ static unsigned wanted_events(unsigned want, unsigned events)
 
 static void fd_ready(loom_loop *loop, int fd, unsigned events, void *data)
 {
-    struct wait_table *t = data;
-    struct list_node *n = t->fds[fd].first;
+    struct fd_waits *waits = data;
+    struct list_node *n = waits->waiters.first;
     while (n) {
         struct fd_waiter *w = list_item(n, struct fd_waiter, node);
         n = n->next;
         unsigned got = wanted_events(w->events, events);
-        if (!got)
-            continue;
-        loom_future_resolve_int(w->done, (int64_t)got);
-        waiter_unlink(w);
+        if (got)
+            waiter_resolve(w, got);
     }
-    update_watch(t, fd);
+    update_watch(waits);
 }
 
+/* At close: the waiters fail; the watches (and waits) go with the fd table. */
 static void wait_table_shutdown(struct loop_member *m)
 {
     struct wait_table *t = list_item(m, struct wait_table, member);
     loop_member_remove(t->loop, m);
     for (int fd = 0; fd < t->size; fd++) {
-        struct list_node *n;
-        while ((n = t->fds[fd].first)) {
-            struct fd_waiter *w = list_item(n, struct fd_waiter, node);
-            loom_future *f = loom_future_ref(w->done);
-            waiter_unlink(w);
-            loom__io_future_fail(f, -ESHUTDOWN, NULL);
-        }
+        struct fd_waits *waits = t->fds[fd];
+        while (waits && waits->waiters.first)
+            loom__io_future_fail(waiter_unlink(list_item(waits->waiters.first, struct fd_waiter, node)),
+                                 -ESHUTDOWN, NULL);
     }
 }
 
@@ -103,7 +132,7 @@ static void wait_table_dump(struct loop_member *m, FILE *out)
     struct wait_table *t = list_item(m, struct wait_table, member);
     int fds = 0;
     for (int fd = 0; fd < t->size; fd++)
-        fds += !list_empty(&t->fds[fd]);
+        fds += t->fds[fd] != NULL;
     fprintf(out, "fd waits on %d fds", fds);
 }
 
@@ -147,31 +176,37 @@ static int wait_table_reserve(struct wait_table *t, int fd)
     int size = t->size ? t->size : 64;
     while (size <= fd)
         size *= 2;
-    struct list *fds = realloc(t->fds, (size_t)size * sizeof(*fds));
+    struct fd_waits **fds = realloc(t->fds, (size_t)size * sizeof(*fds));
     if (!fds)
         return -ENOMEM;
     for (int i = t->size; i < size; i++)
-        fds[i] = (struct list){0};
+        fds[i] = NULL;
     t->fds = fds;
     t->size = size;
     return 0;
 }
 
-/* Adds w to its fd's waiters, watching the fd for the first one. */
-static int waiter_add(struct wait_table *t, struct fd_waiter *w)
+/* The waits of fd, watching it for the first waiter. */
+static int waits_get(struct wait_table *t, int fd, unsigned events, struct fd_waits **wp)
 {
-    int r = wait_table_reserve(t, w->fd);
+    int r = wait_table_reserve(t, fd);
     if (r < 0)
         return r;
-    struct list *waiters = &t->fds[w->fd];
-    unsigned want = waiters_interest(waiters);
-    if (list_empty(waiters))
-        r = loom_fd_watch(t->loop, w->fd, w->events, fd_ready, t, NULL);
-    else if ((want | w->events) != want)
-        r = loom_fd_set_events(t->loop, w->fd, want | w->events);
-    if (r == 0)
-        list_push_back(waiters, &w->node);
-    return r;
+    if ((*wp = t->fds[fd])) {
+        unsigned want = waiters_interest(*wp);
+        return (want | events) == want ? 0 : loom_fd_set_events(t->loop, fd, want | events);
+    }
+    struct fd_waits *waits = calloc(1, sizeof(*waits));
+    if (!waits)
+        return -ENOMEM;
+    *waits = (struct fd_waits){.table = t, .fd = fd};
+    r = loom_fd_watch(t->loop, fd, events, fd_ready, waits, waits_dropped);
+    if (r < 0) {
+        free(waits);
+        return r;
+    }
+    t->fds[fd] = *wp = waits;
+    return 0;
 }
 
 loom_future *loom_fd_wait(loom_loop *loop, int fd, unsigned events)
@@ -184,18 +219,19 @@ loom_future *loom_fd_wait(loom_loop *loop, int fd, unsigned events)
     struct wait_table *t = r < 0 ? NULL : wait_table_get(loop);
     struct fd_waiter *w = t ? calloc(1, sizeof(*w)) : NULL;
     loom_future *f = w ? loom_future_new(loop) : NULL;
+    struct fd_waits *waits = NULL;
     if (r == 0 && !f)
         r = -ENOMEM;
-    if (r == 0) {
-        *w = (struct fd_waiter){.table = t, .done = f, .fd = fd, .events = events};
-        r = waiter_add(t, w);
-    }
+    if (r == 0)
+        r = waits_get(t, fd, events, &waits);
     if (r < 0) {
         loom_future_unref(f);
         free(w);
         errno = -r;
         return NULL;
     }
+    *w = (struct fd_waiter){.waits = waits, .done = f, .events = events};
+    list_push_back(&waits->waiters, &w->node);
     loom__future_set_cancel_hook(f, waiter_cancelled, w);
     return loom_future_ref(f);
 }

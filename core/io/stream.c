@@ -99,7 +99,7 @@ static bool loop_is_closed(const loom_loop *loop)
     return atomic_load_explicit(&loop->closed, memory_order_relaxed);
 }
 
-/* NULL with errno for the reading and draining calls. */
+/* The checks every stream call starts with: 0, -EINVAL, -ESHUTDOWN, -EXDEV. */
 static int stream_check(loom_stream *s, const char *func)
 {
     if (!s)
@@ -343,27 +343,70 @@ static int reserve_read(loom_stream *s, size_t want)
     return 0;
 }
 
+/* read(2), EINTR retried: the count, 0 at EOF, or a negative errno. */
+static ssize_t fd_read(int fd, void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = read(fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+/* What a read of the fd gave that is not bytes: EOF or an error. */
+static void fill_ended(loom_stream *s, ssize_t n)
+{
+    if (n == 0)
+        s->eof = true;
+    else if (n != -EAGAIN && n != -EWOULDBLOCK)
+        stream_fail(s, (int)n);
+}
+
+/* An outstanding "up to n" read with nothing buffered reads straight into
+ * its result, without the buffer and a copy. false: not that case. */
+static bool fill_direct(loom_stream *s)
+{
+    struct read_op *r = &s->read;
+    if (s->rlen || !r->done || r->kind != READ_SOME || loom_future_done(r->done))
+        return false;
+    size_t cap = r->n < s->read_limit ? r->n : s->read_limit;
+    cap = cap < READ_CHUNK ? cap : READ_CHUNK;
+    loom_bytes *b = malloc(sizeof(*b) + cap + 1);
+    if (!b)
+        return false; /* the buffered way reports it */
+    ssize_t n = fd_read(s->fd, b + 1, cap);
+    if (n <= 0) {
+        free(b);
+        fill_ended(s, n);
+        return true;
+    }
+    loom_bytes *fit = (size_t)n < cap ? realloc(b, sizeof(*b) + (size_t)n + 1) : b;
+    b = fit ? fit : b;
+    *b = (loom_bytes){.data = (unsigned char *)(b + 1), .len = (size_t)n};
+    b->data[n] = 0;
+    loom_future *f = r->done;
+    r->done = NULL;
+    loom_future_resolve(f, b, free);
+    loom_future_unref(f);
+    return true;
+}
+
 /* One read from the fd into the buffer, up to the read target. */
 static void stream_fill(loom_stream *s)
 {
     size_t target = read_target(s);
-    if (s->eof || s->error || s->rlen >= target)
+    if (s->eof || s->error || s->rlen >= target || fill_direct(s))
         return;
     size_t want = target - s->rlen < READ_CHUNK ? target - s->rlen : READ_CHUNK;
     if (reserve_read(s, want) < 0) {
         stream_fail(s, -ENOMEM);
         return;
     }
-    ssize_t n;
-    do
-        n = read(s->fd, s->rbuf + s->rstart + s->rlen, want);
-    while (n < 0 && errno == EINTR);
+    ssize_t n = fd_read(s->fd, s->rbuf + s->rstart + s->rlen, want);
     if (n > 0)
         s->rlen += (size_t)n;
-    else if (n == 0)
-        s->eof = true;
-    else if (errno != EAGAIN && errno != EWOULDBLOCK)
-        stream_fail(s, -errno);
+    else
+        fill_ended(s, n);
 }
 
 /* writev that never raises SIGPIPE: MSG_NOSIGNAL on a socket; elsewhere the

@@ -96,8 +96,8 @@ typedef struct loom_bytes {
 /* A stream over fd: a connected socket, a pipe end, a tty, ... It sets fd
  * non-blocking and owns it from a successful call on (loom_stream_close or
  * abort closes it). Returns a new stream the caller owns, or NULL with
- * errno set (EINVAL, EBADF, ESHUTDOWN, EXDEV, ENOMEM); then the caller still
- * owns fd and its flags are as they were. */
+ * errno set (EINVAL, EBADF, EEXIST: fd has a watch already, ESHUTDOWN, EXDEV,
+ * ENOMEM); then the caller still owns fd and its flags are as they were. */
 LOOM_API loom_stream *loom_stream_new(loom_loop *loop, int fd);
 
 /* Options of loom_tcp_connect; a zeroed struct (or NULL) is the default. */

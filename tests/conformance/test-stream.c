@@ -169,6 +169,29 @@ START_TEST(test_fd_wait_hup_and_close)
 }
 END_TEST
 
+/* An fd closed while waited for, its number reused by a new watch: the
+ * waiter learns it (LOOM_ERR), and the new watch is not disturbed. */
+START_TEST(test_fd_wait_fd_reused)
+{
+    int p[2], q[2];
+    ck_assert_int_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    loom_future *w = check_future(loom_fd_wait(loop, p[0], LOOM_READ));
+    close(p[0]);
+    ck_assert_int_eq(pipe2(q, O_NONBLOCK | O_CLOEXEC), 0);
+    ck_assert_int_eq(q[0], p[0]); /* the lowest free number */
+    loom_stream *s = loom_stream_new(loop, q[0]);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(run(w, "waiter of a reused fd"), 0);
+    ck_assert(loom_future_value_int(w) & LOOM_ERR);
+    loom_future_unref(w);
+    ck_assert_int_eq(write(q[1], "ok", 2), 2);
+    expect_read(loom_stream_read(s, 10), "ok");
+    loom_stream_abort(s);
+    close(q[1]);
+    close(p[1]);
+}
+END_TEST
+
 /* --- echo ------------------------------------------------------------------------ */
 
 /* One round trip each way over s, then both ends closed. */
@@ -280,6 +303,54 @@ START_TEST(test_small_kernel_buffers)
 }
 END_TEST
 
+static int destroyed;
+
+static void count_destroy(void *data)
+{
+    destroyed++;
+    free(data);
+}
+
+/* Many writes in a row arrive in order, their futures complete in order, and
+ * abort destroys what was handed over and never sent. */
+START_TEST(test_write_order_and_abort)
+{
+    loom_stream *s[2];
+    socketpair_streams(s);
+    enum { N = 300 };
+    loom_future *done[N];
+    char expect[N * 4 + 1] = "";
+    for (int i = 0; i < N; i++) {
+        char *text = malloc(5);
+        snprintf(text, 5, "%04d", i);
+        strcat(expect, text);
+        ck_assert_int_eq(loom_stream_write_take(s[0], text, 4, count_destroy, &done[i]), 0);
+    }
+    loom_future *got = check_future(loom_stream_read_exactly(s[1], N * 4));
+    ck_assert_int_eq(run(got, "ordered writes"), 0);
+    ck_assert_mem_eq(bytes(got)->data, expect, N * 4);
+    loom_future_unref(got);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(run(done[i], "write future"), 0);
+        ck_assert_int_eq(loom_future_value_int(done[i]), 4);
+        loom_future_unref(done[i]);
+    }
+    ck_assert_int_eq(destroyed, N);
+    /* Queued behind a full kernel buffer, then aborted. */
+    destroyed = 0;
+    size_t big = 4 << 20;
+    ck_assert_int_eq(loom_stream_write_take(s[0], calloc(1, big), big, count_destroy, NULL), 0);
+    loom_future *last;
+    ck_assert_int_eq(loom_stream_write_take(s[0], strdup("x"), 1, count_destroy, &last), 0);
+    ck_assert_uint_gt(loom_stream_write_queued(s[0]), 0);
+    loom_stream_abort(s[0]);
+    ck_assert_int_eq(destroyed, 2);
+    ck_assert_int_eq(loom_future_state_get(last), LOOM_FUTURE_CANCELLED);
+    loom_future_unref(last);
+    loom_stream_abort(s[1]);
+}
+END_TEST
+
 /* --- framing --------------------------------------------------------------------------- */
 
 START_TEST(test_readline_limit)
@@ -337,9 +408,11 @@ START_TEST(test_read_limit_pauses)
     memset(chunk, 'r', sizeof(chunk));
     ck_assert_int_eq(loom_stream_write(s[0], chunk, sizeof(chunk), NULL), 0);
     expect_read(loom_stream_read(s[1], 1), "r");
+    uint64_t ticks = loom_loop_ticks(loop);
     loom_call_later(loop, LOOM_MSEC(50), fixture_stop, NULL, NULL);
     fixture_run(loop, WAIT_MS, "read ahead");
     ck_assert_uint_le(loom_stream_buffered(s[1]), 1000); /* paused at the limit */
+    ck_assert_uint_lt(loom_loop_ticks(loop) - ticks, 20);  /* not woken by the fd meanwhile */
     ck_assert_uint_gt(loom_stream_buffered(s[1]), 0);
     loom_future *f = check_future(loom_stream_read_exactly(s[1], 3999)); /* beyond the limit */
     ck_assert_int_eq(run(f, "read the rest"), 0);
@@ -491,6 +564,14 @@ END_TEST
 
 /* --- servers and connects ---------------------------------------------------------------------- */
 
+/* Valgrind closes what accept returns above the fd limit it keeps for the
+ * program, so there a connection refused for EMFILE is lost for good. */
+static bool under_valgrind(void)
+{
+    const char *preload = getenv("LD_PRELOAD");
+    return preload && strstr(preload, "vgpreload");
+}
+
 typedef struct acceptor {
     int accepted;
 } acceptor;
@@ -510,13 +591,14 @@ START_TEST(test_accept_emfile_does_not_spin)
     ck_assert_int_eq(loom_server_on_accept(srv, count_accept, &a, NULL), 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)loom_server_port(srv)),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int clients[3];
-    for (int i = 0; i < 3; i++)
+    int clients[4]; /* the last one connects once fds are free again */
+    for (int i = 0; i < 4; i++)
         clients[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int spare = dup(clients[3]); /* freed later: a number to accept into */
     struct rlimit old, low;
     ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
     low = old;
-    low.rlim_cur = (rlim_t)clients[2] + 1; /* no fd number left to accept into */
+    low.rlim_cur = (rlim_t)spare + 1; /* no fd number left to accept into */
     ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(connect(clients[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
@@ -530,13 +612,16 @@ START_TEST(test_accept_emfile_does_not_spin)
     ck_assert_uint_lt(loom_loop_ticks(loop) - ticks, 100);
     ck_assert_int_ge(atomic_load(&errors.count), 1);
     ck_assert_int_eq(atomic_load(&errors.last_err), -EMFILE);
-    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
-    for (int i = 0; i < 100 && a.accepted < 3; i++) {
+    close(spare); /* each accepted stream is closed at once: one number is enough */
+    ck_assert_int_eq(connect(clients[3], (struct sockaddr *)&sin, sizeof(sin)), 0);
+    int expected = under_valgrind() ? 1 : 4;
+    for (int i = 0; i < 100 && a.accepted < expected; i++) {
         loom_call_later(loop, LOOM_MSEC(20), fixture_stop, NULL, NULL);
         fixture_run(loop, WAIT_MS, "accepting again");
     }
-    ck_assert_int_eq(a.accepted, 3);
-    for (int i = 0; i < 3; i++)
+    ck_assert_int_ge(a.accepted, expected);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    for (int i = 0; i < 4; i++)
         close(clients[i]);
     loom_server_close(srv);
 }
@@ -559,6 +644,9 @@ START_TEST(test_connect_refused)
     close(fd);
     f = check_future(loom_unix_connect(loop, "@loom-nobody-listens-here", 0));
     ck_assert_int_eq(run(f, "unix connect refused"), -ECONNREFUSED);
+    loom_future_unref(f);
+    f = check_future(loom_unix_connect(loop, "/nonexistent/loom.sock", 0));
+    ck_assert_int_eq(run(f, "no such socket"), -ENOENT);
     loom_future_unref(f);
     loom_executor_shutdown();
 }
@@ -584,6 +672,14 @@ START_TEST(test_connect_timeout)
     loom_connect_opts opts = {.timeout_ns = LOOM_MSEC(300)};
     loom_future *f = check_future(loom_tcp_connect(loop, "127.0.0.1", port, &opts));
     ck_assert_int_eq(run(f, "connect timeout"), -ETIMEDOUT);
+    loom_future_unref(f);
+    /* Cancelled while it hangs: the attempt goes too. */
+    f = check_future(loom_tcp_connect(loop, "127.0.0.1", port, NULL));
+    loom_call_later(loop, LOOM_MSEC(100), fixture_stop, NULL, NULL);
+    fixture_run(loop, WAIT_MS, "connect under way");
+    ck_assert(!loom_future_done(f));
+    ck_assert(loom_future_cancel(f));
+    fixture_settle(loop);
     loom_future_unref(f);
     loom_executor_shutdown();
     ck_assert_int_eq(fixture_count_open_fds(), fds); /* the attempt's socket went */
@@ -667,10 +763,12 @@ Suite *stream_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_fd_wait_waiters_and_cancel);
     tcase_add_test(tc, test_fd_wait_hup_and_close);
+    tcase_add_test(tc, test_fd_wait_fd_reused);
     tcase_add_test(tc, test_echo_socketpair);
     tcase_add_test(tc, test_echo_tcp);
     tcase_add_test(tc, test_echo_unix);
     tcase_add_test(tc, test_small_kernel_buffers);
+    tcase_add_test(tc, test_write_order_and_abort);
     tcase_add_test(tc, test_readline_limit);
     tcase_add_test(tc, test_read_exactly_at_eof);
     tcase_add_test(tc, test_read_limit_pauses);
