@@ -1,8 +1,9 @@
 /* echo-server on loom's stream API, on any backend, in two styles:
  *   loom_cb    an accept callback; each read's future continues in a callback
  *   loom_task  an accept loop in a task, and a task per connection
- * Both echo what each read returns and wait for the drain only above the
- * high water mark (loom_stream_drain resolves at once below it). */
+ * Both echo what each read returns, and wait for the drain above the write
+ * high water mark: the callback style checks the queue, the task style
+ * awaits loom_stream_drain, which resolves at once below the mark. */
 #include "config.h"
 
 #include <errno.h>
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bench-util.h"
 #include "echo-server.h"
 #include "loom-bench-backends.h"
 
