@@ -1,15 +1,16 @@
 /* echo-load — the load generator and driver of the echo benchmark.
  *
- *   echo-load [--long] [--only=SERVER,...] [--server-bin=PATH]
+ *   echo-load [--long] [--only=SERVER,...] [--backend=NAME] [--server-bin=PATH]
  *       starts each server of `echo-server --list` in turn (loom's on epoll,
- *       with --long on every backend of `echo-server --backends`), pinned to
- *       the first CPU while the load runs on the second (GIO's 10,000
- *       connections only with --long: they take it a minute), and prints
+ *       with --long on every backend of `echo-server --backends`, with
+ *       --backend=NAME on that one), pinned to the first CPU while the load
+ *       runs on the second (GIO's 10,000 connections only with --long: they
+ *       take it a minute), and prints
  *         echo.<server>.c<conns>.s<bytes> <requests/s> req/s
  *         echo.<server>.c<conns>.s<bytes>.p50|.p99 <latency> us
  *         echo.<server>.c10000.idle_mem <RSS delta / connections> B/conn
  *       then the ratio lines of the issue's targets.
- *   echo-load --check [--only=...]
+ *   echo-load --check [--only=...] [--backend=NAME]
  *       correctness only, not pinned, for make check: every server on every
  *       backend echoes a few requests of 1 B, 1 KiB and 100 KiB on 1 and 100
  *       connections, every byte checked, and survives a client that resets
@@ -421,6 +422,7 @@ struct config {
     int64_t warmup_ns, measure_ns, idle_measure_ns;
     enum { RUN_SHORT, RUN_LONG, RUN_CHECK } mode;
     const char *only;
+    const char *backend; /* loom's servers only on this one */
     char server_bin[4096];
     int cpus[2]; /* server's, load's; -1: not pinned */
 };
@@ -694,7 +696,7 @@ static bool selected(const struct config *cfg, const char *name)
 
 /* Runs `echo-server ARG` and returns its output's lines, in buf. */
 static unsigned list_from_server(const struct config *cfg, const char *arg, char *buf,
-                                 size_t size, char **lines, unsigned max)
+                                 size_t size, const char **lines, unsigned max)
 {
     char cmd[4200];
     unsigned n = 0;
@@ -714,12 +716,17 @@ static unsigned list_from_server(const struct config *cfg, const char *arg, char
 
 static void run_all(const struct config *cfg)
 {
-    char sbuf[1024], bbuf[1024], *servers[32], *backends[32];
+    static const char *const modes[] = { "short", "long", "check" };
+    char sbuf[1024], bbuf[1024];
+    const char *servers[32], *backends[32];
     unsigned ns = list_from_server(cfg, "--list", sbuf, sizeof sbuf, servers, 32);
     unsigned nb = list_from_server(cfg, "--backends", bbuf, sizeof bbuf, backends, 32);
 
-    static const char *const modes[] = { "short", "long", "check" };
-    bool all_backends = cfg->mode != RUN_SHORT;
+    /* The short run compares on the built-in loop; the others take every one. */
+    if (cfg->backend || cfg->mode == RUN_SHORT) {
+        backends[0] = cfg->backend ? cfg->backend : "epoll";
+        nb = 1;
+    }
 
     if (cfg->cpus[0] < 0)
         printf("# echo-bench %s run, not pinned\n", modes[cfg->mode]);
@@ -732,8 +739,8 @@ static void run_all(const struct config *cfg)
             continue;
         if (!loom)
             run_server(cfg, servers[i], NULL);
-        for (unsigned b = 0; loom && b < (all_backends ? nb : 1); b++)
-            run_server(cfg, servers[i], all_backends ? backends[b] : "epoll");
+        for (unsigned b = 0; loom && b < nb; b++)
+            run_server(cfg, servers[i], backends[b]);
     }
     if (cfg->mode != RUN_CHECK)
         print_ratios();
@@ -778,7 +785,8 @@ static const char *option(const char *arg, const char *name)
 
 static BENCH_NORETURN void usage(void)
 {
-    fputs("usage: echo-load [--long | --check] [--only=SERVER,...] [--server-bin=PATH]\n"
+    fputs("usage: echo-load [--long | --check] [--only=SERVER,...] [--backend=NAME]\n"
+          "                 [--server-bin=PATH]\n"
           "       echo-load --port=P [--conns=N] [--size=BYTES] [--long]\n",
           stderr);
     exit(2);
@@ -799,6 +807,8 @@ int main(int argc, char **argv)
             cfg.mode = RUN_CHECK;
         else if ((v = option(argv[i], "--only=")))
             cfg.only = v;
+        else if ((v = option(argv[i], "--backend=")))
+            cfg.backend = v;
         else if ((v = option(argv[i], "--server-bin=")))
             snprintf(cfg.server_bin, sizeof cfg.server_bin, "%s", v);
         else if ((v = option(argv[i], "--port=")))
