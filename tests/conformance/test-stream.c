@@ -507,6 +507,19 @@ START_TEST(test_half_close)
     expect_read(loom_stream_read_exactly(s[0], 6), "answer");
     expect_read(loom_stream_read(s[0], 8), NULL);
     close_stream(s[0]);
+    /* A pipe's write end is closed by shutdown (a child's stdin, say). */
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+    loom_stream *in = loom_stream_new(loop, p[0]), *out = loom_stream_new(loop, p[1]);
+    write_ok(out, "last words");
+    shut = check_future(loom_stream_shutdown(out));
+    ck_assert_int_eq(run(shut, "pipe shutdown"), 0);
+    loom_future_unref(shut);
+    ck_assert_int_eq(loom_stream_fd(out), -EBADF);
+    expect_read(loom_stream_read_exactly(in, 10), "last words");
+    expect_read(loom_stream_read(in, 10), NULL);
+    close_stream(out);
+    close_stream(in);
 }
 END_TEST
 
