@@ -13,7 +13,8 @@
 typedef struct guest_watch {
     int fd;
     unsigned events; /* the interest loom has: 0 while muted inside a nested GLib loop */
-    bool failed;     /* loom refused the fd (reported once) */
+    bool failed;     /* loom refused the fd (reported once, unless always) */
+    bool always;     /* a regular file: poll() finds it always ready, epoll refuses it */
 } guest_watch;
 
 /* A growable array of watches; two of them are swapped at each merge. */
@@ -42,7 +43,9 @@ struct loom_glib_guest {
     loom_handle hook, close_hook;
     nest_source *nest; /* our reference */
     int loop_fd;       /* loom_loop_get_fd, or negative */
+    size_t n_always;   /* watches that are always */
     bool queried;      /* fds hold a query that no check consumed yet */
+    bool poll_first;   /* the run was due without an fd event: poll before the check */
     bool own;          /* inside our own prepare or check */
     int dispatching;   /* inside g_main_context_dispatch */
     int nesting;       /* inside a loom iteration run by a nested GLib loop */
@@ -161,10 +164,14 @@ static guest_watch watch_start(loom_glib_guest *g, int fd, unsigned events)
 {
     int r = loom_fd_watch(g->loop, fd, events, on_fd, g, NULL);
 
+    if (r == -EPERM) {
+        g->n_always++;
+        return (guest_watch){fd, events, true, true};
+    }
     if (r < 0)
         loom_loop_report(g->loop, r, "GLib guest: cannot watch GLib's fd %d (%s): its source will not wake loom",
                          fd, r == -EEXIST ? "loom watches it already" : loom_strerror(r));
-    return (guest_watch){fd, events, r < 0};
+    return (guest_watch){fd, events, r < 0, false};
 }
 
 static void watch_update(loom_glib_guest *g, guest_watch *w, unsigned events)
@@ -176,6 +183,7 @@ static void watch_update(loom_glib_guest *g, guest_watch *w, unsigned events)
 
 static void watch_stop(loom_glib_guest *g, const guest_watch *w)
 {
+    g->n_always -= w->always;
     if (!w->failed)
         loom_fd_unwatch(g->loop, w->fd);
 }
@@ -237,7 +245,8 @@ static gint prepare_query(loom_glib_guest *g)
     g->n_fds = n;
     g->queried = true;
     update_watches(g);
-    return ready ? 0 : timeout;
+    /* Regular files: poll() finds them ready at once, as the check's poll will. */
+    return ready || g->n_always ? 0 : timeout;
 }
 
 static void arm_timer(loom_glib_guest *g, gint timeout_ms)
@@ -271,6 +280,7 @@ static void before_poll(loom_loop *loop, void *data)
     timeout = prepare_query(g);
     if (timeout == 0) {
         cancel_timer(g);
+        g->poll_first = true;
         schedule_run(g);
     } else {
         arm_timer(g, timeout);
@@ -285,6 +295,18 @@ static void dispatch(loom_glib_guest *g)
     g->dispatches++;
 }
 
+/* Polls GLib's fds without waiting. Our own source's fd (loom's) is not one
+ * for this round: GLib would find its source ready by it. */
+static void poll_now(loom_glib_guest *g)
+{
+    GPollFD *own;
+
+    g_poll(g->fds, (guint)g->n_fds, 0);
+    own = g->loop_fd >= 0 ? find_pollfd(g, g->loop_fd) : NULL;
+    if (own)
+        own->revents = 0;
+}
+
 /* check + dispatch, as a loom callback (scheduled, or GLib's timeout). */
 static void run(loom_loop *loop, void *data)
 {
@@ -297,8 +319,16 @@ static void run(loom_loop *loop, void *data)
     cancel_timer(g);
     if (passive(g))
         return; /* the hook queries again once the nested loop is done */
-    if (!g->queried)
-        prepare_query(g); /* a foreign iteration consumed ours */
+    if (!g->queried) {
+        prepare_query(g); /* a foreign iteration consumed ours, or none was made */
+        g->poll_first = true;
+    }
+    /* A round that is due at once polls GLib's fds without waiting, as
+     * GLib's own iteration does, so fd sources of the same priority as the
+     * ready ones are dispatched with them. */
+    if (g->poll_first)
+        poll_now(g);
+    g->poll_first = false;
     g->own = true;
     ready = g_main_context_check(g->ctx, g->max_priority, g->fds, g->n_fds);
     g->own = false;

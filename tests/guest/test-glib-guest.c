@@ -270,6 +270,102 @@ START_TEST(timeouts_idles_and_priorities_in_glib_order)
 }
 END_TEST
 
+typedef struct pair {
+    loom_loop *loop;
+    bool idle, fd;
+} pair;
+
+static void pair_done(pair *p)
+{
+    if (p->idle && p->fd)
+        loom_loop_stop(p->loop);
+}
+
+static gboolean pair_idle(gpointer data)
+{
+    ((pair *)data)->idle = true;
+    pair_done(data);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean pair_fd(gint fd, GIOCondition cond, gpointer data)
+{
+    ((pair *)data)->fd = true;
+    pair_done(data);
+    return G_SOURCE_REMOVE;
+}
+
+/* GLib polls (without waiting) even when a source is ready at prepare, so a
+ * ready fd source of the same priority is dispatched in the same round. */
+START_TEST(ready_fd_source_dispatched_with_ready_idle)
+{
+    guest_env e = env_new();
+    pair p = {.loop = e.loop};
+    GSource *fd_source;
+    int pipefd[2];
+
+    ck_assert_int_eq(pipe(pipefd), 0);
+    ck_assert_int_eq(write(pipefd[1], "x", 1), 1);
+    attach(e.ctx, g_idle_source_new(), G_PRIORITY_DEFAULT, pair_idle, &p);
+    fd_source = g_unix_fd_source_new(pipefd[0], G_IO_IN);
+    attach(e.ctx, fd_source, G_PRIORITY_DEFAULT, (GSourceFunc)(void (*)(void))pair_fd, &p);
+    fixture_run(e.loop, 2000, "an idle and a readable fd");
+    ck_assert_uint_eq(loom_glib_guest_dispatches(e.guest), 1);
+    env_free(&e);
+    close(pipefd[0]);
+    close(pipefd[1]);
+}
+END_TEST
+
+static gboolean stop_on_fd(gint fd, GIOCondition cond, gpointer data)
+{
+    loom_loop_stop(data);
+    return G_SOURCE_REMOVE;
+}
+
+/* epoll refuses regular files; poll() finds them always ready, and so must the guest. */
+START_TEST(regular_file_fd_source_is_ready)
+{
+    guest_env e = env_new();
+    fixture_errors errors;
+    char path[] = "/tmp/loom-guest-XXXXXX";
+    int fd = mkstemp(path);
+
+    ck_assert_int_ge(fd, 0);
+    fixture_capture_errors(e.loop, &errors);
+    attach(e.ctx, g_unix_fd_source_new(fd, G_IO_IN), G_PRIORITY_DEFAULT, (GSourceFunc)(void (*)(void))stop_on_fd,
+           e.loop);
+    fixture_run(e.loop, 2000, "a GLib source on a regular file");
+    ck_assert_int_eq(atomic_load(&errors.count), 0);
+    env_free(&e);
+    close(fd);
+    unlink(path);
+}
+END_TEST
+
+static void count_down(loom_loop *loop, void *data)
+{
+    int *n = data;
+
+    if (--*n > 0)
+        ck_assert_int_eq(loom_call_soon(loop, count_down, n, NULL), 0);
+}
+
+/* The guest's own source (loom inside nested GLib loops) is not GLib work. */
+START_TEST(empty_context_dispatches_nothing)
+{
+    guest_env e = env_new();
+    int n = 10;
+
+    ck_assert_int_eq(loom_call_soon(e.loop, count_down, &n, NULL), 0);
+    ck_assert_int_eq(loom_call_later(e.loop, LOOM_MSEC(5), fixture_stop, NULL, NULL), 0);
+    fixture_run(e.loop, 2000, "loom work beside an empty context");
+    ck_assert_int_eq(n, 0);
+    ck_assert_uint_eq(loom_glib_guest_dispatches(e.guest), 0);
+    env_free(&e);
+}
+END_TEST
+
 typedef struct race {
     loom_loop *loop;
     int glib, loom;
@@ -788,6 +884,9 @@ static Suite *guest_suite(void)
     tc = fixture_tcase(s, "order");
     tcase_add_test(tc, timeouts_idles_and_priorities_in_glib_order);
     tcase_add_test(tc, glib_and_loom_work_interleave);
+    tcase_add_test(tc, ready_fd_source_dispatched_with_ready_idle);
+    tcase_add_test(tc, empty_context_dispatches_nothing);
+    tcase_add_test(tc, regular_file_fd_source_is_ready);
     tc = fixture_tcase(s, "threads");
     tcase_add_test(tc, g_idle_add_from_another_thread_wakes_loom);
     tcase_add_test(tc, g_main_context_invoke_from_another_thread_wakes_loom);
