@@ -7,6 +7,7 @@
  * where the loop has an embedding fd, runs loom inside them. */
 #include "config.h"
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <loom/loom-glib.h>
 
 /* One fd loom watches for GLib. */
@@ -15,6 +16,8 @@ typedef struct guest_watch {
     unsigned events; /* the interest loom has: 0 while muted inside a nested GLib loop */
     bool failed;     /* loom refused the fd (reported once, unless always) */
     bool always;     /* a regular file: poll() finds it always ready, epoll refuses it */
+    dev_t dev;       /* the file watched, to tell a reused fd number */
+    ino_t ino;
 } guest_watch;
 
 /* A growable array of watches; two of them are swapped at each merge. */
@@ -46,6 +49,7 @@ struct loom_glib_guest {
     size_t n_always;   /* watches that are always */
     bool queried;      /* fds hold a query that no check consumed yet */
     bool poll_first;   /* the run was due without an fd event: poll before the check */
+    bool recheck;      /* a dispatch ran: the next query rechecks each fd's file */
     bool own;          /* inside our own prepare or check */
     int dispatching;   /* inside g_main_context_dispatch */
     int nesting;       /* inside a loom iteration run by a nested GLib loop */
@@ -162,20 +166,43 @@ static void list_push(watch_list *list, guest_watch w)
 
 static guest_watch watch_start(loom_glib_guest *g, int fd, unsigned events)
 {
+    guest_watch w = {.fd = fd, .events = events};
+    struct stat st;
     int r = loom_fd_watch(g->loop, fd, events, on_fd, g, NULL);
 
     if (r == -EPERM) {
         g->n_always++;
-        return (guest_watch){fd, events, true, true};
+        w.failed = w.always = true;
+        return w;
     }
-    if (r < 0)
+    if (r < 0) {
         loom_loop_report(g->loop, r, "GLib guest: cannot watch GLib's fd %d (%s): its source will not wake loom",
                          fd, r == -EEXIST ? "loom watches it already" : loom_strerror(r));
-    return (guest_watch){fd, events, r < 0, false};
+        w.failed = true;
+    } else if (fstat(fd, &st) == 0) {
+        w.dev = st.st_dev;
+        w.ino = st.st_ino;
+    }
+    return w;
+}
+
+/* After a dispatch: an fd GLib still polls may be a new file under an old
+ * number (a source removed, its fd closed and the number reused by a new
+ * one), which epoll dropped with the old file: one fstat tells. */
+static void watch_recheck(loom_glib_guest *g, guest_watch *w)
+{
+    struct stat st;
+
+    if (fstat(w->fd, &st) < 0 || (st.st_dev == w->dev && st.st_ino == w->ino))
+        return;
+    loom_fd_unwatch(g->loop, w->fd);
+    *w = watch_start(g, w->fd, w->events);
 }
 
 static void watch_update(loom_glib_guest *g, guest_watch *w, unsigned events)
 {
+    if (g->recheck && !w->failed)
+        watch_recheck(g, w);
     if (!w->failed && w->events != events)
         loom_fd_set_events(g->loop, w->fd, events);
     w->events = events;
@@ -215,6 +242,7 @@ static void update_watches(loom_glib_guest *g)
     }
     for (; j < old->len; j++)
         watch_stop(g, &old->items[j]);
+    g->recheck = false;
     watch_list done = *old;
     *old = *next;
     *next = done;
@@ -293,6 +321,7 @@ static void dispatch(loom_glib_guest *g)
     g_main_context_dispatch(g->ctx);
     g->dispatching--;
     g->dispatches++;
+    g->recheck = true;
 }
 
 /* Polls GLib's fds without waiting. Our own source's fd (loom's) is not one

@@ -343,6 +343,50 @@ START_TEST(regular_file_fd_source_is_ready)
 }
 END_TEST
 
+static gboolean never(gint fd, GIOCondition cond, gpointer data);
+
+typedef struct reuse {
+    guest_env *env;
+    int old[2], fresh[2];
+    guint old_source;
+} reuse;
+
+/* In one dispatch: the old pipe's source goes, its fds close, a new pipe
+ * takes the same fd numbers and gets a source, and has data. */
+static gboolean swap_pipes(gpointer data)
+{
+    reuse *r = data;
+
+    g_source_destroy(g_main_context_find_source_by_id(r->env->ctx, r->old_source));
+    close(r->old[0]);
+    close(r->old[1]);
+    ck_assert_int_eq(pipe(r->fresh), 0);
+    ck_assert_int_eq(r->fresh[0], r->old[0]); /* the lowest free numbers */
+    attach(r->env->ctx, g_unix_fd_source_new(r->fresh[0], G_IO_IN), G_PRIORITY_DEFAULT,
+           (GSourceFunc)(void (*)(void))stop_on_fd, r->env->loop);
+    ck_assert_int_eq(write(r->fresh[1], "x", 1), 1);
+    return G_SOURCE_REMOVE;
+}
+
+START_TEST(fd_number_reused_within_one_dispatch)
+{
+    guest_env e = env_new();
+    reuse r = {.env = &e};
+    GSource *old;
+
+    ck_assert_int_eq(pipe(r.old), 0);
+    old = g_unix_fd_source_new(r.old[0], G_IO_IN);
+    g_source_set_callback(old, (GSourceFunc)(void (*)(void))never, NULL, NULL);
+    r.old_source = g_source_attach(old, e.ctx);
+    g_source_unref(old);
+    attach(e.ctx, g_timeout_source_new(10), G_PRIORITY_DEFAULT, swap_pipes, &r);
+    fixture_run(e.loop, 2000, "a source on a reused fd number");
+    env_free(&e);
+    close(r.fresh[0]);
+    close(r.fresh[1]);
+}
+END_TEST
+
 static void count_down(loom_loop *loop, void *data)
 {
     int *n = data;
@@ -887,6 +931,7 @@ static Suite *guest_suite(void)
     tcase_add_test(tc, ready_fd_source_dispatched_with_ready_idle);
     tcase_add_test(tc, empty_context_dispatches_nothing);
     tcase_add_test(tc, regular_file_fd_source_is_ready);
+    tcase_add_test(tc, fd_number_reused_within_one_dispatch);
     tc = fixture_tcase(s, "threads");
     tcase_add_test(tc, g_idle_add_from_another_thread_wakes_loom);
     tcase_add_test(tc, g_main_context_invoke_from_another_thread_wakes_loom);
