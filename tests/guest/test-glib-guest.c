@@ -725,6 +725,58 @@ static void nested_test(bool from_glib)
     env_free(&e);
 }
 
+static gboolean quit_main_loop(gpointer data)
+{
+    g_main_loop_quit(data);
+    return G_SOURCE_REMOVE;
+}
+
+typedef struct blocked {
+    guest_env *env;
+    int pipefd[2];
+    int prepares;
+    uint64_t ticks;
+} blocked;
+
+/* Runs a nested loop for 50 ms from the callback of a readable fd's source:
+ * GLib blocks the source meanwhile, but loom still watches its fd. */
+static gboolean nested_from_fd(gint fd, GIOCondition cond, gpointer data)
+{
+    blocked *b = data;
+    GMainLoop *inner = g_main_loop_new(b->env->ctx, FALSE);
+    int prepares = b->prepares;
+    uint64_t ticks = loom_loop_ticks(b->env->loop);
+    char byte;
+
+    attach(b->env->ctx, g_timeout_source_new(50), G_PRIORITY_DEFAULT, quit_main_loop, inner);
+    g_main_loop_run(inner);
+    g_main_loop_unref(inner);
+    b->prepares -= prepares;
+    b->ticks = loom_loop_ticks(b->env->loop) - ticks;
+    ck_assert_int_eq(read(fd, &byte, 1), 1);
+    loom_loop_stop(b->env->loop);
+    return G_SOURCE_REMOVE;
+}
+
+START_TEST(nested_loop_in_readable_fd_source_does_not_spin)
+{
+    guest_env e = env_new();
+    blocked b = {.env = &e};
+
+    ck_assert_int_eq(pipe(b.pipefd), 0);
+    ck_assert_int_eq(write(b.pipefd[1], "x", 1), 1);
+    count_iterations(e.ctx, &b.prepares);
+    attach(e.ctx, g_unix_fd_source_new(b.pipefd[0], G_IO_IN), G_PRIORITY_DEFAULT,
+           (GSourceFunc)(void (*)(void))nested_from_fd, &b);
+    fixture_run(e.loop, 2000, "a nested loop in an fd source's callback");
+    ck_assert_int_lt(b.prepares, 50);
+    ck_assert_uint_lt(b.ticks, 50);
+    env_free(&e);
+    close(b.pipefd[0]);
+    close(b.pipefd[1]);
+}
+END_TEST
+
 START_TEST(nested_glib_loop_from_glib_dispatch)
 {
     nested_test(true);
@@ -943,6 +995,7 @@ static Suite *guest_suite(void)
     tc = fixture_tcase(s, "nested");
     tcase_add_test(tc, nested_glib_loop_from_glib_dispatch);
     tcase_add_test(tc, nested_glib_loop_from_loom_callback);
+    tcase_add_test(tc, nested_loop_in_readable_fd_source_does_not_spin);
     tc = fixture_tcase(s, "lifecycle");
     tcase_add_test(tc, idle_guest_costs_no_wakeup);
     tcase_add_test(tc, free_with_sources_attached_leaves_nothing);
