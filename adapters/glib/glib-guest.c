@@ -16,6 +16,7 @@ typedef struct guest_watch {
     unsigned events; /* the interest loom has: 0 while muted inside a nested GLib loop */
     bool failed;     /* loom refused the fd (reported once, unless always) */
     bool always;     /* a regular file: poll() finds it always ready, epoll refuses it */
+    bool anon;       /* an anonymous inode (eventfd, timerfd): fstat cannot tell two apart */
     dev_t dev;       /* the file watched, to tell a reused fd number */
     ino_t ino;
 } guest_watch;
@@ -46,7 +47,7 @@ struct loom_glib_guest {
     loom_handle hook, close_hook;
     nest_source *nest; /* our reference */
     int loop_fd;       /* loom_loop_get_fd, or negative */
-    size_t n_always;   /* watches that are always */
+    size_t n_always;   /* watches on regular files (always ready) */
     bool queried;      /* fds hold a query that no check consumed yet */
     bool poll_first;   /* the run was due without an fd event: poll before the check */
     bool recheck;      /* a dispatch ran: the next query rechecks each fd's file */
@@ -180,6 +181,7 @@ static guest_watch watch_start(loom_glib_guest *g, int fd, unsigned events)
                          fd, r == -EEXIST ? "loom watches it already" : loom_strerror(r));
         w.failed = true;
     } else if (fstat(fd, &st) == 0) {
+        w.anon = (st.st_mode & S_IFMT) == 0;
         w.dev = st.st_dev;
         w.ino = st.st_ino;
     }
@@ -193,7 +195,7 @@ static void watch_recheck(loom_glib_guest *g, guest_watch *w)
 {
     struct stat st;
 
-    if (fstat(w->fd, &st) < 0 || (st.st_dev == w->dev && st.st_ino == w->ino))
+    if (w->anon || fstat(w->fd, &st) < 0 || (st.st_dev == w->dev && st.st_ino == w->ino))
         return;
     loom_fd_unwatch(g->loop, w->fd);
     *w = watch_start(g, w->fd, w->events);
