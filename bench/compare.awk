@@ -7,7 +7,8 @@
 # measured, then one "ratio loom_B.metric/P.metric R" line per pair, R being
 # loom's value over the peer's (< 1: loom is faster). loom on a built-in
 # backend is paired with every peer; loom on a host loop only with that host's
-# own peer(s): glib with glib, qt with qt and qt_invoke, and so on. The Qt
+# own peer(s): glib with glib, qt with qt and qt_invoke, and so on (a guest,
+# glib_guest, with its framework's own loop: glib). The Qt
 # runs under QT_NO_GLIB=1 are the host qt_noglib.
 
 BEGIN {
@@ -58,7 +59,7 @@ function add_side(s) {
 
 # Is peer p one that loom on backend b is compared with?
 function pairs_with(b, p) {
-    return (b in builtin) || p == b || p == b "_invoke"
+    return (b in builtin) || p == b || p == b "_invoke" || b == p "_guest"
 }
 
 function fmt(r) {

@@ -42,6 +42,62 @@ LOOM_API int loom_glib_loop_set_priority(loom_loop *loop, int priority);
  * NULL if loop is not an open GLib loop. */
 LOOM_API GMainContext *loom_glib_loop_context(loom_loop *loop);
 
+/* --- the GLib guest: a GMainContext driven from any loom loop ------------- */
+
+/* A guest runs GLib's own protocol on a context — prepare, query, check,
+ * dispatch — as work of a loom loop of any backend (epoll, poll, libevent,
+ * Qt, or a GLib loop on another context), on the loop's thread: GLib's poll
+ * fds become loom fd watches, its timeout one loom timer, and prepare/query
+ * run again before the loop may block (a LOOM_HOOK_BEFORE_POLL hook), so a
+ * source attached or made ready on this thread (from a loom callback, a task
+ * or a GLib dispatch) runs with no other event; other threads wake the loop
+ * through the context's wakeup fd (g_idle_add, g_main_context_invoke,
+ * g_main_context_wakeup). One GLib dispatch round (sources of the highest
+ * ready priority, as GLib's own loop) runs per loom tick, between loom's
+ * callbacks, so neither starves the other. An idle context costs no wakeup.
+ *
+ * Sources attached or removed outside any loom callback (in main, between
+ * two runs) are seen at the loop's next tick: guest_new makes one, later ones
+ * need an event or a loom callback. So an fd whose source was removed there
+ * is still watched until then: closing it first makes loom report it closed
+ * under its watch (run one tick, e.g. a loom_call_soon, before closing it).
+ *
+ * Nested GLib loops (gtk_dialog_run, a nested g_main_loop_run) run by code
+ * the guest dispatches iterate the context themselves. On a loop that has an
+ * embedding fd (loom_loop_get_fd: the built-in epoll loop) the guest puts a
+ * source of its own into the context for the time of each dispatch, so
+ * loom's callbacks, timers, fd watches and tasks keep running inside the
+ * nested GLib loop. On loops without one (poll, libevent, Qt, a GLib loop on
+ * another context) loom waits until the nested GLib loop returns: nothing of
+ * loom's runs meanwhile, and nothing spins. While a dispatch runs, nested
+ * loom loops (loom_loop_run_until) do not iterate the context.
+ *
+ * A GLib fd that loom already watches for someone else (loom_fd_watch fails
+ * with -EEXIST) cannot wake the guest: the guest reports it to the loop's
+ * error handler (-EEXIST, naming the fd), once per fd, and goes on. */
+typedef struct loom_glib_guest loom_glib_guest;
+
+/* Drives ctx (NULL: the calling thread's default context, see
+ * g_main_context_ref_thread_default) from loop, which must belong to the
+ * calling thread. The guest acquires ctx (g_main_context_acquire) and holds a
+ * reference to it and to loop until freed. Returns 0 and a guest the caller
+ * owns in *guestp; -EBUSY if another thread owns ctx; -EXDEV from a thread
+ * not loop's; -ESHUTDOWN for a closed loop; -ENOMEM. Closing the loop while
+ * a guest is attached stops the guest (its watches, timer and hook go with
+ * the loop); free it still. */
+LOOM_API int loom_glib_guest_new(loom_glib_guest **guestp, loom_loop *loop, GMainContext *ctx);
+
+/* Detaches and frees the guest: removes every fd watch, timer, hook and
+ * source it added, releases the context (which stays usable, with its
+ * sources, by another guest or GLib's own loop) and drops its references.
+ * Call it on the loop's thread, not from inside one of the context's
+ * dispatches. NULL is ignored. */
+LOOM_API void loom_glib_guest_free(loom_glib_guest *guest);
+
+/* How many GLib dispatch rounds (g_main_context_dispatch calls) the guest
+ * ran; for tests and debugging. */
+LOOM_API uint64_t loom_glib_guest_dispatches(const loom_glib_guest *guest);
+
 LOOM_END_DECLS
 
 #endif

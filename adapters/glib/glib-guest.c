@@ -1,0 +1,517 @@
+/* The GLib guest: GLib's prepare/query/check/dispatch protocol run as loom
+ * work on any loom loop. GLib's poll fds are loom watches kept in step with
+ * each query by a merge of two fd-sorted lists (system calls only for what
+ * changed), its timeout is one loom timer, and a BEFORE_POLL hook runs
+ * prepare/query again before the loop may block. A source of the guest's own
+ * in the context notices iterations it did not run (nested GLib loops) and,
+ * where the loop has an embedding fd, runs loom inside them. */
+#include "config.h"
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <loom/loom-glib.h>
+
+/* One fd loom watches for GLib. */
+typedef struct guest_watch {
+    int fd;
+    unsigned events; /* the interest loom has: 0 while muted inside a nested GLib loop */
+    bool failed;     /* loom refused the fd (reported once, unless always) */
+    bool always;     /* a regular file: poll() finds it always ready, epoll refuses it */
+    bool anon;       /* an anonymous inode (eventfd, timerfd): fstat cannot tell two apart */
+    dev_t dev;       /* the file watched, to tell a reused fd number */
+    ino_t ino;
+} guest_watch;
+
+/* A growable array of watches; two of them are swapped at each merge. */
+typedef struct watch_list {
+    guest_watch *items;
+    size_t len, cap;
+} watch_list;
+
+/* The guest's source in the context: it sees foreign iterations and, with
+ * an embedding fd, runs loom from them. */
+typedef struct nest_source {
+    GSource source;
+    loom_glib_guest *guest;
+} nest_source;
+
+struct loom_glib_guest {
+    loom_loop *loop;   /* our reference */
+    GMainContext *ctx; /* our reference, acquired */
+    GPollFD *fds;      /* the last query: sorted by fd, one per fd (GLib's order) */
+    gint n_fds, fds_cap;
+    gint max_priority; /* of the last prepare */
+    watch_list watches, next; /* what loom watches (sorted by fd), and scratch */
+    loom_handle run_call;     /* check+dispatch scheduled now, or 0 */
+    loom_handle timer;        /* check+dispatch at GLib's timeout, or 0 */
+    int64_t timer_when;
+    loom_handle hook, close_hook;
+    nest_source *nest; /* our reference */
+    int loop_fd;       /* loom_loop_get_fd, or negative */
+    size_t n_always;   /* watches on regular files (always ready) */
+    bool queried;      /* fds hold a query that no check consumed yet */
+    bool poll_first;   /* the run was due without an fd event: poll before the check */
+    bool recheck;      /* a dispatch ran: the next query rechecks each fd's file */
+    bool own;          /* inside our own prepare or check */
+    int dispatching;   /* inside g_main_context_dispatch */
+    int nesting;       /* inside a loom iteration run by a nested GLib loop */
+    bool closed;       /* the loop closed under us */
+    uint64_t dispatches;
+};
+
+enum { NSEC_PER_MSEC = 1000000 };
+
+static unsigned loom_events(gushort cond)
+{
+    return ((cond & (G_IO_IN | G_IO_PRI)) ? LOOM_READ : 0) | ((cond & G_IO_OUT) ? LOOM_WRITE : 0);
+}
+
+static gushort gio_events(unsigned events)
+{
+    return ((events & LOOM_READ) ? G_IO_IN : 0) | ((events & LOOM_WRITE) ? G_IO_OUT : 0) |
+           ((events & LOOM_HUP) ? G_IO_HUP : 0) | ((events & LOOM_ERR) ? G_IO_ERR : 0);
+}
+
+/* Events from loom's own work while GLib or loom runs nested: not ours to act on. */
+static bool passive(const loom_glib_guest *g)
+{
+    return g->dispatching || g->nesting || g->closed;
+}
+
+static void run(loom_loop *loop, void *data);
+
+static void schedule_run(loom_glib_guest *g)
+{
+    int r;
+
+    if (g->run_call)
+        return;
+    r = loom_call_soon(g->loop, run, g, &g->run_call);
+    if (r < 0)
+        loom_loop_report(g->loop, r, "GLib guest: cannot schedule a GLib dispatch");
+}
+
+static void cancel_timer(loom_glib_guest *g)
+{
+    if (g->timer)
+        loom_cancel(g->loop, g->timer);
+    g->timer = 0;
+}
+
+/* --- fd watches ---------------------------------------------------------------- */
+
+static GPollFD *find_pollfd(loom_glib_guest *g, int fd)
+{
+    gint lo = 0, hi = g->n_fds;
+
+    while (lo < hi) {
+        gint mid = lo + (hi - lo) / 2;
+
+        if (g->fds[mid].fd < fd)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < g->n_fds && g->fds[lo].fd == fd ? &g->fds[lo] : NULL;
+}
+
+static guest_watch *find_watch(watch_list *list, int fd)
+{
+    for (size_t lo = 0, hi = list->len; lo < hi;) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (list->items[mid].fd == fd)
+            return &list->items[mid];
+        if (list->items[mid].fd < fd)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Level-triggered fds would wake loom again and again inside a nested GLib
+ * loop, which polls them itself: mute this one until the next query. */
+static void mute(loom_glib_guest *g, int fd)
+{
+    guest_watch *w = find_watch(&g->watches, fd);
+
+    if (w && !w->failed && w->events) {
+        loom_fd_set_events(g->loop, fd, 0);
+        w->events = 0;
+    }
+}
+
+static void on_fd(loom_loop *loop, int fd, unsigned events, void *data)
+{
+    loom_glib_guest *g = data;
+    GPollFD *pfd;
+
+    if (passive(g)) {
+        mute(g, fd);
+        return;
+    }
+    pfd = g->queried ? find_pollfd(g, fd) : NULL;
+    if (pfd)
+        pfd->revents |= gio_events(events);
+    schedule_run(g); /* without a valid query, the run queries first */
+}
+
+static void list_push(watch_list *list, guest_watch w)
+{
+    if (list->len == list->cap) {
+        list->cap = list->cap ? 2 * list->cap : 16;
+        list->items = g_renew(guest_watch, list->items, list->cap);
+    }
+    list->items[list->len++] = w;
+}
+
+static guest_watch watch_start(loom_glib_guest *g, int fd, unsigned events)
+{
+    guest_watch w = {.fd = fd, .events = events};
+    struct stat st;
+    int r = loom_fd_watch(g->loop, fd, events, on_fd, g, NULL);
+
+    if (r == -EPERM) {
+        g->n_always++;
+        w.failed = w.always = true;
+        return w;
+    }
+    if (r < 0) {
+        loom_loop_report(g->loop, r, "GLib guest: cannot watch GLib's fd %d (%s): its source will not wake loom",
+                         fd, r == -EEXIST ? "loom watches it already" : loom_strerror(r));
+        w.failed = true;
+    } else if (fstat(fd, &st) == 0) {
+        w.anon = (st.st_mode & S_IFMT) == 0;
+        w.dev = st.st_dev;
+        w.ino = st.st_ino;
+    }
+    return w;
+}
+
+/* After a dispatch: an fd GLib still polls may be a new file under an old
+ * number (a source removed, its fd closed and the number reused by a new
+ * one), which epoll dropped with the old file: one fstat tells. */
+static void watch_recheck(loom_glib_guest *g, guest_watch *w)
+{
+    struct stat st;
+
+    if (w->anon || fstat(w->fd, &st) < 0 || (st.st_dev == w->dev && st.st_ino == w->ino))
+        return;
+    loom_fd_unwatch(g->loop, w->fd);
+    *w = watch_start(g, w->fd, w->events);
+}
+
+static void watch_update(loom_glib_guest *g, guest_watch *w, unsigned events)
+{
+    if (g->recheck && !w->failed)
+        watch_recheck(g, w);
+    if (!w->failed && w->events != events)
+        loom_fd_set_events(g->loop, w->fd, events);
+    w->events = events;
+}
+
+static void watch_stop(loom_glib_guest *g, const guest_watch *w)
+{
+    g->n_always -= w->always;
+    if (!w->failed)
+        loom_fd_unwatch(g->loop, w->fd);
+}
+
+/* Merges the query (sorted by fd) into the watches (sorted by fd): costs a
+ * compare per fd, and loom calls only for fds added, removed or changed. */
+static void update_watches(loom_glib_guest *g)
+{
+    watch_list *old = &g->watches, *next = &g->next;
+    size_t j = 0;
+
+    next->len = 0;
+    for (gint i = 0; i < g->n_fds; i++) {
+        int fd = g->fds[i].fd;
+        unsigned events = loom_events(g->fds[i].events);
+
+        if (fd == g->loop_fd || !events)
+            continue; /* our own source's, or HUP/ERR only: nothing loom can wait for */
+        for (; j < old->len && old->items[j].fd < fd; j++)
+            watch_stop(g, &old->items[j]);
+        if (j < old->len && old->items[j].fd == fd) {
+            guest_watch w = old->items[j++];
+
+            watch_update(g, &w, events);
+            list_push(next, w);
+        } else {
+            list_push(next, watch_start(g, fd, events));
+        }
+    }
+    for (; j < old->len; j++)
+        watch_stop(g, &old->items[j]);
+    g->recheck = false;
+    watch_list done = *old;
+    *old = *next;
+    *next = done;
+}
+
+static void remove_watches(loom_glib_guest *g)
+{
+    for (size_t i = 0; i < g->watches.len; i++)
+        watch_stop(g, &g->watches.items[i]);
+    g->watches.len = 0;
+}
+
+/* --- the protocol -------------------------------------------------------------- */
+
+/* prepare + query; returns GLib's timeout in ms (0: a source is ready). */
+static gint prepare_query(loom_glib_guest *g)
+{
+    gboolean ready;
+    gint timeout, n;
+
+    g->own = true;
+    ready = g_main_context_prepare(g->ctx, &g->max_priority);
+    g->own = false;
+    while ((n = g_main_context_query(g->ctx, g->max_priority, &timeout, g->fds, g->fds_cap)) > g->fds_cap) {
+        g->fds_cap = MAX(n, 2 * g->fds_cap);
+        g->fds = g_renew(GPollFD, g->fds, g->fds_cap);
+    }
+    g->n_fds = n;
+    g->queried = true;
+    update_watches(g);
+    /* Regular files: poll() finds them ready at once, as the check's poll will. */
+    return ready || g->n_always ? 0 : timeout;
+}
+
+static void arm_timer(loom_glib_guest *g, gint timeout_ms)
+{
+    int64_t when;
+    int r;
+
+    if (timeout_ms < 0) {
+        cancel_timer(g);
+        return;
+    }
+    when = loom_loop_now(g->loop) + (int64_t)timeout_ms * NSEC_PER_MSEC;
+    if (g->timer && llabs(when - g->timer_when) < NSEC_PER_MSEC)
+        return; /* the same GLib deadline, seen from a later now */
+    cancel_timer(g);
+    r = loom_call_at(g->loop, when, run, g, &g->timer);
+    if (r < 0)
+        loom_loop_report(g->loop, r, "GLib guest: cannot arm GLib's timeout");
+    g->timer_when = when;
+}
+
+/* The BEFORE_POLL hook: what became ready on this thread since the last
+ * query (GLib writes no wakeup for it) is found here, before loom blocks. */
+static void before_poll(loom_loop *loop, void *data)
+{
+    loom_glib_guest *g = data;
+    gint timeout;
+
+    if (passive(g) || g->run_call)
+        return; /* a nested loop's, or a check is due anyway */
+    timeout = prepare_query(g);
+    if (timeout == 0) {
+        cancel_timer(g);
+        g->poll_first = true;
+        schedule_run(g);
+    } else {
+        arm_timer(g, timeout);
+    }
+}
+
+static void dispatch(loom_glib_guest *g)
+{
+    g->dispatching++;
+    g_main_context_dispatch(g->ctx);
+    g->dispatching--;
+    g->dispatches++;
+    g->recheck = true;
+}
+
+/* Polls GLib's fds without waiting. Our own source's fd (loom's) is not one
+ * for this round: GLib would find its source ready by it. */
+static void poll_now(loom_glib_guest *g)
+{
+    GPollFD *own;
+
+    g_poll(g->fds, (guint)g->n_fds, 0);
+    own = g->loop_fd >= 0 ? find_pollfd(g, g->loop_fd) : NULL;
+    if (own)
+        own->revents = 0;
+}
+
+/* check + dispatch, as a loom callback (scheduled, or GLib's timeout). */
+static void run(loom_loop *loop, void *data)
+{
+    loom_glib_guest *g = data;
+    gboolean ready;
+
+    if (g->run_call)
+        loom_cancel(loop, g->run_call);
+    g->run_call = 0;
+    cancel_timer(g);
+    if (passive(g))
+        return; /* the hook queries again once the nested loop is done */
+    if (!g->queried) {
+        prepare_query(g); /* a foreign iteration consumed ours, or none was made */
+        g->poll_first = true;
+    }
+    /* A round that is due at once polls GLib's fds without waiting, as
+     * GLib's own iteration does, so fd sources of the same priority as the
+     * ready ones are dispatched with them. */
+    if (g->poll_first)
+        poll_now(g);
+    g->poll_first = false;
+    g->own = true;
+    ready = g_main_context_check(g->ctx, g->max_priority, g->fds, g->n_fds);
+    g->own = false;
+    g->queried = false;
+    if (ready)
+        dispatch(g);
+}
+
+/* --- the source for nested GLib loops ------------------------------------------ */
+
+static nest_source *nest_of(GSource *source)
+{
+    return (nest_source *)source;
+}
+
+/* Time to loom's next work for a foreign iteration, in ms (-1: none). */
+static gint loom_timeout_ms(loom_glib_guest *g)
+{
+    int64_t ns = -1;
+
+    if (g->loop_fd < 0 || g->closed || loom_loop_get_timeout(g->loop, &ns) < 0 || ns < 0)
+        return -1;
+    return (gint)MIN((ns + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC, G_MAXINT);
+}
+
+static gboolean nest_prepare(GSource *source, gint *timeout)
+{
+    loom_glib_guest *g = nest_of(source)->guest;
+
+    *timeout = -1;
+    if (g->own)
+        return FALSE;
+    g->queried = false; /* a foreign iteration: our query is no longer GLib's */
+    *timeout = loom_timeout_ms(g);
+    return *timeout == 0;
+}
+
+static gboolean nest_check(GSource *source)
+{
+    loom_glib_guest *g = nest_of(source)->guest;
+
+    return !g->own && loom_timeout_ms(g) == 0;
+}
+
+static gboolean nest_dispatch(GSource *source, GSourceFunc callback, gpointer data)
+{
+    loom_glib_guest *g = nest_of(source)->guest;
+
+    g->nesting++;
+    loom_loop_run_once(g->loop, false);
+    g->nesting--;
+    return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs nest_funcs = {nest_prepare, nest_check, nest_dispatch, NULL, NULL, NULL};
+
+static void nest_attach(loom_glib_guest *g)
+{
+    g->nest = (nest_source *)g_source_new(&nest_funcs, sizeof(nest_source));
+    g->nest->guest = g;
+    g_source_set_name(&g->nest->source, "loom-guest");
+    g_source_set_can_recurse(&g->nest->source, TRUE); /* a loom callback may run a nested loop */
+    if (g->loop_fd >= 0)
+        g_source_add_unix_fd(&g->nest->source, g->loop_fd, G_IO_IN);
+    g_source_attach(&g->nest->source, g->ctx);
+}
+
+/* --- life cycle ------------------------------------------------------------------ */
+
+/* Drops what the guest holds in the loop; the loop is still open. */
+static void detach_from_loop(loom_glib_guest *g)
+{
+    if (g->run_call)
+        loom_cancel(g->loop, g->run_call);
+    g->run_call = 0;
+    cancel_timer(g);
+    remove_watches(g);
+    loom_hook_remove(g->loop, g->hook);
+    loom_hook_remove(g->loop, g->close_hook);
+    g->closed = true;
+}
+
+static void on_close(loom_loop *loop, void *data)
+{
+    detach_from_loop(data);
+}
+
+static void guest_destroy(loom_glib_guest *g)
+{
+    if (g->nest) {
+        g_source_destroy(&g->nest->source);
+        g_source_unref(&g->nest->source);
+    }
+    g_main_context_release(g->ctx);
+    g_main_context_unref(g->ctx);
+    loom_loop_unref(g->loop);
+    g_free(g->fds);
+    g_free(g->watches.items);
+    g_free(g->next.items);
+    g_free(g);
+}
+
+static int hooks_add(loom_glib_guest *g)
+{
+    int r = loom_hook_add(g->loop, LOOM_HOOK_BEFORE_POLL, before_poll, g, NULL, &g->hook);
+
+    if (r < 0)
+        return r;
+    r = loom_hook_add(g->loop, LOOM_HOOK_CLOSE, on_close, g, NULL, &g->close_hook);
+    if (r < 0)
+        loom_hook_remove(g->loop, g->hook);
+    return r;
+}
+
+int loom_glib_guest_new(loom_glib_guest **guestp, loom_loop *loop, GMainContext *ctx)
+{
+    loom_glib_guest *g;
+    int r;
+
+    if (!guestp || !loop)
+        return -EINVAL;
+    g = g_new0(loom_glib_guest, 1);
+    g->ctx = ctx ? g_main_context_ref(ctx) : g_main_context_ref_thread_default();
+    g->loop = loom_loop_ref(loop);
+    if (!g_main_context_acquire(g->ctx)) {
+        g_main_context_unref(g->ctx);
+        loom_loop_unref(g->loop);
+        g_free(g);
+        return -EBUSY;
+    }
+    r = hooks_add(g);
+    if (r < 0) {
+        guest_destroy(g);
+        return r;
+    }
+    g->loop_fd = loom_loop_get_fd(loop);
+    nest_attach(g);
+    schedule_run(g); /* the first query, and what is ready already */
+    *guestp = g;
+    return 0;
+}
+
+void loom_glib_guest_free(loom_glib_guest *guest)
+{
+    if (!guest)
+        return;
+    if (!guest->closed)
+        detach_from_loop(guest);
+    guest_destroy(guest);
+}
+
+uint64_t loom_glib_guest_dispatches(const loom_glib_guest *guest)
+{
+    return guest ? guest->dispatches : 0;
+}
