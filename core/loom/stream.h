@@ -272,7 +272,8 @@ LOOM_API loom_loop *loom_stream_loop(const loom_stream *stream);
 /* --- servers ------------------------------------------------------------ */
 
 /* Called with each accepted connection; the callback owns stream from here
- * (it must close or abort it some time). */
+ * (it must close or abort it some time). Accepted TCP connections have
+ * TCP_NODELAY set, as connected ones do. */
 typedef void (*loom_accept_fn)(loom_server *server, loom_stream *stream, void *data);
 
 /* Options of the listen calls; a zeroed struct (or NULL) is the default. */
