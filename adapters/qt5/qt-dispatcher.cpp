@@ -26,6 +26,7 @@
 #include <QSocketNotifier>
 #include <QThread>
 #include <QTimerEvent>
+#include <QtCore/private/qobject_p.h>
 #include <QtCore/private/qthread_p.h>
 #include <loom/loom.h>
 #include <loom/loom-qt.h>
@@ -323,26 +324,29 @@ bool LoomDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
     in_poll_ = false;
     interrupted_.store(false, std::memory_order_relaxed);
     emit awake();
-    latched_.store(false, std::memory_order_seq_cst); /* what is posted from now on is news */
+    /* What is posted from now on is news; a wakeUp consumed counts as an
+     * event, as Qt's thread pipe does. */
+    int n = latched_.exchange(false, std::memory_order_seq_cst) ? 1 : 0;
     QCoreApplication::sendPostedEvents();
 
     const bool wait = (flags & QEventLoop::WaitForMoreEvents) && !latched_.load() &&
                       !interrupted_.load(std::memory_order_relaxed) && !always_ready_;
     if (wait)
         emit aboutToBlock();
-    int n = 0;
-    if (!interrupted_.load(std::memory_order_relaxed)) {
+    if (interrupted_.load(std::memory_order_relaxed)) {
+        n = 0; /* Qt's answer to an interrupt */
+    } else {
         int r = poll_loom(wait);
         if (r == -EDEADLK && (flags & QEventLoop::EventLoopExec)) {
             if (!nest_warned_)
                 qWarning("loom Qt guest: the %s loop cannot nest; this QEventLoop::exec ends at once",
                          loom_loop_backend_name(loop_));
             nest_warned_ = true;
-            QThreadData *data = QThreadData::current();
+            QThreadData *data = QObjectPrivate::get(this)->threadData.loadRelaxed(); /* this thread's */
             if (!data->eventLoops.isEmpty())
                 data->eventLoops.top()->exit(-1);
         }
-        n = deliver(flags);
+        n += deliver(flags);
     }
     in_poll_ = outer_poll;
     if (!in_poll_ && has_work())
