@@ -14,6 +14,10 @@
 #include "config.h"
 #include <fcntl.h>
 #include <poll.h>
+#include <unistd.h>
+#ifdef HAVE_SYS_EVENTFD_H
+#include <sys/eventfd.h>
+#endif
 #include <pthread.h>
 #include <algorithm>
 #include <atomic>
@@ -136,22 +140,6 @@ void timer_advance(Timer *t, int64_t now)
         t->when = coarse_align(t->when, unsigned(t->interval), now);
 }
 
-/* --- the wakeup -------------------------------------------------------------
- * Shared with the thread-safe call that carries it, which may still be queued
- * when the dispatcher is deleted. */
-
-struct Waker {
-    std::atomic<int> refs{1};
-    std::atomic<bool> queued{false}; /* a wake call is on its way to the loop */
-    LoomDispatcher *dispatcher;      /* null once the dispatcher is gone */
-
-    void unref()
-    {
-        if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
-            delete this;
-    }
-};
-
 /* One fd's notifiers, Qt's QSocketNotifierSetUNIX. */
 struct FdEntry {
     QSocketNotifier *notifiers[3] = {}; /* indexed by QSocketNotifier::Type */
@@ -197,6 +185,7 @@ public:
 private:
     explicit LoomDispatcher(loom_loop *loop) : loop_(loom_loop_ref(loop)) {}
 
+    int open_wake_fd();
     int poll_loom(bool block);
     int deliver(QEventLoop::ProcessEventsFlags flags);
     int activate_notifiers();
@@ -213,7 +202,12 @@ private:
 
     loom_loop *const loop_;
     const pthread_t owner_ = pthread_self();
-    Waker *waker_ = nullptr;
+    /* wakeUp from other threads: an eventfd (a pipe without one) that loom
+     * watches, written once until it is read. Not a thread-safe loom call:
+     * one still queued when the dispatcher goes would be dropped and
+     * reported when the loop closes. */
+    int wake_fd_[2] = {-1, -1};
+    std::atomic<bool> wake_sent_{false};
     loom_handle hook_ = 0;
     loom_handle round_ = 0; /* a scheduled loom-driven round */
     std::atomic<bool> latched_{false};
@@ -244,17 +238,9 @@ void on_fd(loom_loop *, int fd, unsigned events, void *data)
     static_cast<LoomDispatcher *>(data)->fd_ready(fd, events);
 }
 
-void on_wake(loom_loop *, void *data)
+void on_wake(loom_loop *, int, unsigned, void *data)
 {
-    Waker *w = static_cast<Waker *>(data);
-    w->queued.store(false, std::memory_order_release);
-    if (w->dispatcher)
-        w->dispatcher->woken();
-}
-
-void waker_unref(void *data)
-{
-    static_cast<Waker *>(data)->unref();
+    static_cast<LoomDispatcher *>(data)->woken();
 }
 
 void on_round(loom_loop *, void *data)
@@ -274,13 +260,13 @@ int LoomDispatcher::create(loom_loop *loop, LoomDispatcher **dp)
     LoomDispatcher *d = new (std::nothrow) LoomDispatcher(loop);
     if (!d)
         return -ENOMEM;
-    d->waker_ = new (std::nothrow) Waker;
-    int r = d->waker_ ? loom_hook_add(loop, LOOM_HOOK_BEFORE_POLL, on_before_poll, d, nullptr, &d->hook_) : -ENOMEM;
+    int r = loom_hook_add(loop, LOOM_HOOK_BEFORE_POLL, on_before_poll, d, nullptr, &d->hook_);
+    if (r == 0)
+        r = d->open_wake_fd();
     if (r < 0) {
         delete d;
         return r;
     }
-    d->waker_->dispatcher = d;
     *dp = d;
     return 0;
 }
@@ -301,9 +287,11 @@ LoomDispatcher::~LoomDispatcher()
         loom_cancel(loop_, round_);
     if (hook_)
         loom_hook_remove(loop_, hook_);
-    if (waker_) {
-        waker_->dispatcher = nullptr;
-        waker_->unref();
+    if (wake_fd_[0] >= 0) {
+        loom_remove_reader(loop_, wake_fd_[0]);
+        close(wake_fd_[0]);
+        if (wake_fd_[1] != wake_fd_[0])
+            close(wake_fd_[1]);
     }
     loom__qt::gui_pump_free(gui_);
     loom_loop_unref(loop_);
@@ -433,19 +421,33 @@ void LoomDispatcher::wakeUp()
         kick();
         return;
     }
-    Waker *w = waker_;
-    if (w->queued.exchange(true, std::memory_order_acq_rel))
-        return; /* one call on its way wakes the loop for all */
-    w->refs.fetch_add(1, std::memory_order_relaxed);
-    if (loom_call_soon_threadsafe_full(loop_, on_wake, w, waker_unref) < 0) {
-        w->queued.store(false);
-        w->unref();
-    }
+    if (wake_sent_.exchange(true, std::memory_order_acq_rel))
+        return; /* one on its way wakes the loop for all */
+    const uint64_t one = 1;
+    ssize_t r = write(wake_fd_[1], &one, wake_fd_[0] == wake_fd_[1] ? sizeof(one) : 1);
+    (void)r; /* full: it is readable anyway */
 }
 
 void LoomDispatcher::woken()
 {
+    uint64_t buf[8];
+    while (read(wake_fd_[0], buf, sizeof(buf)) > 0) {
+    }
+    wake_sent_.store(false, std::memory_order_release); /* after the read: a later wakeUp writes again */
     kick();
+}
+
+int LoomDispatcher::open_wake_fd()
+{
+#ifdef HAVE_SYS_EVENTFD_H
+    wake_fd_[0] = wake_fd_[1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_fd_[0] < 0)
+        return -errno;
+#else
+    if (pipe2(wake_fd_, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -errno;
+#endif
+    return loom_add_reader(loop_, wake_fd_[0], on_wake, this);
 }
 
 void LoomDispatcher::interrupt()
