@@ -424,19 +424,48 @@ START_TEST(test_cross_thread_invoke_wakes)
 }
 END_TEST
 
-/* wakeUp latches: one that arrives while nobody waits still ends the next
- * wait at once. */
+/* Receives posted events; the first one posts another. */
+class Poster : public QObject {
+public:
+    int events = 0;
+
+protected:
+    bool event(QEvent *e) override
+    {
+        if (e->type() != QEvent::User)
+            return QObject::event(e);
+        if (++events == 1)
+            QCoreApplication::postEvent(this, new QEvent(QEvent::User));
+        return true;
+    }
+};
+
+/* wakeUp latches: an event posted while the round sends posted events (from
+ * a handler) keeps that round from blocking, decided before aboutToBlock,
+ * and the next round delivers it. A wakeUp from another thread while nobody
+ * waits ends the next wait at once and counts as an event. */
 START_TEST(test_wakeup_latches)
 {
     Guest g;
-    settle(g.dispatcher());
     QAbstractEventDispatcher *d = g.dispatcher();
-    std::thread([d] { d->wakeUp(); }).join();
+    settle(d);
     bool dog_fired = false;
     QTimer dog;
     QObject::connect(&dog, &QTimer::timeout, [&] { dog_fired = true; });
     dog.start(scaled_ms(3000));
-    g.dispatcher()->processEvents(QEventLoop::WaitForMoreEvents);
+    int about_to_block = 0;
+    QObject::connect(d, &QAbstractEventDispatcher::aboutToBlock, [&] { about_to_block++; });
+
+    Poster poster;
+    QCoreApplication::postEvent(&poster, new QEvent(QEvent::User));
+    ck_assert(d->processEvents(QEventLoop::WaitForMoreEvents));
+    ck_assert_int_eq(poster.events, 1);
+    ck_assert_int_eq(about_to_block, 0);
+    ck_assert(d->processEvents(QEventLoop::WaitForMoreEvents));
+    ck_assert_int_eq(poster.events, 2);
+
+    std::thread([d] { d->wakeUp(); }).join();
+    ck_assert(d->processEvents(QEventLoop::WaitForMoreEvents));
     ck_assert(!dog_fired);
 }
 END_TEST
