@@ -187,6 +187,7 @@ private:
 
     int open_wake_fd();
     int poll_loom(bool block);
+    void refuse_nested_exec();
     int deliver(QEventLoop::ProcessEventsFlags flags);
     int activate_notifiers();
     int activate_timers();
@@ -324,22 +325,27 @@ bool LoomDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
     if (interrupted_.load(std::memory_order_relaxed)) {
         n = 0; /* Qt's answer to an interrupt */
     } else {
-        int r = poll_loom(wait);
-        if (r == -EDEADLK && (flags & QEventLoop::EventLoopExec)) {
-            if (!nest_warned_)
-                qWarning("loom Qt guest: the %s loop cannot nest; this QEventLoop::exec ends at once",
-                         loom_loop_backend_name(loop_));
-            nest_warned_ = true;
-            QThreadData *data = QObjectPrivate::get(this)->threadData.loadRelaxed(); /* this thread's */
-            if (!data->eventLoops.isEmpty())
-                data->eventLoops.top()->exit(-1);
-        }
+        if (poll_loom(wait) == -EDEADLK && (flags & QEventLoop::EventLoopExec))
+            refuse_nested_exec();
         n += deliver(flags);
     }
     in_poll_ = outer_poll;
     if (!in_poll_ && has_work())
         kick(); /* if nobody calls processEvents again, loom delivers it */
     return n > 0;
+}
+
+/* A QEventLoop::exec inside a loom callback on a loop that cannot nest
+ * (libevent) could only spin: it ends at once with -1, said once. */
+void LoomDispatcher::refuse_nested_exec()
+{
+    if (!nest_warned_)
+        qWarning("loom Qt guest: the %s loop cannot nest; this QEventLoop::exec ends at once",
+                 loom_loop_backend_name(loop_));
+    nest_warned_ = true;
+    QThreadData *data = QObjectPrivate::get(this)->threadData.loadRelaxed(); /* this thread's */
+    if (!data->eventLoops.isEmpty())
+        data->eventLoops.top()->exit(-1);
 }
 
 int LoomDispatcher::poll_loom(bool block)
