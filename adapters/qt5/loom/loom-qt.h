@@ -20,7 +20,8 @@
  *
  * Close the loop (loom_loop_close, or the last loom_loop_unref) on its own
  * thread, before the QCoreApplication (or the QThread) goes away. Link with
- * loom-qt5 (pkg-config). The API is plain C; the library is C++ inside. */
+ * loom-qt5 (pkg-config). The API is plain C (but loom_qt_dispatcher_new, for
+ * C++); the library is C++ inside. */
 #ifndef LOOM_QT_H
 #define LOOM_QT_H
 
