@@ -197,6 +197,7 @@ private:
     void arm(Timer *t);
     void update_watch(int fd, FdEntry &e);
     void drop_fd(int fd);
+    void mute_notifiers(bool mute);
     void make_invalid(int fd, FdEntry &e);
     void disable_invalid(int fd);
     void pump_gui(QEventLoop::ProcessEventsFlags flags, int &n);
@@ -318,14 +319,20 @@ bool LoomDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
     int n = latched_.exchange(false, std::memory_order_seq_cst) ? 1 : 0;
     QCoreApplication::sendPostedEvents();
 
+    const bool notifiers = !(flags & QEventLoop::ExcludeSocketNotifiers);
     const bool wait = (flags & QEventLoop::WaitForMoreEvents) && !latched_.load() &&
-                      !interrupted_.load(std::memory_order_relaxed) && !always_ready_;
+                      !interrupted_.load(std::memory_order_relaxed) && !(notifiers && always_ready_);
     if (wait)
         emit aboutToBlock();
     if (interrupted_.load(std::memory_order_relaxed)) {
         n = 0; /* Qt's answer to an interrupt */
     } else {
-        if (poll_loom(wait) == -EDEADLK && (flags & QEventLoop::EventLoopExec))
+        if (!notifiers)
+            mute_notifiers(true); /* not even polled, as in QEventDispatcherUNIX: a ready one would spin */
+        int r = poll_loom(wait);
+        if (!notifiers)
+            mute_notifiers(false);
+        if (r == -EDEADLK && (flags & QEventLoop::EventLoopExec))
             refuse_nested_exec();
         n += deliver(flags);
     }
@@ -645,6 +652,13 @@ void LoomDispatcher::make_invalid(int fd, FdEntry &e)
     e.invalid = true;
     invalid_fds_.push_back(fd);
     kick();
+}
+
+void LoomDispatcher::mute_notifiers(bool mute)
+{
+    for (const auto &kv : fds_)
+        if (kv.second.watched)
+            loom_fd_set_events(loop_, kv.first, mute ? 0 : kv.second.events);
 }
 
 void LoomDispatcher::drop_fd(int fd)

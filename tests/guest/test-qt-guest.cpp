@@ -311,6 +311,28 @@ START_TEST(test_socket_notifier_level_triggered)
 }
 END_TEST
 
+/* A loop that excludes socket notifiers neither activates nor polls them:
+ * a readable one does not make it spin, and is activated afterwards. */
+START_TEST(test_exclude_socket_notifiers)
+{
+    Guest g;
+    Pair p;
+    QSocketNotifier reader(p.fd[0], QSocketNotifier::Read);
+    int activations = 0;
+    QObject::connect(&reader, &QSocketNotifier::activated, [&] { activations++; });
+    ck_assert_int_eq(write(p.fd[1], "x", 1), 1);
+    QEventLoop loop;
+    QTimer::singleShot(50, &loop, &QEventLoop::quit);
+    uint64_t ticks = loom_loop_ticks(g.loop);
+    loop.exec(QEventLoop::ExcludeSocketNotifiers);
+    uint64_t spent = loom_loop_ticks(g.loop) - ticks;
+    ck_assert_int_eq(activations, 0);
+    ck_assert_msg(spent < 20, "%llu ticks in 50 ms: spinning", (unsigned long long)spent);
+    g.dispatcher()->processEvents(QEventLoop::WaitForMoreEvents);
+    ck_assert_int_eq(activations, 1);
+}
+END_TEST
+
 START_TEST(test_socket_notifier_invalid_fd)
 {
     Guest g;
@@ -586,6 +608,7 @@ int main()
     add_case(s, "ten_thousand_timers", test_ten_thousand_timers);
     add_case(s, "socket_notifier", test_socket_notifier_level_triggered);
     add_case(s, "socket_notifier_invalid_fd", test_socket_notifier_invalid_fd);
+    add_case(s, "exclude_socket_notifiers", test_exclude_socket_notifiers);
     add_case(s, "tcp_exchange", test_tcp_exchange);
     add_case(s, "delete_later", test_delete_later);
     add_case(s, "delete_later_nested", test_delete_later_across_nested_loops);

@@ -65,8 +65,7 @@ LOOM_API int loom_qt_loop_new(loom_loop **loopp);
  * so an Exception notifier watches readability and looks for POLLPRI then:
  * alone on an fd with ordinary data unread, it keeps the loop awake. A
  * regular file is always ready, as poll(2) says. processEvents with
- * ExcludeSocketNotifiers does not stop loom from polling them: it only
- * activates none.
+ * ExcludeSocketNotifiers neither polls nor activates them.
  *
  * The dispatcher holds a reference to loop (released when it is deleted:
  * with the QCoreApplication it was installed for, or by its QThread). The
