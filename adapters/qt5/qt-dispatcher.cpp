@@ -195,6 +195,7 @@ private:
     void kick();
     bool has_work() const;
     void arm(Timer *t);
+    Timer *find_timer(int id) const { return id > 0 && size_t(id) < timers_.size() ? timers_[id] : nullptr; }
     void update_watch(int fd, FdEntry &e);
     void drop_fd(int fd);
     void mute_notifiers(bool mute);
@@ -217,7 +218,10 @@ private:
     bool in_poll_ = false;         /* a processEvents waits in run_once: it delivers what is marked */
     bool delivered_ = false;       /* a loom-driven round ran since aboutToBlock was last emitted */
     bool nest_warned_ = false;
-    std::unordered_map<int, Timer *> timers_;
+    /* By id: Qt hands out small ids and reuses released ones, so a vector
+     * indexed by id finds a timer without hashing. */
+    std::vector<Timer *> timers_;
+    std::vector<Timer *> spare_timers_; /* freed ones, reused without malloc */
     std::vector<int> due_, due_spare_;
     std::unordered_map<int, FdEntry> fds_;
     std::vector<QSocketNotifier *> pending_;
@@ -275,13 +279,17 @@ int LoomDispatcher::create(loom_loop *loop, LoomDispatcher **dp)
 
 LoomDispatcher::~LoomDispatcher()
 {
-    for (auto &kv : timers_) {
-        if (kv.second->handle)
-            loom_cancel(loop_, kv.second->handle);
-        if (kv.second->active)
-            *kv.second->active = nullptr;
-        delete kv.second;
+    for (Timer *t : timers_) {
+        if (!t)
+            continue;
+        if (t->handle)
+            loom_cancel(loop_, t->handle);
+        if (t->active)
+            *t->active = nullptr;
+        delete t;
     }
+    for (Timer *t : spare_timers_)
+        delete t;
     for (auto &kv : fds_)
         if (kv.second.watched)
             loom_fd_unwatch(loop_, kv.first);
@@ -492,7 +500,14 @@ void LoomDispatcher::registerTimer(int id, int interval, Qt::TimerType type, QOb
         qWarning("loom Qt guest: timers cannot be started from another thread");
         return;
     }
-    Timer *t = new Timer{this, id, interval, type, object, 0, 0, false, nullptr};
+    if (size_t(id) >= timers_.size())
+        timers_.resize(size_t(id) * 2, nullptr);
+    if (timers_[id])
+        unregisterTimer(id); /* Qt reuses an id only once it was released */
+    Timer *t = spare_timers_.empty() ? new Timer : spare_timers_.back();
+    if (!spare_timers_.empty())
+        spare_timers_.pop_back();
+    *t = Timer{this, id, interval, type, object, 0, 0, false, nullptr};
     timer_start(t, loom_loop_now(loop_));
     timers_[id] = t;
     arm(t);
@@ -500,25 +515,24 @@ void LoomDispatcher::registerTimer(int id, int interval, Qt::TimerType type, QOb
 
 bool LoomDispatcher::unregisterTimer(int id)
 {
-    auto it = timers_.find(id);
-    if (it == timers_.end())
+    Timer *t = find_timer(id);
+    if (!t)
         return false;
-    Timer *t = it->second;
-    timers_.erase(it);
+    timers_[id] = nullptr;
     if (t->handle)
         loom_cancel(loop_, t->handle);
     if (t->active)
         *t->active = nullptr;
-    delete t;
+    spare_timers_.push_back(t);
     return true;
 }
 
 bool LoomDispatcher::unregisterTimers(QObject *object)
 {
     std::vector<int> ids;
-    for (const auto &kv : timers_)
-        if (kv.second->object == object)
-            ids.push_back(kv.first);
+    for (const Timer *t : timers_)
+        if (t && t->object == object)
+            ids.push_back(t->id);
     for (int id : ids)
         unregisterTimer(id);
     return !ids.empty();
@@ -527,9 +541,8 @@ bool LoomDispatcher::unregisterTimers(QObject *object)
 QList<QAbstractEventDispatcher::TimerInfo> LoomDispatcher::registeredTimers(QObject *object) const
 {
     QList<TimerInfo> list;
-    for (const auto &kv : timers_) {
-        const Timer *t = kv.second;
-        if (t->object == object)
+    for (const Timer *t : timers_) {
+        if (t && t->object == object)
             list << TimerInfo(t->id, t->type == Qt::VeryCoarseTimer ? t->interval * 1000 : t->interval, t->type);
     }
     return list;
@@ -537,10 +550,10 @@ QList<QAbstractEventDispatcher::TimerInfo> LoomDispatcher::registeredTimers(QObj
 
 int LoomDispatcher::remainingTime(int id)
 {
-    auto it = timers_.find(id);
-    if (it == timers_.end())
+    const Timer *t = find_timer(id);
+    if (!t)
         return -1;
-    int64_t left = it->second->when - loom_loop_now(loop_);
+    int64_t left = t->when - loom_loop_now(loop_);
     if (left <= 0)
         return 0;
     int64_t ms = (left + MS - 1) / MS;
@@ -568,10 +581,9 @@ int LoomDispatcher::activate_timers()
     int n = 0;
     const int64_t now = loom_loop_now(loop_);
     for (int id : due) {
-        auto it = timers_.find(id);
-        if (it == timers_.end() || !it->second->due)
+        Timer *t = find_timer(id);
+        if (!t || !t->due)
             continue; /* gone, or its id reused by a new timer */
-        Timer *t = it->second;
         t->due = false;
         timer_advance(t, now);
         if (t->interval > 0)
