@@ -3,8 +3,9 @@
  * libevent ($LOOM_TEST_GUI_HOST: "epoll", "poll" or "libevent"). It shows a
  * widget and waits for its first paint (X's Expose reaches Qt only through
  * the platform's queue), delivers a key through QWindowSystemInterface's
- * asynchronous queue (window-system events), and runs a QDialog::exec that a
- * loom timer closes. Exits 0, or 1 with the step that failed. */
+ * asynchronous queue (window-system events), runs a QDialog::exec that a
+ * loom timer closes, and repaints while loom drives (loom_loop_run). Exits
+ * 0, or 1 with the step that failed. */
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -57,6 +58,11 @@ template <typename Done> bool run_until(QApplication &app, Done done)
     return done();
 }
 
+void stop_loop(loom_loop *loop, void *)
+{
+    loom_loop_stop(loop);
+}
+
 void accept_dialog(loom_loop *, void *data)
 {
     static_cast<QDialog *>(data)->accept();
@@ -96,6 +102,21 @@ int main(int argc, char **argv)
         loom_handle h;
         CHECK(loom_call_later(loop, LOOM_MSEC(100), accept_dialog, &dialog, &h) == 0, "a loom timer");
         CHECK(dialog.exec() == QDialog::Accepted, "QDialog::exec ended by a loom timer");
+
+        /* Now loom drives (loom_loop_run): a repaint still reaches the
+         * window, X requests flushed on aboutToBlock. */
+        int painted = w.paints;
+        QTimer poll_paint;
+        QObject::connect(&poll_paint, &QTimer::timeout, [&] {
+            if (w.paints > painted)
+                loom_loop_stop(loop);
+        });
+        poll_paint.start(10);
+        w.update();
+        CHECK(loom_call_later(loop, LOOM_SEC(10), stop_loop, nullptr, &h) == 0, "a loom timer");
+        CHECK(loom_loop_run(loop) == 0, "loom_loop_run");
+        loom_cancel(loop, h);
+        CHECK(w.paints > painted, "a repaint while loom drives");
         w.hide();
     }
     CHECK(loom_loop_close(loop) == 0, "closing the loop");
