@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <cstring>
 #include <new>
 #include <unordered_map>
 #include <vector>
@@ -187,7 +188,7 @@ private:
 
     int open_wake_fd();
     int poll_loom(bool block);
-    void refuse_nested_exec();
+    void refuse_exec(int err);
     int deliver(QEventLoop::ProcessEventsFlags flags);
     int activate_notifiers();
     int activate_timers();
@@ -217,7 +218,7 @@ private:
     std::atomic<bool> interrupted_{false};
     bool in_poll_ = false;         /* a processEvents waits in run_once: it delivers what is marked */
     bool delivered_ = false;       /* a loom-driven round ran since aboutToBlock was last emitted */
-    bool nest_warned_ = false;
+    bool exec_refused_ = false;
     /* By id: Qt hands out small ids and reuses released ones, so a vector
      * indexed by id finds a timer without hashing. */
     std::vector<Timer *> timers_;
@@ -263,6 +264,8 @@ void on_before_poll(loom_loop *, void *data)
 
 int LoomDispatcher::create(loom_loop *loop, LoomDispatcher **dp)
 {
+    if (strcmp(loom_loop_backend_name(loop), "qt") == 0)
+        return -EINVAL; /* its iterations are this dispatcher's: Qt on Qt */
     LoomDispatcher *d = new (std::nothrow) LoomDispatcher(loop);
     if (!d)
         return -ENOMEM;
@@ -340,8 +343,8 @@ bool LoomDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
         int r = poll_loom(wait);
         if (!notifiers)
             mute_notifiers(false);
-        if (r == -EDEADLK && (flags & QEventLoop::EventLoopExec))
-            refuse_nested_exec();
+        if ((r == -EDEADLK || r == -ESHUTDOWN) && (flags & QEventLoop::EventLoopExec))
+            refuse_exec(r);
         n += deliver(flags);
     }
     in_poll_ = outer_poll;
@@ -350,14 +353,15 @@ bool LoomDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
     return n > 0;
 }
 
-/* A QEventLoop::exec inside a loom callback on a loop that cannot nest
- * (libevent) could only spin: it ends at once with -1, said once. */
-void LoomDispatcher::refuse_nested_exec()
+/* A QEventLoop::exec that loom cannot serve — inside a loom callback on a
+ * loop that cannot nest (libevent), or on a closed loop — could only spin:
+ * it ends at once with -1, said once. */
+void LoomDispatcher::refuse_exec(int err)
 {
-    if (!nest_warned_)
-        qWarning("loom Qt guest: the %s loop cannot nest; this QEventLoop::exec ends at once",
-                 loom_loop_backend_name(loop_));
-    nest_warned_ = true;
+    if (!exec_refused_)
+        qWarning("loom Qt guest: %s; this QEventLoop::exec ends at once",
+                 err == -EDEADLK ? "the loop cannot nest" : "the loop is closed");
+    exec_refused_ = true;
     QThreadData *data = QObjectPrivate::get(this)->threadData.loadRelaxed(); /* this thread's */
     if (!data->eventLoops.isEmpty())
         data->eventLoops.top()->exit(-1);

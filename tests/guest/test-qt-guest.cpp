@@ -587,6 +587,49 @@ START_TEST(test_nested_exec_in_loom_callback)
 }
 END_TEST
 
+START_TEST(test_install_errors)
+{
+    ck_assert_int_eq(loom_qt_dispatcher_install(nullptr), -EINVAL);
+    ck_assert_ptr_null(loom_qt_dispatcher_new(nullptr));
+    loom_loop *loop = host_loop_new();
+    int r = 0;
+    std::thread([&] { r = loom_qt_dispatcher_install(loop); }).join();
+    ck_assert_int_eq(r, -EXDEV);
+    loom_loop *closed = host_loop_new();
+    ck_assert_int_eq(loom_loop_close(closed), 0);
+    ck_assert_int_eq(loom_qt_dispatcher_install(closed), -ESHUTDOWN);
+    loom_loop_unref(closed);
+    ck_assert_int_eq(loom_qt_dispatcher_install(loop), 0);
+    ck_assert_int_eq(loom_qt_dispatcher_install(loop), -EBUSY);
+    {
+        QCoreApplication app(app_argc, app_argv);
+        loom_loop *qt_loop = nullptr;
+        ck_assert_int_eq(loom_qt_loop_new(&qt_loop), 0); /* a loop on the guest: Qt on loom */
+        ck_assert_ptr_null(loom_qt_dispatcher_new(qt_loop)); /* loom on Qt on loom: no */
+        ck_assert_int_eq(loom_loop_close(qt_loop), 0);
+        loom_loop_unref(qt_loop);
+    }
+    ck_assert_int_eq(loom_loop_close(loop), 0);
+    loom_loop_unref(loop);
+}
+END_TEST
+
+/* On a loop closed under it, an exec ends at once (-1) instead of spinning. */
+START_TEST(test_exec_on_closed_loop)
+{
+    loom_loop *loop = host_loop_new();
+    ck_assert_int_eq(loom_qt_dispatcher_install(loop), 0);
+    {
+        QCoreApplication app(app_argc, app_argv);
+        ck_assert_int_eq(loom_loop_close(loop), 0);
+        QEventLoop nested;
+        QTimer::singleShot(10, &nested, &QEventLoop::quit); /* never fires: no loop */
+        ck_assert_int_eq(nested.exec(), -1);
+    }
+    loom_loop_unref(loop);
+}
+END_TEST
+
 void add_case(Suite *s, const char *name, const TTest *test)
 {
     TCase *tc = tcase_create(name);
@@ -618,6 +661,8 @@ int main()
     add_case(s, "idle", test_idle_does_not_wake);
     add_case(s, "loom_drives", test_loom_drives);
     add_case(s, "nested_exec_in_loom_callback", test_nested_exec_in_loom_callback);
+    add_case(s, "install_errors", test_install_errors);
+    add_case(s, "exec_on_closed_loop", test_exec_on_closed_loop);
     SRunner *runner = srunner_create(s);
     srunner_run_all(runner, CK_ENV);
     int failed = srunner_ntests_failed(runner);

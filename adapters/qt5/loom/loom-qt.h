@@ -55,7 +55,8 @@ LOOM_API int loom_qt_loop_new(loom_loop **loopp);
  * Nested QEventLoop::exec (QDialog::exec) runs nested loom iterations where
  * the loop can nest (loom_loop_can_nest). Where it cannot (libevent), an exec
  * that would have to poll from inside a loom callback warns and returns -1
- * at once instead of hanging or spinning; when Qt drives (app.exec()) Qt's
+ * at once instead of hanging or spinning (so does any exec once the loop is
+ * closed); when Qt drives (app.exec()) Qt's
  * handlers run outside loom's callbacks, so nesting works there too.
  *
  * Socket notifiers are level-triggered with QEventDispatcherUNIX's bits:
@@ -75,7 +76,8 @@ LOOM_API int loom_qt_loop_new(loom_loop **loopp);
 /* Installs a new loom dispatcher for the calling thread: call it before the
  * QCoreApplication (or QGuiApplication, QApplication) is made, on the main
  * thread, or first thing in a thread that Qt has not given a dispatcher yet.
- * Qt owns the dispatcher from then on. Returns 0, -EINVAL for a NULL loop,
+ * Qt owns the dispatcher from then on. Returns 0, -EINVAL for a NULL loop
+ * or one made by loom_qt_loop_new (Qt on Qt),
  * -EXDEV if loop belongs to another thread, -ESHUTDOWN if it is closed,
  * -EBUSY if the thread has a dispatcher already, or -ENOMEM. Without Qt's
  * private headers at build time the guest is not built: -ENOTSUP. */
@@ -88,7 +90,8 @@ class QAbstractEventDispatcher;
 
 /* A new loom dispatcher over loop, owned by the caller until it is given to
  * Qt (QCoreApplication::setEventDispatcher, QThread::setEventDispatcher).
- * NULL for a NULL or closed loop, a loop of another thread, or out of memory. */
+ * NULL for a NULL or closed loop, a loop of another thread or of
+ * loom_qt_loop_new, or out of memory. */
 LOOM_API QAbstractEventDispatcher *loom_qt_dispatcher_new(loom_loop *loop);
 #endif
 
