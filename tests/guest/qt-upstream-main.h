@@ -1,7 +1,9 @@
 /* Force-included (-include) into Qt's own tests by qt-upstream-tests.sh: the
  * test's QTEST_MAIN makes the loom dispatcher the main thread's before the
  * QCoreApplication exists, on the host named by $LOOM_QT_UPSTREAM_HOST
- * ("epoll", "poll" or "libevent"), then runs the test as Qt's main would. */
+ * ("epoll", "poll" or "libevent"), then runs the test as Qt's main would.
+ * "qt" installs nothing: Qt's own dispatcher, the control for a BLACKLIST
+ * entry. */
 #ifndef LOOM_QT_UPSTREAM_MAIN_H
 #define LOOM_QT_UPSTREAM_MAIN_H
 
@@ -21,13 +23,16 @@ template <typename TestObject> int loom_qt_upstream_main(int argc, char **argv)
     struct event_base *base = nullptr;
     loom_loop *loop = nullptr;
     int r;
-    if (host && strcmp(host, "libevent") == 0) {
+    const bool control = host && strcmp(host, "qt") == 0;
+    if (control) {
+        r = 0;
+    } else if (host && strcmp(host, "libevent") == 0) {
         base = event_base_new();
         r = base ? loom_event_loop_new(&loop, base) : -ENOMEM;
     } else {
         r = loom_loop_new(&loop, host);
     }
-    if (r == 0)
+    if (r == 0 && !control)
         r = loom_qt_dispatcher_install(loop);
     if (r < 0) {
         fprintf(stderr, "loom Qt guest on %s: %s\n", host ? host : "default", loom_strerror(r));
@@ -41,7 +46,8 @@ template <typename TestObject> int loom_qt_upstream_main(int argc, char **argv)
         TestObject tc;
         status = QTest::qExec(&tc, argc, argv);
     }
-    loom_loop_unref(loop);
+    if (loop)
+        loom_loop_unref(loop);
     if (base)
         event_base_free(base);
     return status;
