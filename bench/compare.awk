@@ -57,6 +57,12 @@ function add_side(s) {
     }
 }
 
+# The Qt guest (qt-guest-bench: qt_guest_<backend>[_invoke]) is compared with
+# Qt's own dispatchers, qt and qt_noglib, in the same spelling.
+function guest_peer(g, p) {
+    return g ~ /_invoke$/ ? (p == "qt_invoke" || p == "qt_noglib_invoke") : (p == "qt" || p == "qt_noglib")
+}
+
 # Is peer p one that loom on backend b is compared with?
 function pairs_with(b, p) {
     return (b in builtin) || p == b || p == b "_invoke" || b == p "_guest"
@@ -78,6 +84,11 @@ END {
         print line
         for (i = 1; i <= nsides; i++) {
             l = sides[i]
+            if (l ~ /^qt_guest_/ && (l, metric) in value)
+                for (j = 1; j <= nsides; j++)
+                    if (guest_peer(l, sides[j]) && value[sides[j], metric] > 0)
+                        printf "ratio %s.%s/%s.%s %s\n", l, metric, sides[j], metric,
+                               fmt(value[l, metric] / value[sides[j], metric])
             if (!(l in host) || !((l, metric) in value))
                 continue
             for (j = 1; j <= nsides; j++) {

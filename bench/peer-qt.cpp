@@ -171,6 +171,11 @@ void measure_threadsafe(const std::string &prefix)
 
 void peer_qt(void)
 {
+    peer_qt_as(nullptr);
+}
+
+void peer_qt_as(const char *name)
+{
     // Qt keeps references to argc and argv for the application's lifetime.
     static int argc = 1;
     static char arg0[] = "peer-bench";
@@ -179,7 +184,7 @@ void peer_qt(void)
     QEventLoop loop;
     TimerOwner owner;
     bool glib = QAbstractEventDispatcher::instance()->inherits("QEventDispatcherGlib");
-    std::string prefix = glib ? "qt" : "qt_noglib";
+    std::string prefix = name ? name : glib ? "qt" : "qt_noglib";
 
     event_loop = &loop;
     receiver = &owner;

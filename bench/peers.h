@@ -15,6 +15,9 @@ void peer_swapcontext(void);
 /* Prints as "qt" and "qt_invoke", or "qt_noglib" and "qt_noglib_invoke" when
  * Qt runs its Unix dispatcher (QT_NO_GLIB=1) instead of its GLib one. */
 void peer_qt(void);
+/* The same metrics named "<name>.<metric>" (NULL: as peer_qt), on whatever
+ * dispatcher the thread has: qt-guest-bench installs loom's first. */
+void peer_qt_as(const char *name);
 
 #ifdef __cplusplus
 }
