@@ -8,5 +8,6 @@
 #include <loom/task.h>
 #include <loom/sync.h>
 #include <loom/executor.h>
+#include <loom/signal.h>
 
 #endif

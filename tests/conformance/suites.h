@@ -16,5 +16,6 @@ Suite *executor_suite(void);   /* test-executor.c: the thread pool, getaddrinfo 
 Suite *hooks_suite(void);      /* test-hooks.c: hooks, per-loop data, destroy functions */
 Suite *fork_suite(void);       /* test-fork.c: a loop inherited by a forked child */
 Suite *faults_suite(void);     /* test-faults.c: regressions found by review */
+Suite *signal_suite(void);     /* test-signal.c: signal watches, chaining, restoring */
 
 #endif

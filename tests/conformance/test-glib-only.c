@@ -3,10 +3,13 @@
  * its own (not part of the shared suite); each test gets a fresh context
  * pushed as the thread-default one. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <check.h>
+#include <glib-unix.h>
+#include <loom/signal.h>
 #include <loom/loom-glib.h>
 
 static GMainContext *context;
@@ -481,6 +484,57 @@ START_TEST(test_last_unref_on_another_thread)
 }
 END_TEST
 
+/* GLib's g_unix_signal_add never chains to an earlier handler: with its
+ * source made first and loom's watch after, loom's handler chains to GLib's
+ * and both see each signal; removing loom's watch gives GLib its handler
+ * back. */
+typedef struct signal_seen {
+    int glib, loom;
+} signal_seen;
+
+static gboolean glib_saw_signal(gpointer data)
+{
+    ((signal_seen *)data)->glib++;
+    return G_SOURCE_CONTINUE;
+}
+
+static void loom_saw_signal(loom_loop *loop, int signo, unsigned count, void *data)
+{
+    ((signal_seen *)data)->loom += (int)count;
+}
+
+static void iterate_until_seen(const signal_seen *seen, int glib, int loom)
+{
+    gint64 limit = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+    while ((seen->glib < glib || seen->loom < loom) && g_get_monotonic_time() < limit)
+        g_main_context_iteration(context, TRUE);
+    ck_assert_int_eq(seen->glib, glib);
+    ck_assert_int_eq(seen->loom, loom);
+}
+
+START_TEST(test_signal_beside_g_unix_signal_add)
+{
+    loom_loop *loop = glib_loop_new();
+    signal_seen seen = {0, 0};
+    GSource *source = g_unix_signal_source_new(SIGUSR1);
+
+    g_source_set_callback(source, glib_saw_signal, &seen, NULL);
+    g_source_attach(source, context);
+    ck_assert_int_eq(loom_signal_watch(loop, SIGUSR1, loom_saw_signal, &seen, NULL), 0);
+    ck_assert_int_eq(raise(SIGUSR1), 0);
+    iterate_until_seen(&seen, 1, 1);
+    ck_assert_int_eq(raise(SIGUSR1), 0);
+    iterate_until_seen(&seen, 2, 2);
+    ck_assert_int_eq(loom_signal_unwatch(loop, SIGUSR1), 0);
+    ck_assert_int_eq(raise(SIGUSR1), 0);
+    iterate_until_seen(&seen, 3, 2);
+    g_source_destroy(source);
+    g_source_unref(source);
+    free_loop(loop);
+}
+END_TEST
+
 static Suite *glib_only_suite(void)
 {
     Suite *s = suite_create("glib-only");
@@ -500,6 +554,7 @@ static Suite *glib_only_suite(void)
     tcase_add_test(tc, test_api_errors);
     tcase_add_test(tc, test_settles_after_work);
     tcase_add_test(tc, test_last_unref_on_another_thread);
+    tcase_add_test(tc, test_signal_beside_g_unix_signal_add);
     suite_add_tcase(s, tc);
     return s;
 }
