@@ -9,5 +9,6 @@
 #include <loom/sync.h>
 #include <loom/executor.h>
 #include <loom/signal.h>
+#include <loom/dgram.h>
 
 #endif
