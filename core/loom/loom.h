@@ -8,6 +8,8 @@
 #include <loom/task.h>
 #include <loom/sync.h>
 #include <loom/executor.h>
+#include <loom/io.h>
+#include <loom/stream.h>
 #include <loom/signal.h>
 #include <loom/dgram.h>
 
