@@ -12,5 +12,6 @@
 #include <loom/stream.h>
 #include <loom/signal.h>
 #include <loom/dgram.h>
+#include <loom/process.h>
 
 #endif

@@ -18,5 +18,6 @@ Suite *fork_suite(void);       /* test-fork.c: a loop inherited by a forked chil
 Suite *faults_suite(void);     /* test-faults.c: regressions found by review */
 Suite *signal_suite(void);     /* test-signal.c: signal watches, chaining, restoring */
 Suite *dgram_suite(void);      /* test-dgram.c: UDP and Unix datagram sockets */
+Suite *process_suite(void);    /* test-process.c: subprocesses, pipes, reaping */
 
 #endif
