@@ -40,9 +40,14 @@ struct loom_process {
     bool kill_on_close;
 };
 
-/* A loop's children without a pidfd, reaped at each SIGCHLD. */
+/* A loop's children without a pidfd, checked at each SIGCHLD and every
+ * FALLBACK_POLL: a handler installed over loom's that does not chain (GLib
+ * resets SIGCHLD to SIG_DFL when its last child watch goes) must not leave a
+ * child unreaped. */
+#define FALLBACK_POLL LOOM_MSEC(200)
 struct proc_fallback {
     struct list children;
+    loom_handle poll;
 };
 static const char fallback_key; /* loom_loop_set_data key */
 
@@ -72,8 +77,11 @@ static void unwatch(loom_process *p)
     } else {
         struct proc_fallback *fb = loom_loop_get_data(p->loop, &fallback_key);
         list_unlink(&fb->children, &p->node);
-        if (list_empty(&fb->children))
+        if (list_empty(&fb->children)) {
             loom_signal_unwatch(p->loop, SIGCHLD);
+            loom_cancel(p->loop, fb->poll);
+            fb->poll = 0;
+        }
     }
     if (p->close_hook)
         loom_hook_remove(p->loop, p->close_hook);
@@ -128,14 +136,27 @@ static void on_pidfd(loom_loop *loop, int fd, unsigned events, void *data)
     check_exit(data);
 }
 
-static void fallback_sigchld(loom_loop *loop, int signo, unsigned count, void *data)
+static void fallback_check(struct proc_fallback *fb)
 {
-    struct proc_fallback *fb = data;
-
     for (struct list_node *n = fb->children.first, *next; n; n = next) {
         next = n->next; /* check_exit may unlink and free n's process */
         check_exit(list_item(n, loom_process, node));
     }
+}
+
+static void fallback_sigchld(loom_loop *loop, int signo, unsigned count, void *data)
+{
+    fallback_check(data);
+}
+
+static void fallback_poll(loom_loop *loop, void *data)
+{
+    struct proc_fallback *fb = data;
+
+    fb->poll = 0;
+    fallback_check(fb);
+    if (!list_empty(&fb->children) && loom_call_later(loop, FALLBACK_POLL, fallback_poll, fb, &fb->poll) < 0)
+        fb->poll = 0;
 }
 
 static int watch_fallback(loom_process *p)
@@ -152,9 +173,14 @@ static int watch_fallback(loom_process *p)
             return r;
         }
     }
-    if (list_empty(&fb->children) &&
-        (r = loom_signal_watch(p->loop, SIGCHLD, fallback_sigchld, fb, NULL)) < 0)
-        return r;
+    if (list_empty(&fb->children)) {
+        if ((r = loom_signal_watch(p->loop, SIGCHLD, fallback_sigchld, fb, NULL)) < 0)
+            return r;
+        if ((r = loom_call_later(p->loop, FALLBACK_POLL, fallback_poll, fb, &fb->poll)) < 0) {
+            loom_signal_unwatch(p->loop, SIGCHLD);
+            return r;
+        }
+    }
     list_push_back(&fb->children, &p->node);
     return 0;
 }

@@ -11,10 +11,14 @@
  * a program that also runs children with GLib's g_child_watch_add or Qt's
  * QProcess sees each child reaped once, by its owner. Where the kernel has
  * pidfds (Linux 5.3), loom watches the child's pidfd and reaps it with
- * waitid(P_PIDFD) (P_PID on 5.3); elsewhere it watches SIGCHLD with
- * loom_signal_watch (chaining to the handler installed before, see
- * signal.h) and tries waitid(P_PID, WNOHANG) on each of the loop's children
- * at each one. $LOOM_NO_PIDFD=1 forces that fallback (for tests).
+ * waitid(P_PIDFD) (P_PID on 5.3); elsewhere (also under Valgrind, which
+ * lacks pidfd_open) it watches SIGCHLD with loom_signal_watch (chaining to
+ * the handler installed before, see signal.h) and tries waitid(P_PID,
+ * WNOHANG) on each of the loop's children at each one, and every 200 ms
+ * while it has any: a SIGCHLD handler installed over loom's without
+ * chaining, or reset (GLib without pidfds resets SIGCHLD to SIG_DFL when its
+ * last child watch goes), delays the reaping but never loses a child.
+ * $LOOM_NO_PIDFD=1 forces that fallback (for tests).
  *
  * Every fd loom makes is close-on-exec, so a child gets only its stdin,
  * stdout and stderr. The child starts with no signal blocked and SIGPIPE at

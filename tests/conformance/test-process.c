@@ -199,6 +199,25 @@ START_TEST(test_process_hundred_children_fallback)
 }
 END_TEST
 
+/* Without pidfds, a SIGCHLD handler reset under loom (GLib does it when its
+ * last child watch goes, where it has no pidfds either) must not leave the
+ * child unreaped: loom also checks its children periodically. */
+START_TEST(test_process_fallback_survives_sigchld_reset)
+{
+    loom_loop *loop = host_loop_new();
+    const char *argv[] = {"sh", "-c", "sleep 0.3; exit 7", NULL};
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+
+    use_fallback();
+    loom_process *p = spawn(loop, argv, NULL);
+    sigemptyset(&dfl.sa_mask);
+    ck_assert_int_eq(sigaction(SIGCHLD, &dfl, NULL), 0);
+    ck_assert_int_eq(wait_exit(loop, p), 7);
+    loom_process_free(p);
+    fixture_free_loop(loop);
+}
+END_TEST
+
 START_TEST(test_process_env_and_cwd)
 {
     loom_loop *loop = host_loop_new();
@@ -368,6 +387,7 @@ Suite *process_suite(void)
     tcase_add_test(tc, test_process_exit_codes_fallback);
     tcase_add_test(tc, test_process_hundred_children);
     tcase_add_test(tc, test_process_hundred_children_fallback);
+    tcase_add_test(tc, test_process_fallback_survives_sigchld_reset);
     tcase_add_test(tc, test_process_env_and_cwd);
     tcase_add_test(tc, test_process_devnull_and_caller_fd);
     tcase_add_test(tc, test_process_kill_on_cancel);
