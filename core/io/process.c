@@ -1,8 +1,7 @@
 /* loom_process: posix_spawn, then a pidfd watch (or the SIGCHLD fallback)
  * that reaps exactly this child. A process is reference counted: the
- * caller's handle, the watch until the child is reaped (or the loop closes)
- * and the kill-on-cancel callback each hold one, so none of them can outlive
- * it. */
+ * caller's handle and the watch (until the child is reaped or the loop
+ * closes) each hold one, so neither can outlive it. */
 #define _GNU_SOURCE /* pipe2, posix_spawn_file_actions_addchdir_np */
 #include "config.h"
 #include <fcntl.h>
@@ -16,6 +15,7 @@
 #include <loom/process.h>
 #include <loom/signal.h>
 #include "base/list.h"
+#include "future/future-private.h"
 #include "loop/loop-private.h"
 
 #ifndef P_PIDFD
@@ -89,7 +89,7 @@ static void unwatch(loom_process *p)
     process_unref(p);
 }
 
-/* waitid on this child only, without blocking: 1 (reaped, *code set), 0
+/* waitid on this child only (flags: WNOHANG, or 0 to block): 1 (reaped, *code set), 0
  * (running), or a negative errno (-ECHILD: someone else reaped it). */
 static int reap(const loom_process *p, int *code, int flags)
 {
@@ -232,12 +232,13 @@ static void process_loop_closing(loom_loop *loop, void *data)
     unwatch(p);
 }
 
-static void kill_if_cancelled(loom_future *future, void *data)
+/* The exit future's cancel hook (run inside loom_future_cancel): the future
+ * is pending only while the child is not reaped, so p and its pid are. */
+static void kill_on_cancel(void *data)
 {
     loom_process *p = data;
 
-    if (loom_future_state_get(future) == LOOM_FUTURE_CANCELLED && p->state == PROC_RUNNING)
-        kill(p->pid, SIGKILL); /* not reaped: the pid is still this child's */
+    kill(p->pid, SIGKILL);
 }
 
 /* Pipes: ends[i][0] the child's, ends[i][1] the parent's (-1: none). */
@@ -364,7 +365,7 @@ static loom_process *process_new(loom_loop *loop, const loom_process_opts *opts)
     return p;
 }
 
-/* After the spawn: the watch, the close hook, kill-on-cancel. A failure
+/* After the spawn: the close hook, the watch, kill-on-cancel. A failure
  * here kills and reaps the child, which nobody could wait for. */
 static int start_watching(loom_process *p, const loom_process_opts *opts)
 {
@@ -380,8 +381,8 @@ static int start_watching(loom_process *p, const loom_process_opts *opts)
         reap(p, &code, 0);
         return r;
     }
-    if (opts->kill_on_cancel && loom_future_on_done_full(p->exit, kill_if_cancelled, p, process_unref) == 0)
-        p->refs++;
+    if (opts->kill_on_cancel)
+        loom__future_set_cancel_hook(p->exit, kill_on_cancel, p);
     if (p->pidfd < 0)
         check_exit(p); /* its SIGCHLD may have come before loom's handler */
     return 0;

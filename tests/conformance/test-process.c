@@ -282,14 +282,16 @@ START_TEST(test_process_kill_on_cancel)
 }
 END_TEST
 
-/* A live child at loop close: its exit future fails with -ESHUTDOWN, and
- * with kill_on_close it is killed and reaped there; nothing stays open. */
+/* A live child at loop close: its exit future fails with -ESHUTDOWN (and
+ * kill_on_cancel leaves no callback behind to drop), with kill_on_close it
+ * is killed and reaped there; nothing stays open. */
 START_TEST(test_process_loop_close_with_child)
 {
     int fds_before = fixture_count_open_fds();
     loom_loop *loop = host_loop_new();
     const char *argv[] = {"sleep", "30", NULL};
-    loom_process_opts opts = {.kill_on_close = true, .stdio = {[1] = {LOOM_STDIO_PIPE}}};
+    loom_process_opts opts = {.kill_on_close = true, .kill_on_cancel = true,
+                              .stdio = {[1] = {LOOM_STDIO_PIPE}}};
     loom_process *p = spawn(loop, argv, &opts);
     loom_future *exit = loom_process_exit_future(p);
     int code = 0;
