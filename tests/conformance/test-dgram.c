@@ -79,8 +79,8 @@ static void echo_back(loom_dgram *dgram, const loom_datagram *msg, int err, void
 }
 
 /* Sends text from client and awaits the echo, checking it and its sender. */
-static void round_trip(loom_loop *loop, loom_dgram *client, const char *text, const struct sockaddr_storage *from,
-                       socklen_t fromlen)
+static void round_trip(loom_loop *loop, loom_dgram *client, const char *text,
+                       const struct sockaddr_storage *from, socklen_t fromlen)
 {
     loom_future *reply = loom_dgram_recv_from(client, 1024);
     loom_future *sent = loom_dgram_send_to(client, text, strlen(text), NULL, 0);
