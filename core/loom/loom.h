@@ -10,5 +10,8 @@
 #include <loom/executor.h>
 #include <loom/io.h>
 #include <loom/stream.h>
+#include <loom/signal.h>
+#include <loom/dgram.h>
+#include <loom/process.h>
 
 #endif

@@ -21,6 +21,9 @@ int main(void)
     srunner_add_suite(runner, fork_suite());
     srunner_add_suite(runner, stream_suite());
     srunner_add_suite(runner, faults_suite());
+    srunner_add_suite(runner, signal_suite());
+    srunner_add_suite(runner, dgram_suite());
+    srunner_add_suite(runner, process_suite());
     srunner_run_all(runner, CK_ENV);
     failed = srunner_ntests_failed(runner);
     srunner_free(runner);

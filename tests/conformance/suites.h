@@ -17,5 +17,8 @@ Suite *hooks_suite(void);      /* test-hooks.c: hooks, per-loop data, destroy fu
 Suite *fork_suite(void);       /* test-fork.c: a loop inherited by a forked child */
 Suite *stream_suite(void);     /* test-stream.c: fd_wait, streams, servers, connects */
 Suite *faults_suite(void);     /* test-faults.c: regressions found by review */
+Suite *signal_suite(void);     /* test-signal.c: signal watches, chaining, restoring */
+Suite *dgram_suite(void);      /* test-dgram.c: UDP and Unix datagram sockets */
+Suite *process_suite(void);    /* test-process.c: subprocesses, pipes, reaping */
 
 #endif

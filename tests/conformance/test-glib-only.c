@@ -3,10 +3,15 @@
  * its own (not part of the shared suite); each test gets a fresh context
  * pushed as the thread-default one. */
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <check.h>
+#include <glib-unix.h>
+#include <loom/process.h>
+#include <loom/signal.h>
 #include <loom/loom-glib.h>
 
 static GMainContext *context;
@@ -481,6 +486,131 @@ START_TEST(test_last_unref_on_another_thread)
 }
 END_TEST
 
+/* GLib's g_unix_signal_add never chains to an earlier handler: with its
+ * source made first and loom's watch after, loom's handler chains to GLib's
+ * and both see each signal; removing loom's watch gives GLib its handler
+ * back. */
+typedef struct signal_seen {
+    int glib, loom;
+} signal_seen;
+
+static gboolean glib_saw_signal(gpointer data)
+{
+    ((signal_seen *)data)->glib++;
+    return G_SOURCE_CONTINUE;
+}
+
+static void loom_saw_signal(loom_loop *loop, int signo, unsigned count, void *data)
+{
+    ((signal_seen *)data)->loom += (int)count;
+}
+
+static void iterate_until_seen(const signal_seen *seen, int glib, int loom)
+{
+    gint64 limit = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+    while ((seen->glib < glib || seen->loom < loom) && g_get_monotonic_time() < limit)
+        g_main_context_iteration(context, TRUE);
+    ck_assert_int_eq(seen->glib, glib);
+    ck_assert_int_eq(seen->loom, loom);
+}
+
+START_TEST(test_signal_beside_g_unix_signal_add)
+{
+    loom_loop *loop = glib_loop_new();
+    signal_seen seen = {0, 0};
+    GSource *source = g_unix_signal_source_new(SIGUSR1);
+
+    g_source_set_callback(source, glib_saw_signal, &seen, NULL);
+    g_source_attach(source, context);
+    ck_assert_int_eq(loom_signal_watch(loop, SIGUSR1, loom_saw_signal, &seen, NULL), 0);
+    ck_assert_int_eq(raise(SIGUSR1), 0);
+    iterate_until_seen(&seen, 1, 1);
+    ck_assert_int_eq(raise(SIGUSR1), 0);
+    iterate_until_seen(&seen, 2, 2);
+    ck_assert_int_eq(loom_signal_unwatch(loop, SIGUSR1), 0);
+    ck_assert_int_eq(raise(SIGUSR1), 0);
+    iterate_until_seen(&seen, 3, 2);
+    g_source_destroy(source);
+    g_source_unref(source);
+    free_loop(loop);
+}
+END_TEST
+
+/* Children of GLib (g_child_watch_add) and of loom side by side: each is
+ * reaped once, by its owner, with its own status. Without pidfds loom
+ * chains to GLib's SIGCHLD handler, so GLib's watches come first there. */
+#define SIDE_BY_SIDE 5
+
+typedef struct child_seen {
+    int glib_calls, glib_bad;
+} child_seen;
+
+static void glib_child_exited(GPid pid, gint status, gpointer data)
+{
+    child_seen *seen = data;
+
+    seen->glib_calls++;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 9)
+        seen->glib_bad++;
+    g_spawn_close_pid(pid);
+}
+
+static void children_side_by_side(void)
+{
+    loom_loop *loop = glib_loop_new();
+    child_seen seen = {0, 0};
+    char *glib_argv[] = {"sh", "-c", "exit 9", NULL};
+    const char *loom_argv[] = {"sh", "-c", "exit 7", NULL};
+    loom_process *children[SIDE_BY_SIDE];
+    loom_future *exits[SIDE_BY_SIDE];
+
+    for (int i = 0; i < SIDE_BY_SIDE; i++) {
+        GPid pid;
+        ck_assert(g_spawn_async(NULL, glib_argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH, NULL,
+                                NULL, &pid, NULL));
+        GSource *watch = g_child_watch_source_new(pid);
+        g_source_set_callback(watch, (GSourceFunc)(void (*)(void))glib_child_exited, &seen, NULL);
+        g_source_attach(watch, context);
+        g_source_unref(watch);
+    }
+    for (int i = 0; i < SIDE_BY_SIDE; i++) {
+        ck_assert_int_eq(loom_process_spawn(loop, loom_argv, NULL, &children[i]), 0);
+        exits[i] = loom_process_exit_future(children[i]);
+    }
+    gint64 limit = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+    bool loom_done = false;
+    while ((seen.glib_calls < SIDE_BY_SIDE || !loom_done) && g_get_monotonic_time() < limit) {
+        g_main_context_iteration(context, TRUE);
+        loom_done = true;
+        for (int i = 0; i < SIDE_BY_SIDE; i++)
+            loom_done = loom_done && loom_future_done(exits[i]);
+    }
+    ck_assert_int_eq(seen.glib_calls, SIDE_BY_SIDE);
+    ck_assert_int_eq(seen.glib_bad, 0);
+    for (int i = 0; i < SIDE_BY_SIDE; i++) {
+        ck_assert_int_eq(loom_future_status(exits[i]), 0);
+        ck_assert_int_eq(loom_future_value_int(exits[i]), 7);
+        loom_future_unref(exits[i]);
+        loom_process_free(children[i]);
+    }
+    free_loop(loop);
+}
+
+START_TEST(test_children_beside_g_child_watch)
+{
+    children_side_by_side();
+}
+END_TEST
+
+START_TEST(test_children_beside_g_child_watch_fallback)
+{
+    ck_assert_int_eq(setenv("LOOM_NO_PIDFD", "1", 1), 0);
+    children_side_by_side();
+    unsetenv("LOOM_NO_PIDFD");
+}
+END_TEST
+
 static Suite *glib_only_suite(void)
 {
     Suite *s = suite_create("glib-only");
@@ -500,6 +630,9 @@ static Suite *glib_only_suite(void)
     tcase_add_test(tc, test_api_errors);
     tcase_add_test(tc, test_settles_after_work);
     tcase_add_test(tc, test_last_unref_on_another_thread);
+    tcase_add_test(tc, test_signal_beside_g_unix_signal_add);
+    tcase_add_test(tc, test_children_beside_g_child_watch);
+    tcase_add_test(tc, test_children_beside_g_child_watch_fallback);
     suite_add_tcase(s, tc);
     return s;
 }

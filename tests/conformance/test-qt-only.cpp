@@ -1,13 +1,16 @@
 /* loom Qt adapter — what only Qt has, beside the shared conformance suite:
  * binding to the calling thread's dispatcher (-ENXIO without one, a loop on a
  * worker QThread), loom inside the host's app.exec(), a nested QEventLoop
- * that only loom work can end, and a loop closed while Qt delivers to it. Runs on whichever dispatcher Qt
+ * that only loom work can end, a loop closed while Qt delivers to it, and
+ * loom's children beside QProcess's. Runs on whichever dispatcher Qt
  * picks: run it once more with QT_NO_GLIB=1. Each test forks (Check). */
 #include <atomic>
 #include <thread>
+#include <stdlib.h>
 #include <unistd.h>
 #include <QCoreApplication>
 #include <QEventLoop>
+#include <QProcess>
 #include <QThread>
 #include <check.h>
 #include <loom/loom.h>
@@ -213,6 +216,58 @@ START_TEST(test_last_reference_dropped_in_a_reader)
 }
 END_TEST
 
+/* QProcess children and loom's side by side: each reaped once, by its
+ * owner, with its own exit code (Qt's forkfd and loom both wait for their
+ * own pids only), on pidfds and on loom's SIGCHLD fallback. */
+void children_beside_qprocess()
+{
+    constexpr int n = 5;
+    QCoreApplication app(app_argc, app_argv);
+    loom_loop *loop = new_loop();
+    QProcess qt_children[n];
+    loom_process *children[n];
+    loom_future *exits[n];
+    const char *loom_argv[] = {"sh", "-c", "exit 7", nullptr};
+
+    for (QProcess &qp : qt_children)
+        qp.start(QStringLiteral("sh"), {QStringLiteral("-c"), QStringLiteral("exit 9")});
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(loom_process_spawn(loop, loom_argv, nullptr, &children[i]), 0);
+        exits[i] = loom_process_exit_future(children[i]);
+    }
+    auto all_done = [&] {
+        for (int i = 0; i < n; i++)
+            if (qt_children[i].state() != QProcess::NotRunning || !loom_future_done(exits[i]))
+                return false;
+        return true;
+    };
+    for (int spins = 0; !all_done() && spins < 5000; spins++)
+        QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents, 10);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(qt_children[i].exitStatus(), QProcess::NormalExit);
+        ck_assert_int_eq(qt_children[i].exitCode(), 9);
+        ck_assert_int_eq(loom_future_status(exits[i]), 0);
+        ck_assert_int_eq(loom_future_value_int(exits[i]), 7);
+        loom_future_unref(exits[i]);
+        loom_process_free(children[i]);
+    }
+    free_loop(loop);
+}
+
+START_TEST(test_children_beside_qprocess)
+{
+    children_beside_qprocess();
+}
+END_TEST
+
+START_TEST(test_children_beside_qprocess_fallback)
+{
+    ck_assert_int_eq(setenv("LOOM_NO_PIDFD", "1", 1), 0);
+    children_beside_qprocess();
+    unsetenv("LOOM_NO_PIDFD");
+}
+END_TEST
+
 Suite *qt_suite()
 {
     Suite *s = suite_create("qt");
@@ -226,6 +281,8 @@ Suite *qt_suite()
     tcase_add_test(tc, test_nested_qeventloop_runs_what_its_opener_scheduled);
     tcase_add_test(tc, test_last_reference_dropped_in_a_timer);
     tcase_add_test(tc, test_last_reference_dropped_in_a_reader);
+    tcase_add_test(tc, test_children_beside_qprocess);
+    tcase_add_test(tc, test_children_beside_qprocess_fallback);
     suite_add_tcase(s, tc);
     return s;
 }
