@@ -64,6 +64,10 @@ else skip gtk-example "loom-glib gtk+-3.0"; fi
 if have loom-qt5 Qt5Widgets; then
     build qt-example c++ "$src/examples/qt/main.cpp" $shared -- loom-qt5 Qt5Widgets
 else skip qt-example "loom-qt5 Qt5Widgets"; fi
+if have loom-glib loom-qt5 gio-2.0 Qt5Network; then
+    build one-thread c++ "$src/examples/one-thread/main.cpp" -- loom-glib loom-qt5 gio-2.0 Qt5Network
+    run "$work/one-thread" --self-test >/dev/null
+else skip one-thread "loom-glib loom-qt5 gio-2.0 Qt5Network"; fi
 
 # The README: each complete program, numbered in order.
 awk -v dir="$work" '
