@@ -370,6 +370,33 @@ START_TEST(test_close_with_suspended_coroutines)
 }
 END_TEST
 
+namespace {
+
+loom::task<> await_raw(loom_future *f, int *seen)
+{
+    *seen = co_await f;
+}
+
+} // namespace
+
+/* A co_await keeps what it awaits alive: the last other reference dropped
+ * does not end the wait (only the loop's close does). */
+START_TEST(test_await_holds_future)
+{
+    loom::loop loop = new_loop();
+    int seen = 1;
+    loom_future *raw = loom_future_new(loop.get());
+    loom::future co = loom::spawn(loop, await_raw(raw, &seen));
+    settle(loop);
+    loom_future_unref(raw);
+    settle(loop);
+    ck_assert_int_eq(seen, 1);
+    ck_assert_int_eq(co.state(), LOOM_FUTURE_PENDING);
+    ck_assert_int_eq(loop.close(), 0);
+    ck_assert_int_eq(seen, -ESHUTDOWN);
+}
+END_TEST
+
 static Suite *cpp_suite(void)
 {
     Suite *s = suite_create("cpp");
@@ -386,6 +413,7 @@ static Suite *cpp_suite(void)
         {"coroutine_and_fiber_task", test_coroutine_and_fiber_task},
         {"many_coroutines", test_many_coroutines},
         {"close_with_suspended_coroutines", test_close_with_suspended_coroutines},
+        {"await_holds_future", test_await_holds_future},
     };
     for (const auto &c : cases) {
         TCase *tc = tcase_create(c.name);
