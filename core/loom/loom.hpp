@@ -27,7 +27,6 @@
 #include <cerrno>
 #include <cstdint>
 #include <new>
-#include <string>
 #include <type_traits>
 #include <utility>
 #include <loom/loom.h>
@@ -58,7 +57,7 @@ template <class F> struct boxed {
     template <class G> static F *make(G &&fn) noexcept { return new (std::nothrow) F(std::forward<G>(fn)); }
 };
 
-/* Schedules a boxed callable through one of the loop's *_full calls. */
+/* Hands a boxed callable to one of the *_full calls, call(run, data, destroy). */
 template <class F, class Schedule> int schedule(F &&fn, Schedule &&call) noexcept
 {
     using box = boxed<std::decay_t<F>>;
@@ -227,14 +226,9 @@ class future {
      * is then destroyed at once). */
     template <class F> int on_done(F &&fn) const noexcept
     {
-        using G = std::decay_t<F>;
-        G *data = new (std::nothrow) G(std::forward<F>(fn));
-        if (!data)
-            return -ENOMEM;
-        int r = loom_future_on_done_full(ptr_, &on_done_run<G>, data, &detail::boxed<G>::destroy);
-        if (r < 0)
-            delete data;
-        return r;
+        return detail::schedule(std::forward<F>(fn), [&](loom_callback, void *data, loom_destroy_fn d) {
+            return loom_future_on_done_full(ptr_, &on_done_run<std::decay_t<F>>, data, d);
+        });
     }
 
   private:
@@ -301,7 +295,10 @@ struct failure {
  * (its parameters are released) and its future fails with -ESHUTDOWN.
  *
  * Lifetime: the frame is owned by the task object until spawn, then by the
- * loop; it goes when the coroutine returns. */
+ * loop; it goes when the coroutine returns. A loom::loop held by the frame
+ * (a parameter) is a user reference: it keeps the loop open while the
+ * coroutine is suspended, so close such a loop with loop.close(), or pass
+ * the loop as a loom_loop * (borrowed). */
 template <class T = void> class task;
 template <class T> future spawn(const loop &l, task<T> &&t) noexcept;
 
