@@ -57,18 +57,21 @@ template <class F> struct boxed {
     template <class G> static F *make(G &&fn) noexcept { return new (std::nothrow) F(std::forward<G>(fn)); }
 };
 
-/* Hands a boxed callable to one of the *_full calls, call(run, data, destroy). */
-template <class F, class Schedule> int schedule(F &&fn, Schedule &&call) noexcept
+/* Hands a boxed copy of fn to one of the *_full calls, call(data, destroy). */
+template <class F, class Call> int schedule(F &&fn, Call &&call) noexcept
 {
     using box = boxed<std::decay_t<F>>;
     auto *data = box::make(std::forward<F>(fn));
     if (!data)
         return -ENOMEM;
-    int r = call(&box::run, static_cast<void *>(data), &box::destroy);
+    int r = call(static_cast<void *>(data), &box::destroy);
     if (r < 0)
         box::destroy(data); /* not taken: the caller's callable goes now */
     return r;
 }
+
+/* The loom_callback that runs a boxed F. */
+template <class F> constexpr loom_callback run_of = &boxed<std::decay_t<F>>::run;
 
 } // namespace detail
 
@@ -126,32 +129,32 @@ class loop {
      * close. 0 or a negative errno (fn's copy is then destroyed at once). */
     template <class F> int call_soon(F &&fn, loom_handle *handlep = nullptr) const noexcept
     {
-        return detail::schedule(std::forward<F>(fn), [&](loom_callback cb, void *data, loom_destroy_fn d) {
-            return loom_call_soon_full(ptr_, cb, data, d, handlep);
+        return detail::schedule(std::forward<F>(fn), [&](void *data, loom_destroy_fn d) {
+            return loom_call_soon_full(ptr_, detail::run_of<F>, data, d, handlep);
         });
     }
 
     /* The same after delay_ns (loom_call_later_full). */
     template <class F> int call_later(int64_t delay_ns, F &&fn, loom_handle *handlep = nullptr) const noexcept
     {
-        return detail::schedule(std::forward<F>(fn), [&](loom_callback cb, void *data, loom_destroy_fn d) {
-            return loom_call_later_full(ptr_, delay_ns, cb, data, d, handlep);
+        return detail::schedule(std::forward<F>(fn), [&](void *data, loom_destroy_fn d) {
+            return loom_call_later_full(ptr_, delay_ns, detail::run_of<F>, data, d, handlep);
         });
     }
 
     /* The same at the absolute monotonic time when_ns (loom_call_at_full). */
     template <class F> int call_at(int64_t when_ns, F &&fn, loom_handle *handlep = nullptr) const noexcept
     {
-        return detail::schedule(std::forward<F>(fn), [&](loom_callback cb, void *data, loom_destroy_fn d) {
-            return loom_call_at_full(ptr_, when_ns, cb, data, d, handlep);
+        return detail::schedule(std::forward<F>(fn), [&](void *data, loom_destroy_fn d) {
+            return loom_call_at_full(ptr_, when_ns, detail::run_of<F>, data, d, handlep);
         });
     }
 
     /* fn() on the loop's thread from any thread (loom_call_soon_threadsafe_full). */
     template <class F> int call_soon_threadsafe(F &&fn) const noexcept
     {
-        return detail::schedule(std::forward<F>(fn), [&](loom_callback cb, void *data, loom_destroy_fn d) {
-            return loom_call_soon_threadsafe_full(ptr_, cb, data, d);
+        return detail::schedule(std::forward<F>(fn), [&](void *data, loom_destroy_fn d) {
+            return loom_call_soon_threadsafe_full(ptr_, detail::run_of<F>, data, d);
         });
     }
 
@@ -226,7 +229,7 @@ class future {
      * is then destroyed at once). */
     template <class F> int on_done(F &&fn) const noexcept
     {
-        return detail::schedule(std::forward<F>(fn), [&](loom_callback, void *data, loom_destroy_fn d) {
+        return detail::schedule(std::forward<F>(fn), [&](void *data, loom_destroy_fn d) {
             return loom_future_on_done_full(ptr_, &on_done_run<std::decay_t<F>>, data, d);
         });
     }
