@@ -290,7 +290,8 @@ struct failure {
  * -ECANCELED once, at the current co_await (cancelling the future awaited
  * there, unless it had resolved already: then the co_await gives 0 and
  * -ECANCELED comes at the next one) or the next one. Later co_awaits work;
- * the co_returned result is then ignored.
+ * the co_returned result is then ignored. (Completing the coroutine's
+ * future from outside counts as a cancel the same way.)
  *
  * Loop close: a suspended coroutine is resumed with -ESHUTDOWN, and every
  * later co_await gives -ESHUTDOWN without suspending, so it can release what
@@ -411,9 +412,10 @@ class promise_base {
 };
 
 /* co_await on a loom future from a coroutine of promise p. Lives in the
- * coroutine's frame while suspended, holding a reference to the future; the on_done callback only marks it and
- * its destroy resumes the coroutine, because destroy runs last (right after
- * the callback, or alone when the loop closes). */
+ * coroutine's frame while suspended, holding a reference to the future. The
+ * on_done callback only marks it and its destroy resumes the coroutine,
+ * because destroy runs last (right after the callback, or alone when the
+ * loop closes), and the frame may be gone once the resume returns. */
 class future_awaiter {
   public:
     future_awaiter(promise_base &p, loom_future *f) noexcept : promise_(p), future_(f) {}
@@ -559,6 +561,18 @@ struct start_call {
     promise_base *promise;
     bool ran = false;
 
+    /* Schedules h's start on l's next tick: 0 or a negative errno. */
+    static int schedule(loom_loop *l, std::coroutine_handle<> h, promise_base &p) noexcept
+    {
+        auto *call = new (std::nothrow) start_call{h, &p};
+        if (!call)
+            return -ENOMEM;
+        int r = loom_call_soon_full(l, &run, call, &release, nullptr);
+        if (r < 0)
+            delete call;
+        return r;
+    }
+
     static void run(loom_loop *, void *data) noexcept { static_cast<start_call *>(data)->ran = true; }
 
     static void release(void *data) noexcept
@@ -588,12 +602,8 @@ template <class T> future spawn(const loop &l, task<T> &&t) noexcept
     auto h = std::exchange(t.handle_, nullptr);
     auto &p = h.promise();
     int r = p.bind(l.get());
-    auto *call = r < 0 ? nullptr : new (std::nothrow) detail::start_call{h, &p};
-    if (!call && r == 0)
-        r = -ENOMEM;
-    if (call && (r = loom_call_soon_full(l.get(), &detail::start_call::run, call, &detail::start_call::release,
-                                         nullptr)) < 0)
-        delete call;
+    if (r == 0)
+        r = detail::start_call::schedule(l.get(), h, p);
     if (r < 0) {
         h.destroy(); /* unrun: its future goes with the frame */
         errno = -r;
