@@ -39,8 +39,11 @@ build() { # build OUT LANG SOURCES... -- MODULES...
             *) objects="$objects $f" ;;
             esac
         done
+        std=c++17 # coroutines (loom/loom.hpp's loom::task) need C++20
         # shellcheck disable=SC2086
-        $CXX -std=c++17 -fPIC -o "$work/$out" $includes $objects $(flags "$@") -lpthread
+        grep -qs -e co_await -- $sources && std=c++20
+        # shellcheck disable=SC2086
+        $CXX -std=$std -fPIC -o "$work/$out" $includes $objects $(flags "$@") -lpthread
     else
         # shellcheck disable=SC2086
         $CC -std=gnu11 -Werror=implicit-function-declaration -o "$work/$out" $sources $(flags "$@") -lpthread
