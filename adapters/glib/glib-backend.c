@@ -263,7 +263,7 @@ static void destroy(void *self)
 
 static const loom_backend_ops glib_ops = {
     .name = "glib",
-    .caps = LOOM_BACKEND_CAN_NEST,
+    .caps = LOOM_BACKEND_CAN_NEST | LOOM_BACKEND_ONE_FD, /* one GPollFD: GLib's poll records cost O(fds) */
     .watch_add = watch_add,
     .watch_set = watch_set,
     .watch_del = watch_del,

@@ -5,6 +5,7 @@
  * number, and every FD_CHECK_EVERY events. */
 #include "config.h"
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include "builtin/builtin.h"
 #include "loop-private.h"
@@ -322,6 +323,15 @@ void loom_backend_fd_ready(loom_loop *loop, uint64_t token, unsigned events)
     loop->depth--;
 }
 
+#ifdef HAVE_SYS_EPOLL_H
+/* LOOM_ONE_FD=0 in the environment keeps every watch with the host (backend.h). */
+static bool one_fd_wanted(const loom_loop *loop)
+{
+    const char *env = getenv("LOOM_ONE_FD");
+    return (loop->ops->caps & LOOM_BACKEND_ONE_FD) && !(env && strcmp(env, "0") == 0);
+}
+#endif
+
 /* A LOOM_BACKEND_ONE_FD host watches an epoll set of ours; where none can
  * be made, it gets every watch after all. */
 void loom__fd_table_open(loom_loop *loop)
@@ -331,7 +341,7 @@ void loom__fd_table_open(loom_loop *loop)
 #ifdef HAVE_SYS_EPOLL_H
     const loom_backend_ops *ops;
     void *set;
-    if (!(loop->ops->caps & LOOM_BACKEND_ONE_FD) || loom__epoll_set_new(loop, &ops, &set) < 0)
+    if (!one_fd_wanted(loop) || loom__epoll_set_new(loop, &ops, &set) < 0)
         return;
     int fd = ops->get_fd(set);
     if (fd < 0 || loop->ops->watch_add(loop->backend, fd, FD_SET_TOKEN, LOOM_READ, &loop->fd_set_watch) < 0) {
