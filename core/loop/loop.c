@@ -130,7 +130,7 @@ void loom__loop_release(loom_loop *loop)
 /* Drops everything scheduled; returns how many callbacks were pending. */
 static size_t drop_scheduled(loom_loop *loop)
 {
-    size_t pending = loop->calls.used + loom__inbox_free(loom__inbox_take(&loop->inbox), true);
+    size_t pending = loop->calls.used + loom__inbox_free(loom__inbox_take(&loop->inbox, SIZE_MAX), true);
     loom__call_table_drop_all(&loop->calls);
     loom__ready_queue_fini(&loop->ready);
     loom__timer_heap_fini(&loop->timers);
@@ -189,7 +189,7 @@ static void close_now(loom_loop *loop)
 static void close_inherited(loom_loop *loop)
 {
     atomic_store(&loop->closed, true);
-    loom__inbox_free(loom__inbox_take(&loop->inbox), false);
+    loom__inbox_free(loom__inbox_take(&loop->inbox, SIZE_MAX), false);
     loom__call_table_fini(&loop->calls);
     loom__ready_queue_fini(&loop->ready);
     loom__timer_heap_fini(&loop->timers);
@@ -280,7 +280,7 @@ static bool timer_is_live(loom_handle h, void *loop)
 void loom__loop_arm(loom_loop *loop)
 {
     int64_t when = LOOM_DEADLINE_NONE;
-    if (!ready_queue_empty(&loop->ready)) {
+    if (!ready_queue_empty(&loop->ready) || inbox_has_backlog(&loop->inbox)) {
         when = 0;
     } else {
         const struct timer_entry *top;
@@ -475,13 +475,17 @@ static int push_threadsafe(loom_loop *loop, loom_callback cb, void *data, void (
 
 /* --- the tick -------------------------------------------------------------- */
 
+/* Thread-safe calls a tick takes at most: a flood from other threads must
+ * not hold up I/O and timers, which the next poll and tick serve first. */
+enum { INBOX_BATCH = 1024 };
+
 static void take_threadsafe_calls(loom_loop *loop)
 {
     if (!atomic_load_explicit(&loop->wake_pending, memory_order_relaxed) && inbox_empty(&loop->inbox))
         return;
     /* Clear first: a push after the take raises it again and wakes us. */
     atomic_store(&loop->wake_pending, false);
-    struct inbox_item *items = loom__inbox_take(&loop->inbox);
+    struct inbox_item *items = loom__inbox_take(&loop->inbox, INBOX_BATCH);
     for (struct inbox_item *i = items; i; i = i->next) {
         loom_handle h = schedule_ready(loop, i->cb, i->data);
         if (h) {
