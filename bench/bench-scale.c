@@ -65,7 +65,7 @@ static int conn_task(void *arg)
     return 0;
 }
 
-static void measure_conns(loom_loop *loop)
+void bench_conns_roundtrip(loom_loop *loop)
 {
     bench_conns cs;
     int left;
@@ -201,6 +201,6 @@ void bench_scale(loom_loop *loop)
 {
     measure_churn(loop, "watch_churn_10", BENCH_FEW_WATCHES);
     measure_churn(loop, "watch_churn_10k", BENCH_MANY_WATCHES);
-    measure_conns(loop);
+    bench_conns_roundtrip(loop);
     measure_flood(loop);
 }

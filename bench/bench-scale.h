@@ -10,4 +10,8 @@
  * (which must be idle). */
 void bench_scale(loom_loop *loop);
 
+/* conns_roundtrip alone (e.g. under callgrind, whose instruction counts do
+ * not depend on the machine's load). */
+void bench_conns_roundtrip(loom_loop *loop);
+
 #endif

@@ -5,6 +5,7 @@
  *   --task-memory=N             task_memory at N suspended tasks (default 100000)
  *   --conns=N                   conns_roundtrip on N connections (default 10000)
  *   --only=scale                only the scale metrics (bench-scale.h)
+ *   --only=conns                only conns_roundtrip
  *
  * Prints a "# ..." header naming the backend, then "metric value unit" lines
  * (see bench-util.h for how values are taken). */
@@ -216,12 +217,14 @@ static void measure_threadsafe(loom_loop *loop)
 
 /* --- driver ------------------------------------------------------------------ */
 
-static void measure_all(loom_loop *loop, unsigned memory_tasks, bool scale_only)
+enum only { ALL, SCALE, CONNS };
+
+static void measure_all(loom_loop *loop, unsigned memory_tasks, enum only only)
 {
     struct timers many = { loop, BENCH_TIMERS }, few = { loop, BENCH_FEW_TIMERS };
 
-    if (scale_only) {
-        bench_scale(loop);
+    if (only != ALL) {
+        (only == SCALE ? bench_scale : bench_conns_roundtrip)(loop);
         return;
     }
 
@@ -250,7 +253,7 @@ static int list_backends(void)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: loom-bench [--backend=NAME] [--task-memory=TASKS] [--conns=N] [--only=scale] | --list\nbackends:");
+    fprintf(out, "usage: loom-bench [--backend=NAME] [--task-memory=TASKS] [--conns=N] [--only=scale|conns] | --list\nbackends:");
     for (const struct bench_backend *b = bench_backends; b->name; b++)
         fprintf(out, " %s", b->name);
     fputc('\n', out);
@@ -260,7 +263,7 @@ int main(int argc, char **argv)
 {
     const char *name = "epoll";
     unsigned memory_tasks = 100000;
-    bool scale_only = false;
+    enum only only = ALL;
     const struct bench_backend *backend = NULL;
     loom_loop *loop;
 
@@ -274,7 +277,9 @@ int main(int argc, char **argv)
         else if (strncmp(argv[i], "--conns=", 8) == 0 && atoi(argv[i] + 8) > 0)
             bench_conns_wanted = atoi(argv[i] + 8);
         else if (strcmp(argv[i], "--only=scale") == 0)
-            scale_only = true;
+            only = SCALE;
+        else if (strcmp(argv[i], "--only=conns") == 0)
+            only = CONNS;
         else {
             usage(strcmp(argv[i], "--help") == 0 ? stdout : stderr);
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
@@ -291,7 +296,7 @@ int main(int argc, char **argv)
     bench_check(backend->make(&loop, backend->name), backend->name);
     printf("# loom-bench backend=%s%s\n", loom_loop_backend_name(loop),
            backend->note ? backend->note() : "");
-    measure_all(loop, memory_tasks, scale_only);
+    measure_all(loop, memory_tasks, only);
     loom_loop_unref(loop);
     return 0;
 }
