@@ -253,7 +253,8 @@ static int list_backends(void)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: loom-bench [--backend=NAME] [--task-memory=TASKS] [--conns=N] [--only=scale|conns] | --list\nbackends:");
+    fprintf(out, "usage: loom-bench [--backend=NAME] [--task-memory=TASKS] [--conns=N]\n"
+                 "                  [--only=scale|conns] | --list\nbackends:");
     for (const struct bench_backend *b = bench_backends; b->name; b++)
         fprintf(out, " %s", b->name);
     fputc('\n', out);

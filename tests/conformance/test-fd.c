@@ -486,7 +486,8 @@ static bool check_watch_suspended(loom_loop *loop, dead_watch *d, fixture_errors
      * cannot pass LOOM_BACKEND_NVAL on. With one fd for all, the core finds
      * it. */
     const char *one_fd = getenv("LOOM_ONE_FD");
-    if (strcmp(loom_loop_backend_name(loop), "qt") == 0 && one_fd && strcmp(one_fd, "0") == 0 && !d->events)
+    bool per_fd = one_fd && strcmp(one_fd, "0") == 0;
+    if (strcmp(loom_loop_backend_name(loop), "qt") == 0 && per_fd && !d->events)
         return false;
     ck_assert_msg(d->events & LOOM_ERR, "events 0x%x: the last call lacks LOOM_ERR", d->events);
     ck_assert_int_ge(atomic_load(&errors->count), 1);

@@ -241,8 +241,8 @@ static void check_idle_with_watches(int n)
     ck_assert_int_eq(pthread_create(&s.thread, NULL, stop_after_a_second, &s), 0);
     fixture_run(s.loop, 5000, "an idle loop stopped by a thread-safe call after 1 s");
     ck_assert_int_eq(pthread_join(s.thread, NULL), 0);
-    ck_assert_msg(loom_loop_ticks(s.loop) - ticks <= 2, "an idle loop with %d watches ticked %llu times in 1 s",
-                  n, (unsigned long long)(loom_loop_ticks(s.loop) - ticks));
+    ck_assert_msg(loom_loop_ticks(s.loop) - ticks <= 2, "an idle loop with %d watches ticked %llu times in 1 s", n,
+                  (unsigned long long)(loom_loop_ticks(s.loop) - ticks));
     ck_assert_int_eq(loom_cancel(s.loop, far_timer), 0);
     for (int i = 0; i < n; i++) {
         ck_assert_int_eq(loom_remove_reader(s.loop, watched[i]), 0);

@@ -7,10 +7,9 @@
  * LOOM_ONE_FD=0 in the environment at loop creation gives every watch a
  * GPollFD of its own, see loom/backend.h), becomes ready at loom's
  * earliest deadline and on loom_call_soon_threadsafe, and dispatches loom's
- * tick. The source
- * may recurse, so loom keeps running inside a nested main loop
- * (gtk_dialog_run, a nested g_main_loop_run) and loom_loop_run_until may
- * nest. loom_loop_run* iterate the context, so a program without a GLib main
+ * tick. The source may recurse, so loom keeps running inside a nested main
+ * loop (gtk_dialog_run, a nested g_main_loop_run) and loom_loop_run_until
+ * may nest. loom_loop_run* iterate the context, so a program without a GLib main
  * loop of its own can still drive it.
  *
  * Create and use the loop on the thread that iterates its context. */

@@ -11,9 +11,8 @@
  * Linux; elsewhere, or with LOOM_ONE_FD=0 in the environment at loop
  * creation, see loom/backend.h, QSocketNotifiers of their own), its
  * earliest deadline one precise Qt timer (milliseconds, rounded up: never
- * early), and
- * loom_call_soon_threadsafe posts an event to the loop's thread. Nested Qt
- * event loops keep loom running, so loom_loop_run_until may nest.
+ * early), and loom_call_soon_threadsafe posts an event to the loop's thread.
+ * Nested Qt event loops keep loom running, so loom_loop_run_until may nest.
  * loom_loop_run* iterate the dispatcher, so a program that never calls exec()
  * can still let loom drive.
  *
