@@ -227,12 +227,13 @@ static void future_callbacks_release(loom_future *f, uint32_t from)
 static void future_run_callbacks(loom_future *f);
 
 /* Cancels the continuation. Usually nothing was queued after it: it is taken
- * back out of the ready queue, so that the loop does not wake for it. */
+ * back out of the ready queue, so that the loop does not wake for it (its
+ * position is then reused: h is private and forgotten by the caller). */
 static void future_unschedule(loom_loop *loop, loom_handle h)
 {
     loom_cancel(loop, h);
     struct ready_queue *q = &loop->ready;
-    if (!ready_queue_empty(q) && q->ring[(q->tail - 1) & (q->cap - 1)] == h)
+    if (!ready_queue_empty(q) && ready_queue_last_handle(q) == h)
         q->tail--;
 }
 

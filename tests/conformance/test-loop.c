@@ -163,6 +163,87 @@ START_TEST(test_cancel_from_same_tick)
 }
 END_TEST
 
+/* 600 call_soon callbacks queued at once (past the ready queue's first
+ * size), every third cancelled: the rest run once, in order; a destroy runs
+ * once, at the cancel. Handles that ran or were cancelled stay -ENOENT after
+ * 600 later callbacks reuse their places in the queue, and no two handles of
+ * callbacks or timers are equal. */
+enum { MANY_CALLS = 600 };
+
+typedef struct many_calls {
+    int ran[MANY_CALLS];
+    int last;
+    int destroyed;
+} many_calls;
+
+typedef struct many_entry {
+    many_calls *m;
+    int id;
+} many_entry;
+
+static void many_run(loom_loop *loop, void *data)
+{
+    many_entry *e = data;
+
+    ck_assert_int_gt(e->id, e->m->last);
+    e->m->last = e->id;
+    e->m->ran[e->id]++;
+}
+
+static void many_destroy(void *data)
+{
+    ((many_entry *)data)->m->destroyed++;
+}
+
+static void many_schedule(loom_loop *loop, many_entry *entries, loom_handle *handles)
+{
+    for (int i = 0; i < MANY_CALLS; i++) {
+        if (i % 2)
+            ck_assert_int_eq(loom_call_soon(loop, many_run, &entries[i], &handles[i]), 0);
+        else
+            ck_assert_int_eq(loom_call_soon_full(loop, many_run, &entries[i], many_destroy, &handles[i]), 0);
+        ck_assert_uint_ne(handles[i], 0);
+    }
+}
+
+START_TEST(test_cancel_many_across_queue_growth)
+{
+    loom_loop *loop = host_loop_new();
+    many_calls m = {.last = -1}, later = {.last = -1};
+    many_entry entries[MANY_CALLS], later_entries[MANY_CALLS];
+    loom_handle handles[MANY_CALLS], later_handles[MANY_CALLS], timer;
+
+    for (int i = 0; i < MANY_CALLS; i++) {
+        entries[i] = (many_entry){&m, i};
+        later_entries[i] = (many_entry){&later, i};
+    }
+    many_schedule(loop, entries, handles);
+    ck_assert_int_eq(loom_call_later(loop, 1000 * MS, many_run, &entries[0], &timer), 0);
+    for (int i = 0; i < MANY_CALLS; i += 3)
+        ck_assert_int_eq(loom_cancel(loop, handles[i]), 0);
+    ck_assert_int_eq(m.destroyed, MANY_CALLS / 6); /* the even ones among them */
+    ck_assert_int_eq(loom_call_soon(loop, fixture_stop, NULL, NULL), 0);
+    fixture_run(loop, 5000, "600 callbacks, 200 cancelled");
+    for (int i = 0; i < MANY_CALLS; i++)
+        ck_assert_int_eq(m.ran[i], i % 3 != 0);
+    ck_assert_int_eq(m.destroyed, MANY_CALLS / 2); /* and after each even one that ran */
+
+    many_schedule(loop, later_entries, later_handles);
+    for (int i = 0; i < MANY_CALLS; i++) {
+        ck_assert_int_eq(loom_cancel(loop, handles[i]), -ENOENT);
+        for (int j = 0; j < MANY_CALLS; j++)
+            ck_assert_uint_ne(handles[i], later_handles[j]);
+        ck_assert_uint_ne(later_handles[i], timer);
+    }
+    ck_assert_int_eq(loom_call_soon(loop, fixture_stop, NULL, NULL), 0);
+    fixture_run(loop, 5000, "600 later callbacks");
+    for (int i = 0; i < MANY_CALLS; i++)
+        ck_assert_int_eq(later.ran[i], 1);
+    ck_assert_int_eq(loom_cancel(loop, timer), 0);
+    fixture_free_loop(loop);
+}
+END_TEST
+
 typedef struct timer_probe {
     int64_t deadline;
     int64_t loop_now_at_run;
@@ -693,6 +774,7 @@ Suite *loop_suite(void)
     tcase_add_test(tc, test_call_soon_fifo);
     tcase_add_test(tc, test_cancel);
     tcase_add_test(tc, test_cancel_from_same_tick);
+    tcase_add_test(tc, test_cancel_many_across_queue_growth);
     tcase_add_test(tc, test_callback_added_in_tick_runs_next_tick);
 
     tc = fixture_tcase(s, "timers");
