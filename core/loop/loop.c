@@ -568,11 +568,22 @@ static bool take_table_call(loom_loop *loop, loom_handle h, struct ready_entry *
     return true;
 }
 
+/* Nothing to run and no deadline armed: the tick after I/O alone would
+ * only find that out again (and leave the backend's deadline as it is). */
+static inline bool tick_is_idle(loom_loop *loop)
+{
+    return loop->armed == LOOM_DEADLINE_NONE && ready_queue_empty(&loop->ready) && !loop->timers.len &&
+           !loop->hooks.live[LOOM_HOOK_AFTER_POLL] && !loop->hooks.live[LOOM_HOOK_BEFORE_POLL] &&
+           !atomic_load_explicit(&loop->wake_pending, memory_order_relaxed) && inbox_empty(&loop->inbox);
+}
+
 void loom_backend_tick(loom_loop *loop)
 {
     if (atomic_load_explicit(&loop->closed, memory_order_relaxed))
         return;
     loop->ticks++;
+    if (tick_is_idle(loop))
+        return;
     loop->depth++;
     loop->dispatching = true;
     loop->armed = DEADLINE_UNKNOWN; /* a deadline that fired is consumed */
