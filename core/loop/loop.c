@@ -577,7 +577,9 @@ static inline bool tick_is_idle(loom_loop *loop)
            !atomic_load_explicit(&loop->wake_pending, memory_order_relaxed) && inbox_empty(&loop->inbox);
 }
 
-void loom_backend_tick(loom_loop *loop)
+/* polled: the backend waited, so a deadline it had may have fired and be
+ * consumed; else (loom__loop_run between polls) it still has loop->armed. */
+static void tick(loom_loop *loop, bool polled)
 {
     if (atomic_load_explicit(&loop->closed, memory_order_relaxed))
         return;
@@ -586,13 +588,14 @@ void loom_backend_tick(loom_loop *loop)
         return;
     loop->depth++;
     loop->dispatching = true;
-    loop->armed = DEADLINE_UNKNOWN; /* a deadline that fired is consumed */
-    loom__hooks_run(loop, LOOM_HOOK_AFTER_POLL);
+    if (polled)
+        loop->armed = DEADLINE_UNKNOWN;
+    hooks_run(loop, LOOM_HOOK_AFTER_POLL);
     take_threadsafe_calls(loop);
     move_due_timers(loop);
     /* A callback may run a nested host loop: it must find the rest of this
      * batch due at once, or it would sleep on it. */
-    if (!ready_queue_empty(&loop->ready)) {
+    if (!ready_queue_empty(&loop->ready) && loop->armed != 0) {
         loop->armed = 0;
         loop->ops->set_deadline(loop->backend, 0);
     }
@@ -610,7 +613,7 @@ void loom_backend_tick(loom_loop *loop)
             destroy(e.data);
         loop->dispatching = true; /* a nested tick cleared it */
     }
-    loom__hooks_run(loop, LOOM_HOOK_BEFORE_POLL);
+    hooks_run(loop, LOOM_HOOK_BEFORE_POLL);
     loop->dispatching = false;
     loop->depth--;
     /* Cancelled timers are purged here, once they outnumber live ones. */
@@ -618,6 +621,11 @@ void loom_backend_tick(loom_loop *loop)
     if (t->stale > 64 && t->stale > t->len / 2)
         loom__timer_heap_compact(t, timer_is_live, loop);
     loom__loop_arm(loop);
+}
+
+void loom_backend_tick(loom_loop *loop)
+{
+    tick(loop, true);
 }
 
 int64_t loom_backend_deadline(const loom_loop *loop)
@@ -658,7 +666,7 @@ int loom__loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), v
          * waits at most POLL_EVERY ticks. */
         if (!ready_queue_empty(&loop->ready) && loop->polls_skipped < POLL_EVERY) {
             loop->polls_skipped++;
-            loom_backend_tick(loop);
+            tick(loop, false);
         } else {
             loop->polls_skipped = 0;
             r = loop->ops->iterate(loop->backend, true);
