@@ -180,13 +180,17 @@ void loom_future_unref(loom_future *future)
     future_unwait(future);
     if (future->next_cb < future_callback_count(future))
         future_callbacks_release(future, future->next_cb); /* a pending future's, never run */
-    else
+    else if (future->more)
         free(future->more); /* all ran: the usual case, kept cheap */
     if (future->destroy)
         future->destroy(future->value);
-    loom_future_unref(future->shared);
-    free(future->message);
-    free(future->name);
+    /* Tested first: most futures have none of these, and each call costs. */
+    if (future->shared)
+        loom_future_unref(future->shared);
+    if (future->message)
+        free(future->message);
+    if (future->name)
+        free(future->name);
     loom__loop_release(future->loop);
     future_release(future);
 }
