@@ -246,15 +246,19 @@ static struct fd_entry *live_entry(loom_loop *loop, uint64_t token)
 
 /* Whether fd was closed or replaced under its watch: the backend says so
  * (NVAL), or the periodic check finds another file (or none). */
+static __attribute__((noinline)) bool fd_replaced(int fd, struct fd_entry *e)
+{
+    e->unchecked = 0;
+    struct stat st;
+    return fstat(fd, &st) < 0 || !same_file(e, &st);
+}
+
 static bool fd_gone(int fd, struct fd_entry *e, unsigned events)
 {
     if (events & LOOM_BACKEND_NVAL)
         return true;
-    if (++e->unchecked < FD_CHECK_EVERY)
-        return false;
-    e->unchecked = 0;
-    struct stat st;
-    return fstat(fd, &st) < 0 || !same_file(e, &st);
+    /* The check is out of line: its struct stat would make every delivery's frame. */
+    return ++e->unchecked >= FD_CHECK_EVERY && fd_replaced(fd, e);
 }
 
 static void suspend(loom_loop *loop, int fd, struct fd_entry *e)

@@ -577,15 +577,13 @@ static inline bool tick_is_idle(loom_loop *loop)
            !atomic_load_explicit(&loop->wake_pending, memory_order_relaxed) && inbox_empty(&loop->inbox);
 }
 
-/* polled: the backend waited, so a deadline it had may have fired and be
+/* polled: (loom_backend_tick) the backend waited, so a deadline it had may have fired and be
  * consumed; else (loom__loop_run between polls) it still has loop->armed. */
 static void tick(loom_loop *loop, bool polled)
 {
     if (atomic_load_explicit(&loop->closed, memory_order_relaxed))
         return;
     loop->ticks++;
-    if (tick_is_idle(loop))
-        return;
     loop->depth++;
     loop->dispatching = true;
     if (polled)
@@ -625,6 +623,11 @@ static void tick(loom_loop *loop, bool polled)
 
 void loom_backend_tick(loom_loop *loop)
 {
+    /* Checked here, before tick's frame is set up: most ticks after I/O. */
+    if (tick_is_idle(loop) && !atomic_load_explicit(&loop->closed, memory_order_relaxed)) {
+        loop->ticks++;
+        return;
+    }
     tick(loop, true);
 }
 
