@@ -515,6 +515,75 @@ START_TEST(test_nested_run_until)
 }
 END_TEST
 
+/* Ready-queue handles across a nested run: A (first of A B C D) nests a
+ * run_until; inside it B cancels D and C resolves the future. After the nest
+ * C's handle is stale (it ran), D never runs, and what A schedules then runs. */
+typedef struct nest_cancel {
+    order_log log;
+    order_entry b, c, e;
+    loom_handle hc, hd;
+    loom_future *future;
+    int cancel_d, cancel_c_after, result;
+} nest_cancel;
+
+static void nest_cancel_b(loom_loop *loop, void *data)
+{
+    nest_cancel *n = data;
+
+    log_entry(loop, &n->b);
+    n->cancel_d = loom_cancel(loop, n->hd);
+}
+
+static void nest_cancel_c(loom_loop *loop, void *data)
+{
+    nest_cancel *n = data;
+
+    log_entry(loop, &n->c);
+    ck_assert_int_eq(loom_future_resolve(n->future, NULL, NULL), 0);
+}
+
+static void nest_cancel_d(loom_loop *loop, void *data)
+{
+    ck_abort_msg("a cancelled callback ran");
+}
+
+static void nest_cancel_a(loom_loop *loop, void *data)
+{
+    nest_cancel *n = data;
+
+    n->result = fixture_run_until(loop, n->future, 5000, "a nested run_until");
+    n->cancel_c_after = loom_cancel(loop, n->hc);
+    ck_assert_int_eq(loom_call_soon(loop, log_entry, &n->e, NULL), 0);
+    ck_assert_int_eq(loom_call_soon(loop, fixture_stop, NULL, NULL), 0);
+}
+
+START_TEST(test_cancel_inside_nested_run)
+{
+    if (!host_can_nest())
+        return; /* test_nested_run_until covers the refusal */
+    loom_loop *loop = host_loop_new();
+    nest_cancel n = {.log.n = 0};
+    const int expected[] = {2, 3, 5};
+
+    n.b = (order_entry){&n.log, 2};
+    n.c = (order_entry){&n.log, 3};
+    n.e = (order_entry){&n.log, 5};
+    n.future = loom_future_new(loop);
+    ck_assert_int_eq(loom_call_soon(loop, nest_cancel_a, &n, NULL), 0);
+    ck_assert_int_eq(loom_call_soon(loop, nest_cancel_b, &n, NULL), 0);
+    ck_assert_int_eq(loom_call_soon(loop, nest_cancel_c, &n, &n.hc), 0);
+    ck_assert_int_eq(loom_call_soon(loop, nest_cancel_d, &n, &n.hd), 0);
+    fixture_run(loop, 5000, "the outer run");
+    ck_assert_int_eq(n.result, 0);
+    ck_assert_int_eq(n.cancel_d, 0);
+    ck_assert_int_eq(n.cancel_c_after, -ENOENT);
+    ck_assert_int_eq(loom_cancel(loop, n.hd), -ENOENT);
+    assert_order(&n.log, expected, 3);
+    loom_future_unref(n.future);
+    fixture_free_loop(loop);
+}
+END_TEST
+
 static void close_while_running(loom_loop *loop, void *data)
 {
     int *result = data;
@@ -795,6 +864,7 @@ Suite *loop_suite(void)
     tcase_add_test(tc, test_run_until_returns_status);
     tcase_add_test(tc, test_run_until_stopped_returns_eintr);
     tcase_add_test(tc, test_nested_run_until);
+    tcase_add_test(tc, test_cancel_inside_nested_run);
 
     tc = fixture_tcase(s, "embedding");
     tcase_add_test(tc, test_embed_fd_and_timeout);
