@@ -618,7 +618,8 @@ static void tick(loom_loop *loop, bool polled)
     struct timer_heap *t = &loop->timers;
     if (t->stale > 64 && t->stale > t->len / 2)
         loom__timer_heap_compact(t, timer_is_live, loop);
-    loom__loop_arm(loop);
+    if (ready_queue_empty(&loop->ready) || loop->armed != 0)
+        loom__loop_arm(loop); /* else armed "at once" already, as it must be */
 }
 
 void loom_backend_tick(loom_loop *loop)
