@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,17 +92,28 @@ void bench_socketpair(int sv[2])
         bench_die(errno, "socketpair");
 }
 
-void bench_write_byte(int fd)
+void bench_write_char(int fd, char c)
 {
-    if (write(fd, "x", 1) != 1)
+    if (write(fd, &c, 1) != 1)
         bench_die(errno, "write");
 }
 
-void bench_read_byte(int fd)
+char bench_read_char(int fd)
 {
     char c;
     if (read(fd, &c, 1) != 1)
         bench_die(errno, "read");
+    return c;
+}
+
+void bench_write_byte(int fd)
+{
+    bench_write_char(fd, 'x');
+}
+
+void bench_read_byte(int fd)
+{
+    bench_read_char(fd);
 }
 
 const uint32_t *bench_timer_delays_ms(void)
@@ -188,4 +200,80 @@ void bench_roundtrip_measure(const char *prefix, bench_roundtrip *rt)
     rt->pinned = true;
     bench_measure(prefix, "threadsafe_roundtrip_pinned", "ns/roundtrip", 1, roundtrip_run, rt);
     close(rt->reply_fd);
+}
+
+/* --- many connections ---------------------------------------------------------- */
+
+/* fds a loop may need beside the pairs: its sets, wakeups, stdio. */
+#define CONN_SPARE_FDS 64
+
+int bench_conns_wanted = BENCH_CONNS;
+
+void bench_conns_open(bench_conns *c)
+{
+    int want = bench_conns_wanted;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)want * 2 + CONN_SPARE_FDS > rl.rlim_cur) {
+        want = (int)((rl.rlim_cur - CONN_SPARE_FDS) / 2);
+        printf("# conns=%d (the fd limit allows no more)\n", want);
+    }
+    c->n = want;
+    c->sv = malloc((size_t)want * sizeof(*c->sv));
+    if (!c->sv)
+        bench_die(ENOMEM, "bench_conns_open");
+    for (int i = 0; i < want; i++)
+        bench_socketpair(c->sv[i]);
+}
+
+void bench_conns_close(bench_conns *c)
+{
+    for (int i = 0; i < c->n; i++) {
+        close(c->sv[i][0]);
+        close(c->sv[i][1]);
+    }
+    free(c->sv);
+    c->sv = NULL;
+}
+
+char bench_conn_byte(int conn, int trip)
+{
+    return (char)('A' + (conn * 7 + trip) % 53);
+}
+
+void bench_conn_check(int conn, int trip, char got)
+{
+    if (got != bench_conn_byte(conn, trip))
+        bench_die(0, "a connection got another byte than it sent");
+}
+
+void bench_conns_report(const char *prefix, const bench_conns *c, int64_t elapsed_ns)
+{
+    printf("%s%sconns_roundtrip %.1f ns/roundtrip\n", prefix ? prefix : "", prefix ? "." : "",
+           (double)elapsed_ns / ((double)c->n * BENCH_CONN_TRIPS));
+    fflush(stdout);
+}
+
+/* --- watch churn ------------------------------------------------------------------ */
+
+int *bench_quiet_fds(int n)
+{
+    int *fds = malloc((size_t)n * sizeof(*fds));
+    if (!fds)
+        bench_die(ENOMEM, "bench_quiet_fds");
+    for (int i = 0; i < n; i++)
+        if ((fds[i] = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+            bench_die(errno, "socket");
+    return fds;
+}
+
+void bench_quiet_fds_close(int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    free(fds);
 }

@@ -55,6 +55,9 @@ void bench_socketpair(int sv[2]);
 /* Writes / reads exactly one byte; dies on anything else. */
 void bench_write_byte(int fd);
 void bench_read_byte(int fd);
+/* The same with a given byte, and returning the byte read. */
+void bench_write_char(int fd, char c);
+char bench_read_char(int fd);
 
 /* BENCH_TIMERS delays in ms, uniform in 1..BENCH_TIMER_MAX_MS, from a fixed
  * seed so every loop gets the same sequence. Static storage. */
@@ -83,6 +86,45 @@ bool bench_roundtrip_reply(bench_roundtrip *rt);
 /* Measures rt unpinned and with both threads pinned to CPU 0, printing
  * threadsafe_roundtrip and threadsafe_roundtrip_pinned. */
 void bench_roundtrip_measure(const char *prefix, bench_roundtrip *rt);
+
+/* --- many connections: BENCH_CONN_TRIPS round trips on each of n socketpairs
+ *
+ * The loop under test echoes every byte that arrives on sv[1] and checks on
+ * sv[0] that trip t of connection i brings back bench_conn_byte(i, t) before
+ * it sends the next. One run, timed whole: at this size a run takes seconds
+ * on the slow loops, and what is measured is the loop's cost per watch. */
+#define BENCH_CONNS 10000
+#define BENCH_CONN_TRIPS 10
+
+typedef struct bench_conns {
+    int n;
+    int (*sv)[2];
+} bench_conns;
+
+/* How many connections bench_conns_open opens: BENCH_CONNS, or --conns=N. */
+extern int bench_conns_wanted;
+
+/* Opens bench_conns_wanted pairs, or as many as the fd limit (raised to its
+ * hard limit) allows with room for the loop's own fds; then prints
+ * "# conns=N". */
+void bench_conns_open(bench_conns *c);
+void bench_conns_close(bench_conns *c);
+char bench_conn_byte(int conn, int trip);
+/* Dies unless got is trip's byte of conn. */
+void bench_conn_check(int conn, int trip, char got);
+/* Prints "[prefix.]conns_roundtrip ns unit" for c->n * BENCH_CONN_TRIPS round
+ * trips in elapsed_ns. */
+void bench_conns_report(const char *prefix, const bench_conns *c, int64_t elapsed_ns);
+
+/* --- watch churn: adding and removing one watch beside `background` others --
+ *
+ * bench_quiet_fds opens n fds that never become readable (unbound datagram
+ * sockets, one file each); the caller watches them, and closes them with
+ * bench_quiet_fds_close. */
+#define BENCH_FEW_WATCHES 10
+#define BENCH_MANY_WATCHES 10000
+int *bench_quiet_fds(int n);
+void bench_quiet_fds_close(int *fds, int n);
 
 #ifdef __cplusplus
 }

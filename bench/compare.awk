@@ -10,6 +10,15 @@
 # own peer(s): glib with glib, qt with qt and qt_invoke, and so on (a guest,
 # glib_guest, with its framework's own loop: glib). The Qt
 # runs under QT_NO_GLIB=1 are the host qt_noglib.
+#
+# Then the targets of issue 10, one "ratio A/B R" line each after a
+# "# target: ..." line saying what R should be: every host's
+# conns_roundtrip over the built-in epoll loop's (<= 1.25, i.e. at least 0.8x
+# its throughput), watch_churn_10k over watch_churn_10 on every loop (<= 1),
+# call_soon_batch over libuv's (<= 1.5 built-in, <= 2 hosts), fd_pingpong
+# over raw epoll's (<= 1.03), future_resolve_callback over the same loop's
+# call_soon_batch (<= 4), flood_timer_lateness over 20 ms (<= 1). Lines
+# whose values were not measured are left out.
 
 BEGIN {
     builtin["epoll"] = builtin["poll"] = 1
@@ -68,6 +77,38 @@ function pairs_with(b, p) {
     return (b in builtin) || p == b || p == b "_invoke" || b == p "_guest"
 }
 
+# "ratio a.ma/b.mb R" if both were measured.
+function target(a, ma, b, mb) {
+    if ((a, ma) in value && (b, mb) in value && value[b, mb] > 0)
+        printf "ratio %s.%s/%s.%s %s\n", a, ma, b, mb, fmt(value[a, ma] / value[b, mb])
+}
+
+function targets(    i, s) {
+    print "# targets of issue 10 (ratio lines below each \"# target\")"
+    print "# target: conns_roundtrip of every host <= 1.25 x loom_epoll's (throughput >= 0.8x)"
+    for (i = 1; i <= nsides; i++)
+        if (sides[i] in host && sides[i] != "loom_epoll")
+            target(sides[i], "conns_roundtrip", "loom_epoll", "conns_roundtrip")
+    print "# target: watch_churn_10k <= 1 x watch_churn_10 (a watch beside 10,000 costs no more)"
+    for (i = 1; i <= nsides; i++)
+        target(sides[i], "watch_churn_10k", sides[i], "watch_churn_10")
+    print "# target: call_soon_batch <= 1.5 x libuv's on the built-in loop, <= 2 x on every host"
+    for (i = 1; i <= nsides; i++)
+        if (sides[i] in host)
+            target(sides[i], "call_soon_batch", "libuv", "call_soon_batch")
+    print "# target: fd_pingpong <= 1.03 x raw epoll's on the built-in loop"
+    target("loom_epoll", "fd_pingpong", "raw_epoll", "fd_pingpong")
+    print "# target: future_resolve_callback <= 4 x call_soon_batch of the same loop"
+    for (i = 1; i <= nsides; i++)
+        if (sides[i] in host)
+            target(sides[i], "future_resolve_callback", sides[i], "call_soon_batch")
+    print "# target: flood_timer_lateness <= 20 ms on every backend (ratio to 20 ms)"
+    value["target", "20ms"] = 20
+    for (i = 1; i <= nsides; i++)
+        if (sides[i] in host)
+            target(sides[i], "flood_timer_lateness", "target", "20ms")
+}
+
 function fmt(r) {
     return r >= 100 ? sprintf("%.0f", r) : sprintf("%.3g", r)
 }
@@ -101,4 +142,5 @@ END {
             }
         }
     }
+    targets()
 }

@@ -3,6 +3,9 @@
  *   loom-bench --backend=NAME   measure on backend NAME (default: epoll)
  *   loom-bench --list           print the backends that work here, one a line
  *   --task-memory=N             task_memory at N suspended tasks (default 100000)
+ *   --conns=N                   conns_roundtrip on N connections (default 10000)
+ *   --only=scale                only the scale metrics (bench-scale.h)
+ *   --only=conns                only conns_roundtrip
  *
  * Prints a "# ..." header naming the backend, then "metric value unit" lines
  * (see bench-util.h for how values are taken). */
@@ -15,6 +18,7 @@
 
 #include <loom/loom.h>
 
+#include "bench-scale.h"
 #include "bench-task.h"
 #include "loom-bench-backends.h"
 
@@ -213,9 +217,16 @@ static void measure_threadsafe(loom_loop *loop)
 
 /* --- driver ------------------------------------------------------------------ */
 
-static void measure_all(loom_loop *loop, unsigned memory_tasks)
+enum only { ALL, SCALE, CONNS };
+
+static void measure_all(loom_loop *loop, unsigned memory_tasks, enum only only)
 {
     struct timers many = { loop, BENCH_TIMERS }, few = { loop, BENCH_FEW_TIMERS };
+
+    if (only != ALL) {
+        (only == SCALE ? bench_scale : bench_conns_roundtrip)(loop);
+        return;
+    }
 
     bench_measure(NULL, "call_soon_chain", "ns/op", 1, run_chain, loop);
     bench_measure(NULL, "call_soon_batch", "ns/op", BENCH_BATCH, run_batch, loop);
@@ -225,6 +236,7 @@ static void measure_all(loom_loop *loop, unsigned memory_tasks)
     bench_measure(NULL, "future_resolve_callback", "ns/op", 1, run_futures, loop);
     measure_threadsafe(loop);
     bench_tasks(loop, memory_tasks);
+    bench_scale(loop);
 }
 
 static int list_backends(void)
@@ -241,7 +253,8 @@ static int list_backends(void)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: loom-bench [--backend=NAME] [--task-memory=TASKS] | --list\nbackends:");
+    fprintf(out, "usage: loom-bench [--backend=NAME] [--task-memory=TASKS] [--conns=N]\n"
+                 "                  [--only=scale|conns] | --list\nbackends:");
     for (const struct bench_backend *b = bench_backends; b->name; b++)
         fprintf(out, " %s", b->name);
     fputc('\n', out);
@@ -251,6 +264,7 @@ int main(int argc, char **argv)
 {
     const char *name = "epoll";
     unsigned memory_tasks = 100000;
+    enum only only = ALL;
     const struct bench_backend *backend = NULL;
     loom_loop *loop;
 
@@ -261,6 +275,12 @@ int main(int argc, char **argv)
             name = argv[i] + 10;
         else if (strncmp(argv[i], "--task-memory=", 14) == 0 && atoi(argv[i] + 14) > 0)
             memory_tasks = (unsigned)atoi(argv[i] + 14);
+        else if (strncmp(argv[i], "--conns=", 8) == 0 && atoi(argv[i] + 8) > 0)
+            bench_conns_wanted = atoi(argv[i] + 8);
+        else if (strcmp(argv[i], "--only=scale") == 0)
+            only = SCALE;
+        else if (strcmp(argv[i], "--only=conns") == 0)
+            only = CONNS;
         else {
             usage(strcmp(argv[i], "--help") == 0 ? stdout : stderr);
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
@@ -277,7 +297,7 @@ int main(int argc, char **argv)
     bench_check(backend->make(&loop, backend->name), backend->name);
     printf("# loom-bench backend=%s%s\n", loom_loop_backend_name(loop),
            backend->note ? backend->note() : "");
-    measure_all(loop, memory_tasks);
+    measure_all(loop, memory_tasks, only);
     loom_loop_unref(loop);
     return 0;
 }

@@ -3,9 +3,13 @@
  * found at configure time is left out.
  *
  *   peer-bench               measure every peer built
- *   peer-bench --only=NAME   measure one peer (e.g. qt again under QT_NO_GLIB=1) */
+ *   peer-bench --only=NAME   measure one peer (e.g. qt again under QT_NO_GLIB=1)
+ *   --conns=N                conns_roundtrip on N connections (default 10000) */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "bench-util.h"
 
 #include "peers.h"
 
@@ -36,7 +40,7 @@ static const struct peer peers[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: peer-bench [--only=NAME]\npeers:");
+    fprintf(out, "usage: peer-bench [--only=NAME] [--conns=N]\npeers:");
     for (const struct peer *p = peers; p->name; p++)
         fprintf(out, " %s", p->name);
     fputc('\n', out);
@@ -49,6 +53,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--only=", 7) == 0) {
             only = argv[i] + 7;
+        } else if (strncmp(argv[i], "--conns=", 8) == 0 && atoi(argv[i] + 8) > 0) {
+            bench_conns_wanted = atoi(argv[i] + 8);
         } else {
             usage(strcmp(argv[i], "--help") == 0 ? stdout : stderr);
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;

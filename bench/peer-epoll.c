@@ -2,6 +2,7 @@
  * cross-thread wakeups (epoll_wait + read/write, nothing else). */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -114,8 +115,94 @@ static void measure_threadsafe(void)
     close(p.ep);
 }
 
+/* --- conns_roundtrip: the connection's index and side in each event -------- */
+
+static void run_conns(const bench_conns *c, int ep)
+{
+    int *trip = calloc((size_t)c->n, sizeof(*trip));
+    struct epoll_event evs[256];
+    int left = c->n;
+
+    if (!trip)
+        bench_die(ENOMEM, "conns");
+    for (int i = 0; i < c->n; i++)
+        bench_write_char(c->sv[i][0], bench_conn_byte(i, 0));
+    while (left) {
+        int ready = epoll_wait_some(ep, evs, 256);
+        for (int e = 0; e < ready; e++) {
+            int i = (int)(evs[e].data.u64 >> 1);
+            int fd = c->sv[i][evs[e].data.u64 & 1];
+            char got = bench_read_char(fd);
+            if (evs[e].data.u64 & 1) { /* the echo side */
+                bench_write_char(fd, got);
+                continue;
+            }
+            bench_conn_check(i, trip[i], got);
+            if (++trip[i] < BENCH_CONN_TRIPS)
+                bench_write_char(fd, bench_conn_byte(i, trip[i]));
+            else
+                left--;
+        }
+    }
+    free(trip);
+}
+
+static void measure_conns(void)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    bench_conns c;
+
+    if (ep < 0)
+        bench_die(errno, "epoll_create1");
+    bench_conns_open(&c);
+    for (int i = 0; i < c.n; i++)
+        for (int side = 0; side < 2; side++) {
+            struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)i << 1 | (uint64_t)side };
+            if (epoll_ctl(ep, EPOLL_CTL_ADD, c.sv[i][side], &ev) < 0)
+                bench_die(errno, "epoll_ctl");
+        }
+    int64_t start = bench_now_ns();
+    run_conns(&c, ep);
+    bench_conns_report(PEER, &c, bench_now_ns() - start);
+    bench_conns_close(&c);
+    close(ep);
+}
+
+/* --- watch_churn: EPOLL_CTL_ADD + DEL beside quiet watches -------------------- */
+
+struct churn {
+    int ep, fd;
+};
+
+static void run_churn(void *ctx, uint64_t n)
+{
+    struct churn *c = ctx;
+    for (uint64_t i = 0; i < n; i++) {
+        epoll_watch(c->ep, c->fd);
+        if (epoll_ctl(c->ep, EPOLL_CTL_DEL, c->fd, NULL) < 0)
+            bench_die(errno, "epoll_ctl");
+    }
+}
+
+static void measure_churn(const char *name, int background)
+{
+    int *quiet = bench_quiet_fds(background + 1);
+    struct churn c = { epoll_create1(EPOLL_CLOEXEC), quiet[background] };
+
+    if (c.ep < 0)
+        bench_die(errno, "epoll_create1");
+    for (int i = 0; i < background; i++)
+        epoll_watch(c.ep, quiet[i]);
+    bench_measure(PEER, name, "ns/op", 1, run_churn, &c);
+    close(c.ep);
+    bench_quiet_fds_close(quiet, background + 1);
+}
+
 void peer_raw_epoll(void)
 {
     measure_pingpong();
     measure_threadsafe();
+    measure_churn("watch_churn_10", BENCH_FEW_WATCHES);
+    measure_churn("watch_churn_10k", BENCH_MANY_WATCHES);
+    measure_conns();
 }

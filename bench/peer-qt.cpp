@@ -9,7 +9,9 @@
 //     (coarse) timer type; 10,000 timers, not BENCH_TIMERS (see bench-util.h);
 //   fd_pingpong: two QSocketNotifiers (Read) on the socketpair;
 //   threadsafe_roundtrip: the other thread calls invokeMethod queued to an
-//     object of the main thread.
+//     object of the main thread;
+//   watch_churn_*: a QSocketNotifier made and deleted beside quiet ones;
+//   conns_roundtrip: a QSocketNotifier on each end of every pair.
 // Qt runs its GLib dispatcher unless QT_NO_GLIB is set when the
 // QCoreApplication is made; then every name starts with qt_noglib instead.
 #include <QAbstractEventDispatcher>
@@ -18,7 +20,9 @@
 #include <QSocketNotifier>
 #include <QTimer>
 #include <QTimerEvent>
+#include <memory>
 #include <string>
+#include <vector>
 #include <unistd.h>
 
 #include "bench-util.h"
@@ -167,6 +171,62 @@ void measure_threadsafe(const std::string &prefix)
     bench_roundtrip_measure(prefix.c_str(), &rt);
 }
 
+// --- conns_roundtrip: a QSocketNotifier on each end of every pair ----------------
+
+void measure_conns(const std::string &prefix)
+{
+    bench_conns cs;
+    bench_conns_open(&cs);
+    int left = cs.n;
+    std::vector<int> trips(size_t(cs.n), 0);
+    {
+        std::vector<std::unique_ptr<QSocketNotifier>> notifiers;
+        for (int i = 0; i < cs.n; i++) {
+            int client = cs.sv[i][0], server = cs.sv[i][1];
+            notifiers.emplace_back(new QSocketNotifier(client, QSocketNotifier::Read));
+            QObject::connect(notifiers.back().get(), &QSocketNotifier::activated, [&, i, client] {
+                bench_conn_check(i, trips[size_t(i)], bench_read_char(client));
+                if (++trips[size_t(i)] < BENCH_CONN_TRIPS)
+                    bench_write_char(client, bench_conn_byte(i, trips[size_t(i)]));
+                else if (--left == 0)
+                    event_loop->quit();
+            });
+            notifiers.emplace_back(new QSocketNotifier(server, QSocketNotifier::Read));
+            QObject::connect(notifiers.back().get(), &QSocketNotifier::activated,
+                             [server] { bench_write_char(server, bench_read_char(server)); });
+        }
+        int64_t start = bench_now_ns();
+        for (int i = 0; i < cs.n; i++)
+            bench_write_char(cs.sv[i][0], bench_conn_byte(i, 0));
+        event_loop->exec();
+        bench_conns_report(prefix.c_str(), &cs, bench_now_ns() - start);
+    } // the notifiers go before their fds
+    bench_conns_close(&cs);
+}
+
+// --- watch_churn: a QSocketNotifier made and deleted beside quiet ones -------------
+
+void run_churn(void *ctx, uint64_t n)
+{
+    int fd = *static_cast<int *>(ctx);
+    for (uint64_t i = 0; i < n; i++)
+        delete new QSocketNotifier(fd, QSocketNotifier::Read);
+    QCoreApplication::processEvents(); // the idle iteration loom-bench has too
+}
+
+void measure_churn(const std::string &prefix, const char *name, int background)
+{
+    int *quiet = bench_quiet_fds(background + 1);
+    {
+        std::vector<std::unique_ptr<QSocketNotifier>> notifiers;
+        for (int i = 0; i < background; i++)
+            notifiers.emplace_back(new QSocketNotifier(quiet[i], QSocketNotifier::Read));
+        QCoreApplication::processEvents();
+        bench_measure(prefix.c_str(), name, "ns/op", 1, run_churn, &quiet[background]);
+    }
+    bench_quiet_fds_close(quiet, background + 1);
+}
+
 } // namespace
 
 void peer_qt(void)
@@ -194,6 +254,9 @@ void peer_qt_as(const char *name)
                   &owner);
     measure_pingpong(prefix);
     measure_threadsafe(prefix);
+    measure_churn(prefix, "watch_churn_10", BENCH_FEW_WATCHES);
+    measure_churn(prefix, "watch_churn_10k", BENCH_MANY_WATCHES);
+    measure_conns(prefix);
     event_loop = nullptr;
     receiver = nullptr;
 }

@@ -263,7 +263,8 @@ static void destroy(void *self)
 
 static const loom_backend_ops glib_ops = {
     .name = "glib",
-    .caps = LOOM_BACKEND_CAN_NEST,
+    /* One GPollFD for every watch: GLib's poll records cost O(fds). */
+    .caps = LOOM_BACKEND_CAN_NEST | LOOM_BACKEND_ONE_FD,
     .watch_add = watch_add,
     .watch_set = watch_set,
     .watch_del = watch_del,

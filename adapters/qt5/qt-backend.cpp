@@ -247,7 +247,9 @@ void qt_destroy(void *self)
 
 const loom_backend_ops qt_ops = {
     "qt",
-    LOOM_BACKEND_CAN_NEST, /* QEventLoop::exec nests, and Qt's sources recurse */
+    /* QEventLoop::exec nests, and Qt's sources recurse; one notifier for
+     * all watches: Qt's cost O(notifiers) per iteration. */
+    LOOM_BACKEND_CAN_NEST | LOOM_BACKEND_ONE_FD,
     qt_watch_add,
     qt_watch_set,
     qt_watch_del,

@@ -193,6 +193,8 @@ static int wait_ms(const struct timespec *ts, bool *cut)
 
 static int epoll_wait_for(struct epoll_backend *b, struct epoll_event *events, int max, bool block)
 {
+    if (block && b->deadline == LOOM_DEADLINE_NONE)
+        return epoll_wait(b->inner, events, max, -1); /* the usual busy server: no timespec to make */
     for (;;) {
         struct timespec ts;
         bool timed = loom__builtin_wait_time(b->deadline, block, &ts);

@@ -63,7 +63,8 @@ struct stack_pool {
     void *altstack;             /* ours, for the overflow handler */
     bool set_up;
 };
-static _Thread_local struct stack_pool pool;
+/* initial-exec: no __tls_get_addr from the shared library per stack taken. */
+static _Thread_local struct stack_pool pool __attribute__((tls_model("initial-exec")));
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static size_t page_size;

@@ -58,7 +58,9 @@ struct future_cache {
     bool registered; /* the thread-exit destructor will drain it */
 };
 
-static _Thread_local struct future_cache future_cache;
+/* initial-exec: a general-dynamic access from the shared library costs a
+ * __tls_get_addr call (33 instructions) on every future made and freed. */
+static _Thread_local struct future_cache future_cache __attribute__((tls_model("initial-exec")));
 static pthread_key_t future_cache_key;
 static bool future_cache_key_ok;
 static pthread_once_t future_cache_once = PTHREAD_ONCE_INIT;
@@ -178,13 +180,17 @@ void loom_future_unref(loom_future *future)
     future_unwait(future);
     if (future->next_cb < future_callback_count(future))
         future_callbacks_release(future, future->next_cb); /* a pending future's, never run */
-    else
+    else if (future->more)
         free(future->more); /* all ran: the usual case, kept cheap */
     if (future->destroy)
         future->destroy(future->value);
-    loom_future_unref(future->shared);
-    free(future->message);
-    free(future->name);
+    /* Tested first: most futures have none of these, and each call costs. */
+    if (future->shared)
+        loom_future_unref(future->shared);
+    if (future->message)
+        free(future->message);
+    if (future->name)
+        free(future->name);
     loom__loop_release(future->loop);
     future_release(future);
 }
@@ -225,12 +231,13 @@ static void future_callbacks_release(loom_future *f, uint32_t from)
 static void future_run_callbacks(loom_future *f);
 
 /* Cancels the continuation. Usually nothing was queued after it: it is taken
- * back out of the ready queue, so that the loop does not wake for it. */
+ * back out of the ready queue, so that the loop does not wake for it (its
+ * position is then reused: h is private and forgotten by the caller). */
 static void future_unschedule(loom_loop *loop, loom_handle h)
 {
     loom_cancel(loop, h);
     struct ready_queue *q = &loop->ready;
-    if (!ready_queue_empty(q) && q->ring[(q->tail - 1) & (q->cap - 1)] == h)
+    if (!ready_queue_empty(q) && ready_queue_last_handle(q) == h)
         q->tail--;
 }
 

@@ -36,7 +36,11 @@ enum {
      * For hosts whose own fd sets cost O(watches) per iteration, or keep
      * reporting fds closed under a watch (libevent's epoll method). epoll's
      * limits then apply (regular files fail with -EPERM). Ignored where
-     * there is no epoll: the backend then gets every watch. */
+     * there is no epoll: the backend then gets every watch. The GLib and Qt
+     * hosts ask for it, libevent's epoll method too. LOOM_ONE_FD=0 in the
+     * environment when a loop is created gives that loop's backend every
+     * watch anyway (the per-fd mode, for tests and for comparing; libevent's
+     * epoll method then spins on an fd closed under its watch). */
     LOOM_BACKEND_ONE_FD = 1u << 1,
 };
 

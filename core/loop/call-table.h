@@ -11,11 +11,15 @@
 
 enum call_place { CALL_FREE, CALL_READY, CALL_TIMER };
 
+/* The last generation of a slot: handles keep bit 63 clear, which marks the
+ * ready queue's own handles (ready-queue.h). */
+#define CALL_GEN_LAST UINT32_C(0x7fffffff)
+
 struct call {
     loom_callback cb;
     void *data;        /* a free slot keeps the next free index here */
     void (*drop)(void *data); /* frees data if cb never runs; may be NULL */
-    uint32_t gen;      /* bumped whenever the slot is freed; never wraps */
+    uint32_t gen;      /* bumped whenever the slot is freed; stays <= CALL_GEN_LAST */
     uint16_t place;    /* enum call_place */
     bool always;       /* drop runs after cb too: the public destroy */
 };
@@ -60,16 +64,16 @@ static inline struct call *call_table_get(struct call_table *t, loom_handle h)
     return &t->slots[i];
 }
 
-/* Frees the slot of a live call: its handle becomes stale. A slot whose
- * generation would wrap is retired instead (never reused, 40 bytes per 2^32
- * calls through it): a wrapped one would make its oldest handles live again. */
+/* Frees the slot of a live call: its handle becomes stale. A slot at its
+ * last generation is retired instead (never reused, 40 bytes per 2^31 calls
+ * through it): a wrapped one would make its oldest handles live again. */
 static inline void call_table_free(struct call_table *t, loom_handle h)
 {
     uint32_t i = call_handle_index(h);
     struct call *c = &t->slots[i];
     c->place = CALL_FREE;
     t->used--;
-    if (c->gen == UINT32_MAX)
+    if (c->gen == CALL_GEN_LAST)
         return;
     c->gen++;
     c->data = (void *)(uintptr_t)t->free_head;

@@ -33,22 +33,33 @@ static const void *fd_fn_address(loom_fd_callback cb)
     return p;
 }
 
-static void dump_call(FILE *out, const struct call *c)
+static void dump_call(FILE *out, loom_callback cb, void *data, bool destroy)
 {
     fprintf(out, " ");
-    loom__dump_function(out, fn_address(c->cb));
-    fprintf(out, "(data %p)%s\n", c->data, c->drop ? " with destroy" : "");
+    loom__dump_function(out, fn_address(cb));
+    fprintf(out, "(data %p)%s\n", data, destroy ? " with destroy" : "");
+}
+
+/* The ready queue in the order it runs. */
+static void dump_ready(loom_loop *loop, FILE *out)
+{
+    const struct ready_queue *q = &loop->ready;
+    for (uint64_t pos = q->head; pos != q->tail; pos++) {
+        const struct ready_entry *e = &q->ring[pos & (q->cap - 1)];
+        const struct call *c = e->cb ? NULL : call_table_get(&loop->calls, e->h);
+        if (e->cb) {
+            fprintf(out, "  ready:");
+            dump_call(out, e->cb, e->data, e->drop != NULL);
+        } else if (c) { /* else cancelled */
+            fprintf(out, "  ready:");
+            dump_call(out, c->cb, c->data, c->drop != NULL);
+        }
+    }
 }
 
 static void dump_calls(loom_loop *loop, FILE *out)
 {
-    const struct call_table *t = &loop->calls;
-    for (uint32_t i = 0; i < t->size; i++) {
-        if (t->slots[i].place == CALL_READY) {
-            fprintf(out, "  ready:");
-            dump_call(out, &t->slots[i]);
-        }
-    }
+    dump_ready(loop, out);
     int64_t now = clock_now_ns();
     const struct timer_heap *h = &loop->timers;
     for (size_t i = 0; i < h->len; i++) {
@@ -56,7 +67,7 @@ static void dump_calls(loom_loop *loop, FILE *out)
         if (!c)
             continue; /* cancelled, not purged yet */
         fprintf(out, "  timer in %.3f ms:", (double)(h->v[i].when - now) / 1e6);
-        dump_call(out, c);
+        dump_call(out, c->cb, c->data, c->drop != NULL);
     }
 }
 
@@ -105,8 +116,8 @@ int loom_loop_dump(loom_loop *loop, FILE *out)
     LOOP_CHECK(loop);
     if (!out)
         return -EINVAL;
-    fprintf(out, "loom loop %p on %s: %" PRIu64 " ticks, %u callbacks and timers, %zu fd watches%s\n",
-            (void *)loop, loop->ops->name, loop->ticks, loop->calls.used, loop->watches,
+    fprintf(out, "loom loop %p on %s: %" PRIu64 " ticks, %zu callbacks and timers, %zu fd watches%s\n",
+            (void *)loop, loop->ops->name, loop->ticks, loop->calls.used + loom__ready_queue_live(&loop->ready), loop->watches,
             loop->frame ? ", running" : "");
     dump_calls(loop, out);
     dump_fds(loop, out);

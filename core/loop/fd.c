@@ -5,6 +5,7 @@
  * number, and every FD_CHECK_EVERY events. */
 #include "config.h"
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include "builtin/builtin.h"
 #include "loop-private.h"
@@ -245,15 +246,19 @@ static struct fd_entry *live_entry(loom_loop *loop, uint64_t token)
 
 /* Whether fd was closed or replaced under its watch: the backend says so
  * (NVAL), or the periodic check finds another file (or none). */
+static __attribute__((noinline)) bool fd_replaced(int fd, struct fd_entry *e)
+{
+    e->unchecked = 0;
+    struct stat st;
+    return fstat(fd, &st) < 0 || !same_file(e, &st);
+}
+
 static bool fd_gone(int fd, struct fd_entry *e, unsigned events)
 {
     if (events & LOOM_BACKEND_NVAL)
         return true;
-    if (++e->unchecked < FD_CHECK_EVERY)
-        return false;
-    e->unchecked = 0;
-    struct stat st;
-    return fstat(fd, &st) < 0 || !same_file(e, &st);
+    /* The check is out of line: its struct stat would make every delivery's frame. */
+    return ++e->unchecked >= FD_CHECK_EVERY && fd_replaced(fd, e);
 }
 
 static void suspend(loom_loop *loop, int fd, struct fd_entry *e)
@@ -322,6 +327,15 @@ void loom_backend_fd_ready(loom_loop *loop, uint64_t token, unsigned events)
     loop->depth--;
 }
 
+#ifdef HAVE_SYS_EPOLL_H
+/* LOOM_ONE_FD=0 in the environment keeps every watch with the host (backend.h). */
+static bool one_fd_wanted(const loom_loop *loop)
+{
+    const char *env = getenv("LOOM_ONE_FD");
+    return (loop->ops->caps & LOOM_BACKEND_ONE_FD) && !(env && strcmp(env, "0") == 0);
+}
+#endif
+
 /* A LOOM_BACKEND_ONE_FD host watches an epoll set of ours; where none can
  * be made, it gets every watch after all. */
 void loom__fd_table_open(loom_loop *loop)
@@ -331,7 +345,7 @@ void loom__fd_table_open(loom_loop *loop)
 #ifdef HAVE_SYS_EPOLL_H
     const loom_backend_ops *ops;
     void *set;
-    if (!(loop->ops->caps & LOOM_BACKEND_ONE_FD) || loom__epoll_set_new(loop, &ops, &set) < 0)
+    if (!one_fd_wanted(loop) || loom__epoll_set_new(loop, &ops, &set) < 0)
         return;
     int fd = ops->get_fd(set);
     if (fd < 0 || loop->ops->watch_add(loop->backend, fd, FD_SET_TOKEN, LOOM_READ, &loop->fd_set_watch) < 0) {

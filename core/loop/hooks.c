@@ -93,10 +93,9 @@ static void hooks_run_kind(loom_loop *loop, loom_hook_kind kind, bool once)
         hooks_compact(l);
 }
 
-void loom__hooks_run(loom_loop *loop, loom_hook_kind kind)
+void loom__hooks_run_kind(loom_loop *loop, loom_hook_kind kind)
 {
-    if (loop->hooks.live[kind])
-        hooks_run_kind(loop, kind, false);
+    hooks_run_kind(loop, kind, false);
 }
 
 void loom__hooks_close(loom_loop *loop)

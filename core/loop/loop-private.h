@@ -192,8 +192,16 @@ static inline void loop_member_remove(loom_loop *loop, struct loop_member *m)
 /* dump.c: prints fn's name if it is an exported symbol, else its address. */
 void loom__dump_function(FILE *out, const void *fn);
 
-/* hooks.c */
-void loom__hooks_run(loom_loop *loop, loom_hook_kind kind);
+/* hooks.c: runs the hooks of kind (hooks_run checks first that there are any). */
+void loom__hooks_run_kind(loom_loop *loop, loom_hook_kind kind);
+
+/* Inline: an empty kind costs one test on every tick. */
+static inline void hooks_run(loom_loop *loop, loom_hook_kind kind)
+{
+    if (loop->hooks.live[kind])
+        loom__hooks_run_kind(loop, kind);
+}
+
 /* At close: runs the CLOSE hooks (the loop still open), then ... */
 void loom__hooks_close(loom_loop *loop);
 /* ... after everything else went: destroys the remaining hooks and the data. */

@@ -130,9 +130,10 @@ void loom__loop_release(loom_loop *loop)
 /* Drops everything scheduled; returns how many callbacks were pending. */
 static size_t drop_scheduled(loom_loop *loop)
 {
-    size_t pending = loop->calls.used + loom__inbox_free(loom__inbox_take(&loop->inbox), true);
+    size_t pending = loop->calls.used + loom__ready_queue_live(&loop->ready) +
+                     loom__inbox_free(loom__inbox_take(&loop->inbox, SIZE_MAX), true);
     loom__call_table_drop_all(&loop->calls);
-    loom__ready_queue_fini(&loop->ready);
+    loom__ready_queue_drop_all(&loop->ready);
     loom__timer_heap_fini(&loop->timers);
     return pending;
 }
@@ -189,7 +190,7 @@ static void close_now(loom_loop *loop)
 static void close_inherited(loom_loop *loop)
 {
     atomic_store(&loop->closed, true);
-    loom__inbox_free(loom__inbox_take(&loop->inbox), false);
+    loom__inbox_free(loom__inbox_take(&loop->inbox, SIZE_MAX), false);
     loom__call_table_fini(&loop->calls);
     loom__ready_queue_fini(&loop->ready);
     loom__timer_heap_fini(&loop->timers);
@@ -280,7 +281,7 @@ static bool timer_is_live(loom_handle h, void *loop)
 void loom__loop_arm(loom_loop *loop)
 {
     int64_t when = LOOM_DEADLINE_NONE;
-    if (!ready_queue_empty(&loop->ready)) {
+    if (!ready_queue_empty(&loop->ready) || inbox_has_backlog(&loop->inbox)) {
         when = 0;
     } else {
         const struct timer_entry *top;
@@ -297,17 +298,36 @@ void loom__loop_arm(loom_loop *loop)
     }
 }
 
-static inline loom_handle schedule_ready(loom_loop *loop, loom_callback cb, void *data)
+static inline void schedule_wake(loom_loop *loop)
+{
+    if (!loop->dispatching && loop->armed != 0)
+        loom__loop_arm(loop);
+}
+
+/* A call in the ready ring itself (no call-table slot), or 0 when out of memory. */
+static inline loom_handle schedule_ready(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data))
+{
+    if (!ready_queue_push(&loop->ready, cb, data, drop))
+        return 0;
+    schedule_wake(loop);
+    return ready_queue_last_handle(&loop->ready);
+}
+
+/* A call whose destroy runs after it too: it lives in the call table, which
+ * keeps the flag. 0 when out of memory. */
+static loom_handle schedule_ready_always(loom_loop *loop, loom_callback cb, void *data, void (*destroy)(void *data))
 {
     loom_handle h = call_table_alloc(&loop->calls, cb, data, CALL_READY);
     if (!h)
         return 0;
-    if (!ready_queue_push(&loop->ready, h)) {
+    if (!ready_queue_push_call(&loop->ready, h)) {
         call_table_free(&loop->calls, h);
         return 0;
     }
-    if (!loop->dispatching && loop->armed != 0)
-        loom__loop_arm(loop);
+    struct call *c = call_table_get(&loop->calls, h);
+    c->drop = destroy;
+    c->always = true;
+    schedule_wake(loop);
     return h;
 }
 
@@ -316,7 +336,7 @@ int loom_call_soon(loom_loop *loop, loom_callback cb, void *data, loom_handle *h
     LOOP_CHECK(loop);
     if (!cb)
         return -EINVAL;
-    loom_handle h = schedule_ready(loop, cb, data);
+    loom_handle h = schedule_ready(loop, cb, data, NULL);
     if (!h)
         return -ENOMEM;
     if (handlep)
@@ -324,7 +344,7 @@ int loom_call_soon(loom_loop *loop, loom_callback cb, void *data, loom_handle *h
     return 0;
 }
 
-/* Gives a new call its public destroy function. */
+/* Gives a new timer its public destroy function. */
 static void call_set_destroy(loom_loop *loop, loom_handle h, loom_destroy_fn destroy)
 {
     struct call *c = call_table_get(&loop->calls, h);
@@ -335,24 +355,21 @@ static void call_set_destroy(loom_loop *loop, loom_handle h, loom_destroy_fn des
 int loom_call_soon_full(loom_loop *loop, loom_callback cb, void *data, loom_destroy_fn destroy,
                         loom_handle *handlep)
 {
-    loom_handle h;
-    int r = loom_call_soon(loop, cb, data, &h);
-    if (r == 0) {
-        call_set_destroy(loop, h, destroy);
-        if (handlep)
-            *handlep = h;
-    }
-    return r;
+    LOOP_CHECK(loop);
+    if (!cb)
+        return -EINVAL;
+    loom_handle h = destroy ? schedule_ready_always(loop, cb, data, destroy) : schedule_ready(loop, cb, data, NULL);
+    if (!h)
+        return -ENOMEM;
+    if (handlep)
+        *handlep = h;
+    return 0;
 }
 
 int loom__loop_call_soon_owned(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data))
 {
     LOOP_CHECK(loop);
-    loom_handle h = schedule_ready(loop, cb, data);
-    if (!h)
-        return -ENOMEM;
-    call_table_get(&loop->calls, h)->drop = drop;
-    return 0;
+    return schedule_ready(loop, cb, data, drop) ? 0 : -ENOMEM;
 }
 
 int loom_call_at(loom_loop *loop, int64_t when_ns, loom_callback cb, void *data, loom_handle *handlep)
@@ -412,9 +429,25 @@ int loom_call_later_full(loom_loop *loop, int64_t delay_ns, loom_callback cb, vo
     return when < 0 ? (int)when : loom_call_at_full(loop, when, cb, data, destroy, handlep);
 }
 
+/* Cancels a call that lives in the ready ring. */
+static int cancel_ready(loom_loop *loop, loom_handle handle)
+{
+    struct ready_entry *e = ready_queue_find(&loop->ready, handle);
+    if (!e)
+        return -ENOENT;
+    void (*drop)(void *) = e->drop;
+    void *data = e->data;
+    *e = (struct ready_entry){0}; /* the tick skips it */
+    if (drop)
+        drop(data); /* last: it may schedule or cancel */
+    return 0;
+}
+
 int loom_cancel(loom_loop *loop, loom_handle handle)
 {
     LOOP_CHECK(loop);
+    if (handle & READY_HANDLE_BIT)
+        return cancel_ready(loop, handle);
     struct call *c = call_table_get(&loop->calls, handle);
     if (!c)
         return -ENOENT;
@@ -475,19 +508,21 @@ static int push_threadsafe(loom_loop *loop, loom_callback cb, void *data, void (
 
 /* --- the tick -------------------------------------------------------------- */
 
+/* Thread-safe calls a tick takes at most: a flood from other threads must
+ * not hold up I/O and timers, which the next poll and tick serve first. */
+enum { INBOX_BATCH = 1024 };
+
 static void take_threadsafe_calls(loom_loop *loop)
 {
     if (!atomic_load_explicit(&loop->wake_pending, memory_order_relaxed) && inbox_empty(&loop->inbox))
         return;
     /* Clear first: a push after the take raises it again and wakes us. */
     atomic_store(&loop->wake_pending, false);
-    struct inbox_item *items = loom__inbox_take(&loop->inbox);
+    struct inbox_item *items = loom__inbox_take(&loop->inbox, INBOX_BATCH);
     for (struct inbox_item *i = items; i; i = i->next) {
-        loom_handle h = schedule_ready(loop, i->cb, i->data);
+        loom_handle h = i->always && i->drop ? schedule_ready_always(loop, i->cb, i->data, i->drop)
+                                             : schedule_ready(loop, i->cb, i->data, i->drop);
         if (h) {
-            struct call *c = call_table_get(&loop->calls, h);
-            c->drop = i->drop;
-            c->always = i->always;
             i->drop = NULL; /* the call owns the data now */
         } else {
             loom_loop_report(loop, -ENOMEM, "out of memory: a thread-safe call was dropped");
@@ -512,27 +547,53 @@ static void move_due_timers(loom_loop *loop)
             continue;
         }
         c->place = CALL_READY;
-        if (!ready_queue_push(&loop->ready, h)) {
+        if (!ready_queue_push_call(&loop->ready, h)) {
             loom_loop_report(loop, -ENOMEM, "out of memory: a due timer was dropped");
             call_table_free(&loop->calls, h);
         }
     }
 }
 
-void loom_backend_tick(loom_loop *loop)
+/* Takes the call-table call h names into e (and its destroy, if it runs
+ * after it); false if it was cancelled. */
+static bool take_table_call(loom_loop *loop, loom_handle h, struct ready_entry *e, void (**destroy)(void *))
+{
+    struct call *c = h ? call_table_get(&loop->calls, h) : NULL;
+    if (!c)
+        return false;
+    e->cb = c->cb;
+    e->data = c->data;
+    *destroy = c->always ? c->drop : NULL;
+    call_table_free(&loop->calls, h);
+    return true;
+}
+
+/* Nothing to run and no deadline armed: the tick after I/O alone would
+ * only find that out again (and leave the backend's deadline as it is). */
+static inline bool tick_is_idle(loom_loop *loop)
+{
+    return loop->armed == LOOM_DEADLINE_NONE && ready_queue_empty(&loop->ready) && !loop->timers.len &&
+           !loop->hooks.live[LOOM_HOOK_AFTER_POLL] && !loop->hooks.live[LOOM_HOOK_BEFORE_POLL] &&
+           !atomic_load_explicit(&loop->wake_pending, memory_order_relaxed) && inbox_empty(&loop->inbox);
+}
+
+/* polled: (loom_backend_tick) the backend waited, so a deadline it had may have fired and be
+ * consumed; else (loom__loop_run between polls) it still has loop->armed. */
+static void tick(loom_loop *loop, bool polled)
 {
     if (atomic_load_explicit(&loop->closed, memory_order_relaxed))
         return;
     loop->ticks++;
     loop->depth++;
     loop->dispatching = true;
-    loop->armed = DEADLINE_UNKNOWN; /* a deadline that fired is consumed */
-    loom__hooks_run(loop, LOOM_HOOK_AFTER_POLL);
+    if (polled)
+        loop->armed = DEADLINE_UNKNOWN;
+    hooks_run(loop, LOOM_HOOK_AFTER_POLL);
     take_threadsafe_calls(loop);
     move_due_timers(loop);
     /* A callback may run a nested host loop: it must find the rest of this
      * batch due at once, or it would sleep on it. */
-    if (!ready_queue_empty(&loop->ready)) {
+    if (!ready_queue_empty(&loop->ready) && loop->armed != 0) {
         loop->armed = 0;
         loop->ops->set_deadline(loop->backend, 0);
     }
@@ -541,27 +602,34 @@ void loom_backend_tick(loom_loop *loop)
      * it, so compare positions rather than count. */
     uint64_t end = loop->ready.tail;
     while ((int64_t)(end - loop->ready.head) > 0) { /* (close is refused inside a tick) */
-        loom_handle h = ready_queue_pop(&loop->ready);
-        struct call *c = call_table_get(&loop->calls, h);
-        if (!c)
+        struct ready_entry e = ready_queue_pop(&loop->ready);
+        void (*destroy)(void *) = NULL;
+        if (!e.cb && !take_table_call(loop, e.h, &e, &destroy))
             continue; /* cancelled */
-        loom_callback cb = c->cb;
-        void *data = c->data;
-        void (*destroy)(void *) = c->always ? c->drop : NULL;
-        call_table_free(&loop->calls, h);
-        cb(loop, data);
+        e.cb(loop, e.data);
         if (destroy)
-            destroy(data);
+            destroy(e.data);
         loop->dispatching = true; /* a nested tick cleared it */
     }
-    loom__hooks_run(loop, LOOM_HOOK_BEFORE_POLL);
+    hooks_run(loop, LOOM_HOOK_BEFORE_POLL);
     loop->dispatching = false;
     loop->depth--;
     /* Cancelled timers are purged here, once they outnumber live ones. */
     struct timer_heap *t = &loop->timers;
     if (t->stale > 64 && t->stale > t->len / 2)
         loom__timer_heap_compact(t, timer_is_live, loop);
-    loom__loop_arm(loop);
+    if (ready_queue_empty(&loop->ready) || loop->armed != 0)
+        loom__loop_arm(loop); /* else armed "at once" already, as it must be */
+}
+
+void loom_backend_tick(loom_loop *loop)
+{
+    /* Checked here, before tick's frame is set up: most ticks after I/O. */
+    if (tick_is_idle(loop) && !atomic_load_explicit(&loop->closed, memory_order_relaxed)) {
+        loop->ticks++;
+        return;
+    }
+    tick(loop, true);
 }
 
 int64_t loom_backend_deadline(const loom_loop *loop)
@@ -602,7 +670,7 @@ int loom__loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), v
          * waits at most POLL_EVERY ticks. */
         if (!ready_queue_empty(&loop->ready) && loop->polls_skipped < POLL_EVERY) {
             loop->polls_skipped++;
-            loom_backend_tick(loop);
+            tick(loop, false);
         } else {
             loop->polls_skipped = 0;
             r = loop->ops->iterate(loop->backend, true);

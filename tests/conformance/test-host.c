@@ -2,6 +2,7 @@
  * native host callbacks, nested native loops, no idle wakeups, nothing left
  * behind in the host. */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -217,30 +218,152 @@ static void never_readable(loom_loop *loop, int fd, unsigned events, void *data)
     ck_abort_msg("a never-readable fd was reported readable");
 }
 
-/* For one second a loop watches a quiet pipe and has a far timer: it must
+/* For one second a loop watches n quiet sockets (unbound datagram sockets:
+ * one fd each, never readable; dups of one file would hit the kernel's limit
+ * on paths to a file through nested epoll sets) and has a far timer: it must
  * not wake except for the thread-safe call that ends the second. */
-START_TEST(test_idle_loop_does_not_wake)
+static void check_idle_with_watches(int n)
 {
     idle_stopper s = {.loop = host_loop_new()};
     loom_handle far_timer;
     uint64_t ticks;
-    int fds[2];
+    int *watched = malloc((size_t)n * sizeof(*watched));
 
-    ck_assert_int_eq(pipe(fds), 0);
-    ck_assert_int_eq(loom_add_reader(s.loop, fds[0], never_readable, NULL), 0);
+    ck_assert_ptr_nonnull(watched);
+    for (int i = 0; i < n; i++) {
+        watched[i] = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(watched[i], 0);
+        ck_assert_int_eq(loom_add_reader(s.loop, watched[i], never_readable, NULL), 0);
+    }
     ck_assert_int_eq(loom_call_later(s.loop, 60000 * MS, fixture_stop, NULL, &far_timer), 0);
     ck_assert_int_eq(loom_loop_run_once(s.loop, false), 0); /* settle what setup scheduled */
     ticks = loom_loop_ticks(s.loop);
     ck_assert_int_eq(pthread_create(&s.thread, NULL, stop_after_a_second, &s), 0);
     fixture_run(s.loop, 5000, "an idle loop stopped by a thread-safe call after 1 s");
     ck_assert_int_eq(pthread_join(s.thread, NULL), 0);
-    ck_assert_msg(loom_loop_ticks(s.loop) - ticks <= 2, "an idle loop ticked %llu times in 1 s",
+    ck_assert_msg(loom_loop_ticks(s.loop) - ticks <= 2, "an idle loop with %d watches ticked %llu times in 1 s", n,
                   (unsigned long long)(loom_loop_ticks(s.loop) - ticks));
     ck_assert_int_eq(loom_cancel(s.loop, far_timer), 0);
-    ck_assert_int_eq(loom_remove_reader(s.loop, fds[0]), 0);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(loom_remove_reader(s.loop, watched[i]), 0);
+        close(watched[i]);
+    }
     fixture_free_loop(s.loop);
-    close(fds[0]);
-    close(fds[1]);
+    free(watched);
+}
+
+START_TEST(test_idle_loop_does_not_wake)
+{
+    check_idle_with_watches(1);
+}
+END_TEST
+
+/* Hosts that carry all watches as one fd must stay as quiet with many. */
+START_TEST(test_idle_loop_with_10000_watches_does_not_wake)
+{
+    check_idle_with_watches(10000);
+}
+END_TEST
+
+/* --- a modal-style nested loop with many watches ---------------------------- */
+
+#define MODAL_PAIRS 1000
+
+/* Half the readers are added before the first nested loop, the rest inside
+ * a second one nested in it, which writes a byte to every pair: all of them
+ * must run inside the innermost loop. */
+typedef struct modal {
+    loom_loop *loop;
+    int sv[MODAL_PAIRS][2];
+    int read, depth, deepest_read; /* deepest_read: reads done at depth 2 */
+    bool gave_up, returned;
+} modal;
+
+static void modal_reader(loom_loop *loop, int fd, unsigned events, void *data)
+{
+    modal *m = data;
+    int i = 0;
+    char c;
+
+    while (i < MODAL_PAIRS && m->sv[i][0] != fd)
+        i++;
+    ck_assert_int_lt(i, MODAL_PAIRS);
+    ck_assert_int_eq(read(fd, &c, 1), 1);
+    ck_assert_int_eq(c, 'a' + i % 26); /* its own byte, not another pair's */
+    ck_assert_int_eq(loom_remove_reader(loop, fd), 0);
+    m->deepest_read += m->depth == 2;
+    if (++m->read == MODAL_PAIRS)
+        host_quit_nested(loop);
+}
+
+static void modal_add_readers(modal *m, int from, int to)
+{
+    for (int i = from; i < to; i++)
+        ck_assert_int_eq(loom_add_reader(m->loop, m->sv[i][0], modal_reader, m), 0);
+}
+
+static void modal_give_up(loom_loop *loop, void *data)
+{
+    modal *m = data;
+
+    m->gave_up = true;
+    host_quit_nested(loop);
+}
+
+static void modal_open(loom_loop *loop, void *data);
+
+/* The innermost dialog: the rest of the watches, then every byte. */
+static void modal_fill(modal *m)
+{
+    modal_add_readers(m, MODAL_PAIRS / 2, MODAL_PAIRS);
+    for (int i = 0; i < MODAL_PAIRS; i++)
+        ck_assert_int_eq(write(m->sv[i][1], &(char){(char)('a' + i % 26)}, 1), 1);
+}
+
+static void modal_open(loom_loop *loop, void *data)
+{
+    modal *m = data;
+
+    if (++m->depth == 1)
+        ck_assert_int_eq(loom_call_soon(loop, modal_open, m, NULL), 0);
+    else
+        modal_fill(m);
+    host_run_nested(loop);
+    if (--m->depth == 1)
+        host_quit_nested(loop); /* the outer dialog closes with the inner one */
+    else
+        m->returned = true;
+    if (m->depth == 0)
+        fixture_stop(loop, NULL);
+}
+
+START_TEST(test_nested_loops_with_1000_watches)
+{
+    loom_handle guard;
+    modal *m;
+
+    if (!host_can_nest())
+        return; /* this host cannot run a nested loop */
+    m = calloc(1, sizeof(*m));
+    ck_assert_ptr_nonnull(m);
+    m->loop = host_loop_new();
+    for (int i = 0; i < MODAL_PAIRS; i++)
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, m->sv[i]), 0);
+    modal_add_readers(m, 0, MODAL_PAIRS / 2);
+    ck_assert_int_eq(loom_call_later(m->loop, 5000 * MS, modal_give_up, m, &guard), 0);
+    ck_assert_int_eq(loom_call_soon(m->loop, modal_open, m, NULL), 0);
+    fixture_run(m->loop, 10000, "two nested loops with 1,000 watches");
+    ck_assert_msg(!m->gave_up, "%d of %d readers ran in 5 s", m->read, MODAL_PAIRS);
+    ck_assert(m->returned);
+    ck_assert_int_eq(m->deepest_read, MODAL_PAIRS);
+    ck_assert_int_eq(loom_cancel(m->loop, guard), 0);
+    fixture_settle(m->loop);
+    fixture_free_loop(m->loop);
+    for (int i = 0; i < MODAL_PAIRS; i++) {
+        close(m->sv[i][0]);
+        close(m->sv[i][1]);
+    }
+    free(m);
 }
 END_TEST
 
@@ -299,9 +422,11 @@ Suite *host_suite(void)
     tcase_add_test(tc, test_call_soon_from_native_callback);
     tcase_add_test(tc, test_future_resolved_from_native_callback);
     tcase_add_test(tc, test_nested_native_loop);
+    tcase_add_test(tc, test_nested_loops_with_1000_watches);
 
     tc = fixture_tcase(s, "footprint");
     tcase_add_test(tc, test_idle_loop_does_not_wake);
+    tcase_add_test(tc, test_idle_loop_with_10000_watches_does_not_wake);
     tcase_add_test(tc, test_destroyed_loop_leaves_no_sources);
     return s;
 }

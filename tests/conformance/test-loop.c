@@ -163,6 +163,94 @@ START_TEST(test_cancel_from_same_tick)
 }
 END_TEST
 
+/* 600 call_soon callbacks queued at once (past the ready queue's first
+ * size), every third cancelled: the rest run once, in order; a destroy runs
+ * once, at the cancel. Handles that ran or were cancelled stay -ENOENT after
+ * 600 later callbacks reuse their places in the queue, and no two handles of
+ * callbacks or timers are equal. */
+enum { MANY_CALLS = 600 };
+
+typedef struct many_calls {
+    int ran[MANY_CALLS];
+    int last;
+    int destroyed;
+} many_calls;
+
+typedef struct many_entry {
+    many_calls *m;
+    int id;
+} many_entry;
+
+static void many_run(loom_loop *loop, void *data)
+{
+    many_entry *e = data;
+
+    ck_assert_int_gt(e->id, e->m->last);
+    e->m->last = e->id;
+    e->m->ran[e->id]++;
+}
+
+static void many_timer(loom_loop *loop, void *data)
+{
+    ck_abort_msg("the timer ran");
+}
+
+static void many_destroy(void *data)
+{
+    ((many_entry *)data)->m->destroyed++;
+}
+
+static void many_schedule(loom_loop *loop, many_entry *entries, loom_handle *handles)
+{
+    for (int i = 0; i < MANY_CALLS; i++) {
+        if (i % 2)
+            ck_assert_int_eq(loom_call_soon(loop, many_run, &entries[i], &handles[i]), 0);
+        else
+            ck_assert_int_eq(loom_call_soon_full(loop, many_run, &entries[i], many_destroy, &handles[i]), 0);
+        ck_assert_uint_ne(handles[i], 0);
+    }
+}
+
+START_TEST(test_cancel_many_across_queue_growth)
+{
+    loom_loop *loop = host_loop_new();
+    many_calls m = {.last = -1}, later = {.last = -1};
+    many_entry entries[MANY_CALLS], later_entries[MANY_CALLS];
+    loom_handle handles[MANY_CALLS], later_handles[MANY_CALLS], timer;
+
+    for (int i = 0; i < MANY_CALLS; i++) {
+        entries[i] = (many_entry){&m, i};
+        later_entries[i] = (many_entry){&later, i};
+    }
+    many_schedule(loop, entries, handles);
+    ck_assert_int_eq(loom_call_later(loop, 3600000 * MS, many_timer, &entries[0], &timer), 0);
+    for (int i = 0; i < MANY_CALLS; i += 3)
+        ck_assert_int_eq(loom_cancel(loop, handles[i]), 0);
+    ck_assert_int_eq(m.destroyed, MANY_CALLS / 6); /* the even ones among them */
+    ck_assert_int_eq(loom_call_soon(loop, fixture_stop, NULL, NULL), 0);
+    fixture_run(loop, 5000, "600 callbacks, 200 cancelled");
+    for (int i = 0; i < MANY_CALLS; i++)
+        ck_assert_int_eq(m.ran[i], i % 3 != 0);
+    ck_assert_int_eq(m.destroyed, MANY_CALLS / 2); /* and after each even one that ran */
+
+    many_schedule(loop, later_entries, later_handles);
+    int equal = 0; /* counted, not asserted each: 360,000 assertions take seconds */
+    for (int i = 0; i < MANY_CALLS; i++) {
+        ck_assert_int_eq(loom_cancel(loop, handles[i]), -ENOENT);
+        for (int j = 0; j < MANY_CALLS; j++)
+            equal += handles[i] == later_handles[j];
+        equal += later_handles[i] == timer;
+    }
+    ck_assert_int_eq(equal, 0);
+    ck_assert_int_eq(loom_call_soon(loop, fixture_stop, NULL, NULL), 0);
+    fixture_run(loop, 5000, "600 later callbacks");
+    for (int i = 0; i < MANY_CALLS; i++)
+        ck_assert_int_eq(later.ran[i], 1);
+    ck_assert_int_eq(loom_cancel(loop, timer), 0);
+    fixture_free_loop(loop);
+}
+END_TEST
+
 typedef struct timer_probe {
     int64_t deadline;
     int64_t loop_now_at_run;
@@ -423,6 +511,75 @@ START_TEST(test_nested_run_until)
     } else {
         ck_assert_int_eq(n.result, -EDEADLK);
     }
+    fixture_free_loop(loop);
+}
+END_TEST
+
+/* Ready-queue handles across a nested run: A (first of A B C D) nests a
+ * run_until; inside it B cancels D and C resolves the future. After the nest
+ * C's handle is stale (it ran), D never runs, and what A schedules then runs. */
+typedef struct nest_cancel {
+    order_log log;
+    order_entry b, c, e;
+    loom_handle hc, hd;
+    loom_future *future;
+    int cancel_d, cancel_c_after, result;
+} nest_cancel;
+
+static void nest_cancel_b(loom_loop *loop, void *data)
+{
+    nest_cancel *n = data;
+
+    log_entry(loop, &n->b);
+    n->cancel_d = loom_cancel(loop, n->hd);
+}
+
+static void nest_cancel_c(loom_loop *loop, void *data)
+{
+    nest_cancel *n = data;
+
+    log_entry(loop, &n->c);
+    ck_assert_int_eq(loom_future_resolve(n->future, NULL, NULL), 0);
+}
+
+static void nest_cancel_d(loom_loop *loop, void *data)
+{
+    ck_abort_msg("a cancelled callback ran");
+}
+
+static void nest_cancel_a(loom_loop *loop, void *data)
+{
+    nest_cancel *n = data;
+
+    n->result = fixture_run_until(loop, n->future, 5000, "a nested run_until");
+    n->cancel_c_after = loom_cancel(loop, n->hc);
+    ck_assert_int_eq(loom_call_soon(loop, log_entry, &n->e, NULL), 0);
+    ck_assert_int_eq(loom_call_soon(loop, fixture_stop, NULL, NULL), 0);
+}
+
+START_TEST(test_cancel_inside_nested_run)
+{
+    if (!host_can_nest())
+        return; /* test_nested_run_until covers the refusal */
+    loom_loop *loop = host_loop_new();
+    nest_cancel n = {.log.n = 0};
+    const int expected[] = {2, 3, 5};
+
+    n.b = (order_entry){&n.log, 2};
+    n.c = (order_entry){&n.log, 3};
+    n.e = (order_entry){&n.log, 5};
+    n.future = loom_future_new(loop);
+    ck_assert_int_eq(loom_call_soon(loop, nest_cancel_a, &n, NULL), 0);
+    ck_assert_int_eq(loom_call_soon(loop, nest_cancel_b, &n, NULL), 0);
+    ck_assert_int_eq(loom_call_soon(loop, nest_cancel_c, &n, &n.hc), 0);
+    ck_assert_int_eq(loom_call_soon(loop, nest_cancel_d, &n, &n.hd), 0);
+    fixture_run(loop, 5000, "the outer run");
+    ck_assert_int_eq(n.result, 0);
+    ck_assert_int_eq(n.cancel_d, 0);
+    ck_assert_int_eq(n.cancel_c_after, -ENOENT);
+    ck_assert_int_eq(loom_cancel(loop, n.hd), -ENOENT);
+    assert_order(&n.log, expected, 3);
+    loom_future_unref(n.future);
     fixture_free_loop(loop);
 }
 END_TEST
@@ -693,6 +850,7 @@ Suite *loop_suite(void)
     tcase_add_test(tc, test_call_soon_fifo);
     tcase_add_test(tc, test_cancel);
     tcase_add_test(tc, test_cancel_from_same_tick);
+    tcase_add_test(tc, test_cancel_many_across_queue_growth);
     tcase_add_test(tc, test_callback_added_in_tick_runs_next_tick);
 
     tc = fixture_tcase(s, "timers");
@@ -706,6 +864,7 @@ Suite *loop_suite(void)
     tcase_add_test(tc, test_run_until_returns_status);
     tcase_add_test(tc, test_run_until_stopped_returns_eintr);
     tcase_add_test(tc, test_nested_run_until);
+    tcase_add_test(tc, test_cancel_inside_nested_run);
 
     tc = fixture_tcase(s, "embedding");
     tcase_add_test(tc, test_embed_fd_and_timeout);

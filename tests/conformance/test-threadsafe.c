@@ -2,6 +2,7 @@
  * per thread, wakes a sleeping loop, refused once the loop is closed. */
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 #include "fixture.h"
 #include "suites.h"
 
@@ -24,6 +25,8 @@ struct flood {
     pthread_t ids[FLOOD_THREADS];
     int next_seq[FLOOD_THREADS];
     long delivered;
+    long delivered_at_timer, delivered_at_read; /* -1: not yet */
+    int pipe[2];
 };
 
 static flood *current_flood; /* one flood per test process */
@@ -57,15 +60,36 @@ static void *flood_send(void *data)
     return NULL;
 }
 
-/* Started from a callback, so the calls race with the loop taking them. */
-static void flood_start(loom_loop *loop, void *data)
+static void flood_launch(flood *f)
 {
-    flood *f = data;
-
     for (int i = 0; i < FLOOD_THREADS; i++) {
         f->threads[i] = (flood_thread){f, i};
         ck_assert_int_eq(pthread_create(&f->ids[i], NULL, flood_send, &f->threads[i]), 0);
     }
+}
+
+/* Started from a callback, so the calls race with the loop taking them. */
+static void flood_start(loom_loop *loop, void *data)
+{
+    flood_launch(data);
+}
+
+static void flood_join(flood *f)
+{
+    for (int i = 0; i < FLOOD_THREADS; i++)
+        ck_assert_int_eq(pthread_join(f->ids[i], NULL), 0);
+}
+
+/* Every call ran exactly once, in order per thread (the senders joined). */
+static void flood_check(flood *f)
+{
+    ck_assert_int_eq(atomic_load(&f->refused), 0);
+    ck_assert_int_eq(f->delivered, (long)FLOOD_THREADS * FLOOD_CALLS);
+    for (int i = 0; i < FLOOD_THREADS; i++)
+        ck_assert_int_eq(f->next_seq[i], FLOOD_CALLS);
+    /* Nothing more arrives: every call ran exactly once. */
+    ck_assert_int_eq(loom_loop_run_once(f->loop, false), 0);
+    ck_assert_int_eq(f->delivered, (long)FLOOD_THREADS * FLOOD_CALLS);
 }
 
 START_TEST(test_many_threads_exactly_once_in_order)
@@ -76,16 +100,55 @@ START_TEST(test_many_threads_exactly_once_in_order)
     atomic_init(&f.refused, 0);
     ck_assert_int_eq(loom_call_soon(f.loop, flood_start, &f, NULL), 0);
     fixture_run(f.loop, 15000, "800000 thread-safe calls");
-    for (int i = 0; i < FLOOD_THREADS; i++)
-        ck_assert_int_eq(pthread_join(f.ids[i], NULL), 0);
-    ck_assert_int_eq(atomic_load(&f.refused), 0);
-    ck_assert_int_eq(f.delivered, (long)FLOOD_THREADS * FLOOD_CALLS);
-    for (int i = 0; i < FLOOD_THREADS; i++)
-        ck_assert_int_eq(f.next_seq[i], FLOOD_CALLS);
-    /* Nothing more arrives: every call ran exactly once. */
-    ck_assert_int_eq(loom_loop_run_once(f.loop, false), 0);
-    ck_assert_int_eq(f.delivered, (long)FLOOD_THREADS * FLOOD_CALLS);
+    flood_join(&f);
+    flood_check(&f);
     fixture_free_loop(f.loop);
+}
+END_TEST
+
+static void flood_read(loom_loop *loop, int fd, unsigned events, void *data)
+{
+    flood *f = data;
+    char c;
+
+    ck_assert_int_eq(read(fd, &c, 1), 1);
+    ck_assert_int_eq(loom_remove_reader(loop, fd), 0);
+    f->delivered_at_read = f->delivered;
+}
+
+/* Makes the fd readable: the reader must run before the flood is over too. */
+static void flood_timer(loom_loop *loop, void *data)
+{
+    flood *f = data;
+
+    f->delivered_at_timer = f->delivered;
+    ck_assert_int_eq(write(f->pipe[1], "x", 1), 1);
+}
+
+/* A tick takes a bounded batch of thread-safe calls: with the whole flood
+ * queued before the loop runs, a timer that is due already and an fd made
+ * readable by it still run while most of the flood waits. */
+START_TEST(test_flood_does_not_hold_up_timers_and_io)
+{
+    flood f = {.loop = host_loop_new(), .delivered_at_timer = -1, .delivered_at_read = -1};
+    const long total = (long)FLOOD_THREADS * FLOOD_CALLS;
+
+    current_flood = &f;
+    atomic_init(&f.refused, 0);
+    ck_assert_int_eq(pipe(f.pipe), 0);
+    ck_assert_int_eq(loom_add_reader(f.loop, f.pipe[0], flood_read, &f), 0);
+    ck_assert_int_eq(loom_call_later(f.loop, 0, flood_timer, &f, NULL), 0);
+    flood_launch(&f);
+    flood_join(&f); /* all queued before the loop takes any */
+    fixture_run(f.loop, 15000, "a timer and a reader during 800000 queued thread-safe calls");
+    flood_check(&f);
+    ck_assert_msg(f.delivered_at_timer >= 0 && f.delivered_at_timer < total / 8,
+                  "the timer ran after %ld of %ld calls", f.delivered_at_timer, total);
+    ck_assert_msg(f.delivered_at_read >= 0 && f.delivered_at_read < total / 8,
+                  "the reader ran after %ld of %ld calls", f.delivered_at_read, total);
+    fixture_free_loop(f.loop);
+    close(f.pipe[0]);
+    close(f.pipe[1]);
 }
 END_TEST
 
@@ -184,6 +247,7 @@ Suite *threadsafe_suite(void)
     TCase *tc = fixture_tcase(s, "threadsafe");
 
     tcase_add_test(tc, test_many_threads_exactly_once_in_order);
+    tcase_add_test(tc, test_flood_does_not_hold_up_timers_and_io);
     tcase_add_test(tc, test_wakes_idle_loop);
     tcase_add_test(tc, test_from_loop_thread);
     tcase_add_test(tc, test_after_close_is_refused);

@@ -66,12 +66,12 @@ START_TEST(ready_queue_is_fifo_across_growth)
     uint64_t next_out = 1;
     /* Interleave pushes and pops so the ring wraps, then grows. */
     for (uint64_t in = 1; in <= 5000; in++) {
-        ck_assert(ready_queue_push(&q, in));
+        ck_assert(ready_queue_push_call(&q, in));
         if (in % 3 == 0)
-            ck_assert_uint_eq(ready_queue_pop(&q), next_out++);
+            ck_assert_uint_eq(ready_queue_pop(&q).h, next_out++);
     }
     while (!ready_queue_empty(&q))
-        ck_assert_uint_eq(ready_queue_pop(&q), next_out++);
+        ck_assert_uint_eq(ready_queue_pop(&q).h, next_out++);
     ck_assert_uint_eq(next_out, 5001);
     loom__ready_queue_fini(&q);
 }
@@ -108,7 +108,7 @@ START_TEST(call_table_detects_stale_handles)
 }
 END_TEST
 
-/* After 2^32 uses of a slot (its generation is set near the end, white-box)
+/* After 2^31 uses of a slot (its generation is set near the end, white-box)
  * a handle from its first use must stay stale: the slot is retired, not
  * wrapped back to the old generations. */
 START_TEST(call_table_generation_does_not_wrap)
@@ -118,12 +118,13 @@ START_TEST(call_table_generation_does_not_wrap)
     loom_handle first = call_table_alloc(&t, nop, NULL, CALL_READY);
     uint32_t slot = call_handle_index(first);
     call_table_free(&t, first);
-    t.slots[slot].gen = UINT32_MAX - 2; /* as if used 2^32 - 4 times more */
+    t.slots[slot].gen = CALL_GEN_LAST - 2; /* as if used 2^31 - 4 times more */
     int uses = 0;
     for (int i = 0; i < 8; i++) {
         loom_handle h = call_table_alloc(&t, nop, NULL, CALL_TIMER);
         ck_assert_uint_ne(h, 0);
         ck_assert_uint_ne(h, first);
+        ck_assert_uint_eq(h & READY_HANDLE_BIT, 0); /* never taken for a ready-queue handle */
         ck_assert_ptr_null(call_table_get(&t, first));
         ck_assert_ptr_nonnull(call_table_get(&t, h));
         call_table_free(&t, h);
@@ -156,14 +157,17 @@ START_TEST(inbox_delivers_everything_in_per_producer_order)
     uintptr_t next[PRODUCERS] = {0};
     size_t total = 0;
     while (total < PRODUCERS * PER_PRODUCER) {
-        struct inbox_item *items = loom__inbox_take(&shared_inbox);
-        for (struct inbox_item *it = items; it; it = it->next) {
+        /* Cut in odd batches: the backlog keeps order across takes. */
+        struct inbox_item *items = loom__inbox_take(&shared_inbox, 97);
+        size_t batch = 0;
+        for (struct inbox_item *it = items; it; it = it->next, batch++) {
             uintptr_t v = (uintptr_t)it->data, id = v >> 32, seq = v & 0xffffffff;
             ck_assert_uint_lt(id, PRODUCERS);
             ck_assert_uint_eq(seq, next[id]);
             next[id]++;
             total++;
         }
+        ck_assert_uint_le(batch, 97);
         loom__inbox_free(items, false);
     }
     for (int i = 0; i < PRODUCERS; i++)

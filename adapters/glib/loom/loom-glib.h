@@ -2,11 +2,14 @@
  *
  * A loop made here runs on a GMainContext that the host program iterates
  * (gtk_main, g_main_loop_run, g_application_run), through one GSource of its
- * own: it polls loom's fd watches, becomes ready at loom's earliest deadline
- * and on loom_call_soon_threadsafe, and dispatches loom's tick. The source
- * may recurse, so loom keeps running inside a nested main loop
- * (gtk_dialog_run, a nested g_main_loop_run) and loom_loop_run_until may
- * nest. loom_loop_run* iterate the context, so a program without a GLib main
+ * own: it polls loom's fd watches (on Linux as one fd, an epoll set of
+ * loom's, so a GLib iteration costs what is ready, not what is watched;
+ * LOOM_ONE_FD=0 in the environment at loop creation gives every watch a
+ * GPollFD of its own, see loom/backend.h), becomes ready at loom's
+ * earliest deadline and on loom_call_soon_threadsafe, and dispatches loom's
+ * tick. The source may recurse, so loom keeps running inside a nested main
+ * loop (gtk_dialog_run, a nested g_main_loop_run) and loom_loop_run_until
+ * may nest. loom_loop_run* iterate the context, so a program without a GLib main
  * loop of its own can still drive it.
  *
  * Create and use the loop on the thread that iterates its context. */

@@ -7,16 +7,18 @@
  * (QT_NO_GLIB=1) and the GUI platforms' own, under QCoreApplication,
  * QGuiApplication or QApplication.
  *
- * loom's fd watches are QSocketNotifiers, its earliest deadline one precise
- * Qt timer (milliseconds, rounded up: never early), and
- * loom_call_soon_threadsafe posts an event to the loop's thread. Nested Qt
- * event loops keep loom running, so loom_loop_run_until may nest.
+ * loom's fd watches are one QSocketNotifier on an epoll set of loom's (on
+ * Linux; elsewhere, or with LOOM_ONE_FD=0 in the environment at loop
+ * creation, see loom/backend.h, QSocketNotifiers of their own), its
+ * earliest deadline one precise Qt timer (milliseconds, rounded up: never
+ * early), and loom_call_soon_threadsafe posts an event to the loop's thread.
+ * Nested Qt event loops keep loom running, so loom_loop_run_until may nest.
  * loom_loop_run* iterate the dispatcher, so a program that never calls exec()
  * can still let loom drive.
  *
- * Qt itself disables a socket notifier whose fd was closed under it (with a
- * "QSocketNotifier: Invalid socket" warning) and does not say so: remove a
- * reader or writer before closing its fd.
+ * In the per-fd mode Qt itself disables a socket notifier whose fd was
+ * closed under it (with a "QSocketNotifier: Invalid socket" warning) and does
+ * not say so: remove a reader or writer before closing its fd.
  *
  * Close the loop (loom_loop_close, or the last loom_loop_unref) on its own
  * thread, before the QCoreApplication (or the QThread) goes away. Link with
