@@ -201,10 +201,17 @@ static void watch_recheck(loom_glib_guest *g, guest_watch *w)
     *w = watch_start(g, w->fd, w->events);
 }
 
+static void recheck_watches(loom_glib_guest *g)
+{
+    for (size_t i = 0; i < g->watches.len; i++) {
+        if (!g->watches.items[i].failed)
+            watch_recheck(g, &g->watches.items[i]);
+    }
+    g->recheck = false;
+}
+
 static void watch_update(loom_glib_guest *g, guest_watch *w, unsigned events)
 {
-    if (g->recheck && !w->failed)
-        watch_recheck(g, w);
     if (!w->failed && w->events != events)
         loom_fd_set_events(g->loop, w->fd, events);
     w->events = events;
@@ -217,9 +224,33 @@ static void watch_stop(loom_glib_guest *g, const guest_watch *w)
         loom_fd_unwatch(g->loop, w->fd);
 }
 
+/* A query fd loom has nothing to watch for: our own source's, or HUP/ERR only. */
+static bool unwatched(const loom_glib_guest *g, const GPollFD *pfd)
+{
+    return pfd->fd == g->loop_fd || !loom_events(pfd->events);
+}
+
+/* Whether the query asks for just what loom watches: the usual round. */
+static bool watches_match(const loom_glib_guest *g)
+{
+    size_t j = 0;
+
+    for (gint i = 0; i < g->n_fds; i++) {
+        const GPollFD *pfd = &g->fds[i];
+
+        if (unwatched(g, pfd))
+            continue;
+        if (j == g->watches.len || g->watches.items[j].fd != pfd->fd ||
+            g->watches.items[j].events != loom_events(pfd->events))
+            return false;
+        j++;
+    }
+    return j == g->watches.len;
+}
+
 /* Merges the query (sorted by fd) into the watches (sorted by fd): costs a
  * compare per fd, and loom calls only for fds added, removed or changed. */
-static void update_watches(loom_glib_guest *g)
+static void merge_watches(loom_glib_guest *g)
 {
     watch_list *old = &g->watches, *next = &g->next;
     size_t j = 0;
@@ -229,8 +260,8 @@ static void update_watches(loom_glib_guest *g)
         int fd = g->fds[i].fd;
         unsigned events = loom_events(g->fds[i].events);
 
-        if (fd == g->loop_fd || !events)
-            continue; /* our own source's, or HUP/ERR only: nothing loom can wait for */
+        if (unwatched(g, &g->fds[i]))
+            continue;
         for (; j < old->len && old->items[j].fd < fd; j++)
             watch_stop(g, &old->items[j]);
         if (j < old->len && old->items[j].fd == fd) {
@@ -244,10 +275,17 @@ static void update_watches(loom_glib_guest *g)
     }
     for (; j < old->len; j++)
         watch_stop(g, &old->items[j]);
-    g->recheck = false;
     watch_list done = *old;
     *old = *next;
     *next = done;
+}
+
+static void update_watches(loom_glib_guest *g)
+{
+    if (g->recheck)
+        recheck_watches(g);
+    if (!watches_match(g))
+        merge_watches(g);
 }
 
 static void remove_watches(loom_glib_guest *g)
