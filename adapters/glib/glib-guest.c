@@ -202,17 +202,10 @@ static void watch_recheck(loom_glib_guest *g, guest_watch *w)
     *w = watch_start(g, w->fd, w->events);
 }
 
-static void recheck_watches(loom_glib_guest *g)
-{
-    for (size_t i = 0; i < g->watches.len; i++) {
-        if (!g->watches.items[i].failed)
-            watch_recheck(g, &g->watches.items[i]);
-    }
-    g->recheck = false;
-}
-
 static void watch_update(loom_glib_guest *g, guest_watch *w, unsigned events)
 {
+    if (g->recheck && !w->failed)
+        watch_recheck(g, w);
     if (!w->failed && w->events != events)
         loom_fd_set_events(g->loop, w->fd, events);
     w->events = events;
@@ -281,12 +274,19 @@ static void merge_watches(loom_glib_guest *g)
     *next = done;
 }
 
+/* Only the watches GLib still wants are rechecked: a dropped one's number
+ * may already be another loom user's. */
 static void update_watches(loom_glib_guest *g)
 {
-    if (g->recheck)
-        recheck_watches(g);
-    if (!watches_match(g))
+    if (!watches_match(g)) {
         merge_watches(g);
+    } else if (g->recheck) {
+        for (size_t i = 0; i < g->watches.len; i++) {
+            if (!g->watches.items[i].failed)
+                watch_recheck(g, &g->watches.items[i]);
+        }
+    }
+    g->recheck = false;
 }
 
 static void remove_watches(loom_glib_guest *g)
