@@ -4,8 +4,12 @@
  *   guest_idle_chain: g_idle_add from each idle callback;
  *   guest_timeout_add_remove: each round adds a 1 s timeout and removes the
  *     last one, so each iteration re-arms GLib's timeout;
- *   guest_fd_pingpong: two g_unix_fd sources pass a byte over a socketpair. */
+ *   guest_fd_pingpong: two g_unix_fd sources pass a byte over a socketpair.
+ * `guest-glib-bench SIDE METRIC N` (SIDE guest or glib) runs one workload N
+ * times, untimed: for instruction counts (valgrind --tool=callgrind). */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <glib-unix.h>
 #include <loom/loom-glib.h>
@@ -167,19 +171,43 @@ static void run_pingpong(void *ctx, uint64_t n)
     close(w.sv[1]);
 }
 
+static const struct metric {
+    const char *name, *unit;
+    bench_fn fn;
+} metrics[] = {
+    {"guest_idle_chain", "ns/op", run_chain},
+    {"guest_timeout_add_remove", "ns/op", run_timeouts},
+    {"guest_fd_pingpong", "ns/roundtrip", run_pingpong},
+};
+
 static void measure(runner *r)
 {
-    bench_measure(r->side, "guest_idle_chain", "ns/op", 1, run_chain, r);
-    bench_measure(r->side, "guest_timeout_add_remove", "ns/op", 1, run_timeouts, r);
-    bench_measure(r->side, "guest_fd_pingpong", "ns/roundtrip", 1, run_pingpong, r);
+    for (size_t i = 0; i < G_N_ELEMENTS(metrics); i++)
+        bench_measure(r->side, metrics[i].name, metrics[i].unit, 1, metrics[i].fn, r);
 }
 
-int main(void)
+/* One untimed run of one workload: argv is SIDE METRIC N. */
+static int run_one(runner *guest, runner *native, char **argv)
+{
+    runner *r = strcmp(argv[1], "glib") == 0 ? native : guest;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(metrics); i++) {
+        if (strcmp(argv[2], metrics[i].name) == 0) {
+            metrics[i].fn(r, strtoull(argv[3], NULL, 10));
+            return 0;
+        }
+    }
+    bench_die(0, "unknown metric");
+}
+
+int main(int argc, char **argv)
 {
     runner guest = {.run = guest_run, .quit = guest_quit};
     runner native = {.side = "glib", .run = native_run, .quit = native_quit};
 
     bench_check(loom_loop_new(&guest.loop, "epoll"), "loom_loop_new");
+    if (argc == 4)
+        return run_one(&guest, &native, argv);
     printf("# loom-bench backend=glib_guest\n");
     measure(&guest);
     printf("# peer-bench (GLib's own loop on the same workloads)\n");

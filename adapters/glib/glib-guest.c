@@ -51,7 +51,7 @@ struct loom_glib_guest {
     bool queried;      /* fds hold a query that no check consumed yet */
     bool poll_first;   /* the run was due without an fd event: poll before the check */
     bool recheck;      /* a dispatch ran: the next query rechecks each fd's file */
-    bool own;          /* inside our own prepare or check */
+    GSourceFuncs nest_funcs; /* the nest source's: no prepare or check inside our own */
     int dispatching;   /* inside g_main_context_dispatch */
     int nesting;       /* inside a loom iteration run by a nested GLib loop */
     bool closed;       /* the loop closed under us */
@@ -78,6 +78,7 @@ static bool passive(const loom_glib_guest *g)
 }
 
 static void run(loom_loop *loop, void *data);
+static void own_round(loom_glib_guest *g, bool own);
 
 static void schedule_run(loom_glib_guest *g)
 {
@@ -217,9 +218,33 @@ static void watch_stop(loom_glib_guest *g, const guest_watch *w)
         loom_fd_unwatch(g->loop, w->fd);
 }
 
+/* A query fd loom has nothing to watch for: our own source's, or HUP/ERR only. */
+static bool unwatched(const loom_glib_guest *g, const GPollFD *pfd)
+{
+    return pfd->fd == g->loop_fd || !loom_events(pfd->events);
+}
+
+/* Whether the query asks for just what loom watches: the usual round. */
+static bool watches_match(const loom_glib_guest *g)
+{
+    size_t j = 0;
+
+    for (gint i = 0; i < g->n_fds; i++) {
+        const GPollFD *pfd = &g->fds[i];
+
+        if (unwatched(g, pfd))
+            continue;
+        if (j == g->watches.len || g->watches.items[j].fd != pfd->fd ||
+            g->watches.items[j].events != loom_events(pfd->events))
+            return false;
+        j++;
+    }
+    return j == g->watches.len;
+}
+
 /* Merges the query (sorted by fd) into the watches (sorted by fd): costs a
  * compare per fd, and loom calls only for fds added, removed or changed. */
-static void update_watches(loom_glib_guest *g)
+static void merge_watches(loom_glib_guest *g)
 {
     watch_list *old = &g->watches, *next = &g->next;
     size_t j = 0;
@@ -229,8 +254,8 @@ static void update_watches(loom_glib_guest *g)
         int fd = g->fds[i].fd;
         unsigned events = loom_events(g->fds[i].events);
 
-        if (fd == g->loop_fd || !events)
-            continue; /* our own source's, or HUP/ERR only: nothing loom can wait for */
+        if (unwatched(g, &g->fds[i]))
+            continue;
         for (; j < old->len && old->items[j].fd < fd; j++)
             watch_stop(g, &old->items[j]);
         if (j < old->len && old->items[j].fd == fd) {
@@ -244,10 +269,24 @@ static void update_watches(loom_glib_guest *g)
     }
     for (; j < old->len; j++)
         watch_stop(g, &old->items[j]);
-    g->recheck = false;
     watch_list done = *old;
     *old = *next;
     *next = done;
+}
+
+/* Only the watches GLib still wants are rechecked: a dropped one's number
+ * may already be another loom user's. */
+static void update_watches(loom_glib_guest *g)
+{
+    if (!watches_match(g)) {
+        merge_watches(g);
+    } else if (g->recheck) {
+        for (size_t i = 0; i < g->watches.len; i++) {
+            if (!g->watches.items[i].failed)
+                watch_recheck(g, &g->watches.items[i]);
+        }
+    }
+    g->recheck = false;
 }
 
 static void remove_watches(loom_glib_guest *g)
@@ -265,9 +304,9 @@ static gint prepare_query(loom_glib_guest *g)
     gboolean ready;
     gint timeout, n;
 
-    g->own = true;
+    own_round(g, true);
     ready = g_main_context_prepare(g->ctx, &g->max_priority);
-    g->own = false;
+    own_round(g, false);
     while ((n = g_main_context_query(g->ctx, g->max_priority, &timeout, g->fds, g->fds_cap)) > g->fds_cap) {
         g->fds_cap = MAX(n, 2 * g->fds_cap);
         g->fds = g_renew(GPollFD, g->fds, g->fds_cap);
@@ -360,9 +399,9 @@ static void run(loom_loop *loop, void *data)
     if (g->poll_first)
         poll_now(g);
     g->poll_first = false;
-    g->own = true;
+    own_round(g, true);
     ready = g_main_context_check(g->ctx, g->max_priority, g->fds, g->n_fds);
-    g->own = false;
+    own_round(g, false);
     g->queried = false;
     if (ready)
         dispatch(g);
@@ -389,9 +428,6 @@ static gboolean nest_prepare(GSource *source, gint *timeout)
 {
     loom_glib_guest *g = nest_of(source)->guest;
 
-    *timeout = -1;
-    if (g->own)
-        return FALSE;
     g->queried = false; /* a foreign iteration: our query is no longer GLib's */
     *timeout = loom_timeout_ms(g);
     return *timeout == 0;
@@ -401,7 +437,7 @@ static gboolean nest_check(GSource *source)
 {
     loom_glib_guest *g = nest_of(source)->guest;
 
-    return !g->own && loom_timeout_ms(g) == 0;
+    return loom_timeout_ms(g) == 0;
 }
 
 static gboolean nest_dispatch(GSource *source, GSourceFunc callback, gpointer data)
@@ -414,11 +450,20 @@ static gboolean nest_dispatch(GSource *source, GSourceFunc callback, gpointer da
     return G_SOURCE_CONTINUE;
 }
 
-static GSourceFuncs nest_funcs = {nest_prepare, nest_check, nest_dispatch, NULL, NULL, NULL};
+/* The nest source is a foreign iteration's business only: in our own prepare
+ * and check GLib skips a source without prepare and check at no cost (no
+ * unlock, no call), and it reads them from the GSourceFuncs at each use. */
+static void own_round(loom_glib_guest *g, bool own)
+{
+    g->nest_funcs.prepare = own ? NULL : nest_prepare;
+    g->nest_funcs.check = own ? NULL : nest_check;
+}
 
 static void nest_attach(loom_glib_guest *g)
 {
-    g->nest = (nest_source *)g_source_new(&nest_funcs, sizeof(nest_source));
+    g->nest_funcs.dispatch = nest_dispatch;
+    own_round(g, false);
+    g->nest = (nest_source *)g_source_new(&g->nest_funcs, sizeof(nest_source));
     g->nest->guest = g;
     g_source_set_name(&g->nest->source, "loom-guest");
     g_source_set_can_recurse(&g->nest->source, TRUE); /* a loom callback may run a nested loop */
