@@ -73,6 +73,37 @@ template <class F, class Call> int schedule(F &&fn, Call &&call) noexcept
 /* The loom_callback that runs a boxed F. */
 template <class F> constexpr loom_callback run_of = &boxed<std::decay_t<F>>::run;
 
+/* Owns one reference to a C object: copying takes another (Ref), moving
+ * transfers it, destruction drops it (Unref). Empty by default. */
+template <class T, T *(*Ref)(T *), void (*Unref)(T *)> class ref_handle {
+  public:
+    ref_handle() noexcept = default;
+    /* Takes over the caller's reference to p. */
+    ref_handle(T *p, adopt_t) noexcept : ptr_(p) {}
+    /* Takes a new reference to p (borrowed). */
+    explicit ref_handle(T *p) noexcept : ptr_(p ? Ref(p) : nullptr) {}
+    ref_handle(const ref_handle &other) noexcept : ref_handle(other.ptr_) {}
+    ref_handle(ref_handle &&other) noexcept : ptr_(std::exchange(other.ptr_, nullptr)) {}
+    ref_handle &operator=(ref_handle other) noexcept
+    {
+        std::swap(ptr_, other.ptr_);
+        return *this;
+    }
+    ~ref_handle()
+    {
+        if (ptr_)
+            Unref(ptr_);
+    }
+
+    T *get() const noexcept { return ptr_; }
+    /* Gives the reference to the caller, leaving the handle empty. */
+    T *release() noexcept { return std::exchange(ptr_, nullptr); }
+    explicit operator bool() const noexcept { return ptr_ != nullptr; }
+
+  protected:
+    T *ptr_ = nullptr;
+};
+
 } // namespace detail
 
 class future;
@@ -80,25 +111,9 @@ class future;
 /* A loop handle: owns one user reference (loom_loop_ref/unref); copying
  * takes another, moving transfers it. The last reference dropped closes the
  * loop (see loom_loop_unref). An empty handle (default) holds nothing. */
-class loop {
+class loop : public detail::ref_handle<loom_loop, loom_loop_ref, loom_loop_unref> {
   public:
-    loop() noexcept = default;
-    /* Takes over the caller's reference to l. */
-    loop(loom_loop *l, adopt_t) noexcept : ptr_(l) {}
-    /* Takes a new reference to l (borrowed). */
-    explicit loop(loom_loop *l) noexcept : ptr_(l ? loom_loop_ref(l) : nullptr) {}
-    loop(const loop &other) noexcept : loop(other.ptr_) {}
-    loop(loop &&other) noexcept : ptr_(std::exchange(other.ptr_, nullptr)) {}
-    loop &operator=(loop other) noexcept
-    {
-        std::swap(ptr_, other.ptr_);
-        return *this;
-    }
-    ~loop()
-    {
-        if (ptr_)
-            loom_loop_unref(ptr_);
-    }
+    using ref_handle::ref_handle;
 
     /* A new loop on the built-in backend into out (see loom_loop_new):
      * 0 or a negative errno (out is then untouched). */
@@ -110,11 +125,6 @@ class loop {
             out = loop(l, adopt);
         return r;
     }
-
-    loom_loop *get() const noexcept { return ptr_; }
-    /* Gives the reference to the caller, leaving the handle empty. */
-    loom_loop *release() noexcept { return std::exchange(ptr_, nullptr); }
-    explicit operator bool() const noexcept { return ptr_ != nullptr; }
 
     int run() const noexcept { return loom_loop_run(ptr_); }
     int run_once(bool block) const noexcept { return loom_loop_run_once(ptr_, block); }
@@ -160,41 +170,18 @@ class loop {
 
     /* Cancels a scheduled call (its callable is destroyed now); -ENOENT if gone. */
     int cancel(loom_handle handle) const noexcept { return loom_cancel(ptr_, handle); }
-
-  private:
-    loom_loop *ptr_ = nullptr;
 };
 
 /* A future handle: owns one reference (loom_future_ref/unref); copying
  * takes another, moving transfers it. An empty handle holds nothing. Used on
  * the future's loop's thread, as the C calls are. */
-class future {
+class future : public detail::ref_handle<loom_future, loom_future_ref, loom_future_unref> {
   public:
-    future() noexcept = default;
-    /* Takes over the caller's reference to f. */
-    future(loom_future *f, adopt_t) noexcept : ptr_(f) {}
-    /* Takes a new reference to f (borrowed). */
-    explicit future(loom_future *f) noexcept : ptr_(f ? loom_future_ref(f) : nullptr) {}
-    future(const future &other) noexcept : future(other.ptr_) {}
-    future(future &&other) noexcept : ptr_(std::exchange(other.ptr_, nullptr)) {}
-    future &operator=(future other) noexcept
-    {
-        std::swap(ptr_, other.ptr_);
-        return *this;
-    }
-    ~future()
-    {
-        if (ptr_)
-            loom_future_unref(ptr_);
-    }
+    using ref_handle::ref_handle;
 
     /* A new pending future on l; empty (errno set) on failure. */
     static future create(const loop &l) noexcept { return future(loom_future_new(l.get()), adopt); }
 
-    loom_future *get() const noexcept { return ptr_; }
-    /* Gives the reference to the caller, leaving the handle empty. */
-    loom_future *release() noexcept { return std::exchange(ptr_, nullptr); }
-    explicit operator bool() const noexcept { return ptr_ != nullptr; }
     /* A new handle on the future's loop. */
     loop get_loop() const noexcept { return loop(loom_future_loop(ptr_)); }
 
@@ -245,8 +232,6 @@ class future {
             fn();
         }
     }
-
-    loom_future *ptr_ = nullptr;
 };
 
 inline int loop::run_until(const future &f) const noexcept
