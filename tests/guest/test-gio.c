@@ -27,9 +27,19 @@ static gio_env env_new(bool with_guest)
     return e;
 }
 
+/* GIO finishes some work in idles of the context (a stopped GSocketService's
+ * accept, a closed GDBusConnection's messages), each holding a reference to
+ * the context: run them before letting it go. */
+static void drain(GMainContext *ctx)
+{
+    while (g_main_context_iteration(ctx, FALSE))
+        ;
+}
+
 static void env_free(gio_env *e)
 {
     loom_glib_guest_free(e->guest);
+    drain(e->ctx);
     fixture_free_loop(e->loop);
     g_main_context_pop_thread_default(e->ctx);
     g_main_context_unref(e->ctx);

@@ -5,10 +5,11 @@
  * of the thread that made it, so that context must be driven for the result
  * ever to arrive: either the loop is a GLib loop on that context
  * (loom_glib_loop_new), or a GLib guest (loom_glib_guest_new) drives it from
- * the loop. Every function here checks this when it is called (on the loop's
- * thread, with the context the call will use pushed as thread-default) and
- * fails with -ENOTCONN, with a message saying why, where nobody drives it —
- * the GIO callback would otherwise never run and an await would hang.
+ * the loop. loom_gio_call_init and the convenience futures check this when
+ * called (on the loop's thread, with the context the GIO call will use
+ * pushed as thread-default) and fail with -ENOTCONN, with a message saying
+ * why, where nobody drives it: the GIO callback would otherwise never run
+ * and an await would hang.
  *
  * Cancellation is linked both ways: cancelling the future cancels the
  * GCancellable given to GIO (one loop tick later, through the future's
