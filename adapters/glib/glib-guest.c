@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <loom/loom-glib.h>
+#include "glib-private.h"
 
 /* One fd loom watches for GLib. */
 typedef struct guest_watch {
@@ -56,7 +57,11 @@ struct loom_glib_guest {
     int nesting;       /* inside a loom iteration run by a nested GLib loop */
     bool closed;       /* the loop closed under us */
     uint64_t dispatches;
+    loom_glib_guest *next_on_thread; /* the thread's guests, for loom__glib_guest_drives */
 };
+
+/* The guests created on this thread (a guest lives on its loop's thread). */
+static _Thread_local loom_glib_guest *thread_guests;
 
 enum { NSEC_PER_MSEC = 1000000 };
 
@@ -543,6 +548,8 @@ int loom_glib_guest_new(loom_glib_guest **guestp, loom_loop *loop, GMainContext 
     g->loop_fd = loom_loop_get_fd(loop);
     nest_attach(g);
     schedule_run(g); /* the first query, and what is ready already */
+    g->next_on_thread = thread_guests;
+    thread_guests = g;
     *guestp = g;
     return 0;
 }
@@ -553,7 +560,22 @@ void loom_glib_guest_free(loom_glib_guest *guest)
         return;
     if (!guest->closed)
         detach_from_loop(guest);
+    for (loom_glib_guest **p = &thread_guests; *p; p = &(*p)->next_on_thread) {
+        if (*p == guest) {
+            *p = guest->next_on_thread;
+            break;
+        }
+    }
     guest_destroy(guest);
+}
+
+bool loom__glib_guest_drives(const loom_loop *loop, const GMainContext *ctx)
+{
+    for (const loom_glib_guest *g = thread_guests; g; g = g->next_on_thread) {
+        if (g->loop == loop && g->ctx == ctx && !g->closed)
+            return true;
+    }
+    return false;
 }
 
 uint64_t loom_glib_guest_dispatches(const loom_glib_guest *guest)
