@@ -127,6 +127,8 @@ void fixture_capture_errors(loom_loop *loop, fixture_errors *errors)
     ck_assert_int_eq(loom_loop_set_error_handler(loop, record_error, errors), 0);
 }
 
+/* Other Check programs (tests/curl) reuse the fixture with a main of their own. */
+#ifndef FIXTURE_NO_MAIN
 int main(void)
 {
     SRunner *runner = srunner_create(loop_suite());
@@ -148,3 +150,4 @@ int main(void)
     srunner_free(runner);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+#endif
