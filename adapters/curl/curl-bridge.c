@@ -6,6 +6,7 @@
  * the future's value). At close, a CLOSE hook empties curl while the loop is
  * open and the data's destroy fails what was left once it is closed. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -305,6 +306,17 @@ static int transfer_setup(transfer *t)
     return 0;
 }
 
+/* Undoes transfer_setup on a handle the caller keeps (a failed fetch), so
+ * that it no longer points at the freed transfer. */
+static void transfer_unset(CURL *easy)
+{
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, NULL);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, stdout);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, NULL);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, NULL);
+}
+
 static void transfer_link(transfer *t)
 {
     bridge *b = t->bridge;
@@ -328,6 +340,10 @@ loom_future *loom_curl_fetch(loom_loop *loop, CURL *easy, loom_curl_write_fn wri
     b = bridge_get(loop);
     if (!b)
         return NULL;
+    if (!b->multi) { /* called from a CLOSE hook after the bridge's own */
+        errno = ESHUTDOWN;
+        return NULL;
+    }
     t = calloc(1, sizeof(*t));
     if (!t) {
         errno = ENOMEM;
@@ -345,6 +361,7 @@ loom_future *loom_curl_fetch(loom_loop *loop, CURL *easy, loom_curl_write_fn wri
     if (r == 0 && curl_multi_add_handle(b->multi, easy) != CURLM_OK)
         r = -EIO;
     if (r < 0) {
+        transfer_unset(easy);
         loom_future_cancel(t->future);
         loom_future_unref(t->future);
         free(t);

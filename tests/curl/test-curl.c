@@ -3,6 +3,7 @@
  * test also checks that nothing was reported to the loop's error handler (a
  * watch on a socket curl closed would be) and that no fd is left once the
  * loop is closed. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <loom/loom-curl.h>
@@ -313,6 +314,26 @@ START_TEST(test_curl_loop_close_fails_pending)
 }
 END_TEST
 
+/* A refused fetch leaves the easy handle to the caller. */
+START_TEST(test_curl_fetch_errors)
+{
+    loom_loop *loop = host_loop_new();
+    CURL *easy = easy_to(1, "/");
+
+    errno = 0;
+    ck_assert_ptr_null(loom_curl_fetch(loop, NULL, NULL, NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_ptr_null(loom_curl_fetch(NULL, easy, NULL, NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(loom_loop_close(loop), 0);
+    ck_assert_ptr_null(loom_curl_fetch(loop, easy, NULL, NULL));
+    ck_assert_int_eq(errno, ESHUTDOWN);
+    ck_assert_int_eq(loom_curl_result(NULL), -EINVAL);
+    curl_easy_cleanup(easy);
+    loom_loop_unref(loop);
+}
+END_TEST
+
 static Suite *curl_suite(void)
 {
     Suite *suite = suite_create("curl");
@@ -328,6 +349,7 @@ static Suite *curl_suite(void)
     tcase_add_test(tc, test_curl_server_closes_mid_body);
     tcase_add_test(tc, test_curl_closed_sockets_reused);
     tcase_add_test(tc, test_curl_loop_close_fails_pending);
+    tcase_add_test(tc, test_curl_fetch_errors);
     return suite;
 }
 
