@@ -37,8 +37,9 @@ typedef size_t (*loom_curl_write_fn)(const char *ptr, size_t n, void *data);
  *
  * Ownership: on success the bridge takes easy; the caller must not use or
  * free it any more except through loom_curl_easy. It is freed
- * (curl_easy_cleanup) with the future's value, or at once when the transfer
- * ends without one (cancelled, loop closed).
+ * (curl_easy_cleanup) with the future's value, or, for a transfer that ends
+ * without one, when it is removed (a cancel: on the loop's next tick; the
+ * loop's close).
  *
  * write: NULL collects the body in a growing buffer (loom_curl_body,
  * loom_curl_take_body); else write(ptr, n, data) gets it and the buffer stays
