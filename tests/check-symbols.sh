@@ -6,7 +6,7 @@
 set -eu
 status=0
 checked=0
-for lib in .libs/libloom.a .libs/libloom-glib.a .libs/libloom-event.a .libs/libloom-qt5.a; do
+for lib in .libs/libloom.a .libs/libloom-glib.a .libs/libloom-event.a .libs/libloom-qt5.a .libs/libloom-curl.a; do
     [ -f "$lib" ] || continue
     checked=$((checked + 1))
     # C++ (Qt) objects also define vtables, typeinfo and weak inline
