@@ -91,8 +91,7 @@ static void close_attempt(struct connecting *c, struct attempt *a)
 {
     if (a->fd < 0)
         return;
-    if (!atomic_load_explicit(&c->loop->closed, memory_order_relaxed))
-        loom_fd_unwatch(c->loop, a->fd);
+    loom__fd_unwatch(c->loop, a->fd);
     close(a->fd);
     a->fd = -1;
     c->active--;

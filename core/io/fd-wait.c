@@ -114,7 +114,8 @@ static void fd_ready(loom_loop *loop, int fd, unsigned events, void *data)
     update_watch(waits);
 }
 
-/* At close: the waiters fail; the watches (and waits) go with the fd table. */
+/* At close: the waiters fail, then the watches go (their destroy frees the
+ * waits) before close would report them dropped. */
 static void wait_table_shutdown(struct loop_member *m)
 {
     struct wait_table *t = list_item(m, struct wait_table, member);
@@ -124,6 +125,8 @@ static void wait_table_shutdown(struct loop_member *m)
         while (waits && waits->waiters.first)
             loom__io_future_fail(waiter_unlink(list_item(waits->waiters.first, struct fd_waiter, node)),
                                  -ESHUTDOWN, NULL);
+        if (waits)
+            loom__fd_unwatch(t->loop, fd);
     }
 }
 

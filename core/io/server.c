@@ -187,8 +187,7 @@ loom_future *loom_server_accept(loom_server *server)
 static void close_listeners(loom_server *srv)
 {
     for (int i = 0; i < srv->n_fds; i++) {
-        if (!srv->loop_closed)
-            loom_fd_unwatch(srv->loop, srv->fds[i]);
+        loom__fd_unwatch(srv->loop, srv->fds[i]);
         close(srv->fds[i]);
     }
     srv->n_fds = 0;

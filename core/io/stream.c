@@ -134,8 +134,8 @@ static void stream_close_fd(loom_stream *s)
 {
     if (s->fd < 0)
         return;
-    if (s->watched && !loop_is_closed(s->loop))
-        loom_fd_unwatch(s->loop, s->fd);
+    if (s->watched)
+        loom__fd_unwatch(s->loop, s->fd);
     s->watched = false;
     close(s->fd);
     s->fd = -1;
@@ -547,8 +547,8 @@ static void stream_maybe_free(loom_stream *s)
         stream_free(s);
 }
 
-/* At loop close: what is pending fails with -ESHUTDOWN, the fd goes (its
- * watch goes with the loop's fd table). */
+/* At loop close: what is pending fails with -ESHUTDOWN, the fd and its
+ * watch go. */
 static void stream_shutdown(struct loop_member *m)
 {
     loom_stream *s = list_item(m, loom_stream, member);

@@ -223,8 +223,11 @@ int loom_fd_set_events(loom_loop *loop, int fd, unsigned events)
 int loom_fd_unwatch(loom_loop *loop, int fd)
 {
     LOOP_CHECK(loop);
-    if (fd < 0)
-        return -EBADF;
+    return fd < 0 ? -EBADF : loom__fd_unwatch(loop, fd);
+}
+
+int loom__fd_unwatch(loom_loop *loop, int fd)
+{
     struct fd_entry *e = watched_entry(loop, fd);
     if (!e || e->kind != FD_ONE)
         return -ENOENT;

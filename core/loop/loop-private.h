@@ -180,6 +180,12 @@ void loom__loop_arm(loom_loop *loop);
  * iteration; NULL: until stopped). 0, or a negative errno. */
 int loom__loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), void *arg);
 
+/* loom_fd_unwatch without the closed check, for the loop's members: their
+ * shutdown runs on the closed loop, and their watches must go before close
+ * reports what is left as dropped. On the owner thread; 0 or -ENOENT (also
+ * once the fd table is gone). */
+int loom__fd_unwatch(loom_loop *loop, int fd);
+
 static inline void loop_member_add(loom_loop *loop, struct loop_member *m)
 {
     list_push_back(&loop->members[m->ops->phase], &m->node);

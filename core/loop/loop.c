@@ -196,6 +196,7 @@ static void close_inherited(loom_loop *loop)
     loom__timer_heap_fini(&loop->timers);
     free(loop->fds);
     loop->fds = NULL;
+    loop->fds_size = 0; /* a member's later loom__fd_unwatch finds no entry */
     free(loop->hooks.v);
     free(loop->data);
     loop->hooks = (struct hook_list){0};

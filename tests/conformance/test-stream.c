@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <check.h>
+#include <loom/dgram.h>
 #include <loom/io.h>
 #include <loom/stream.h>
 #include "fixture.h"
@@ -768,6 +769,47 @@ START_TEST(test_loop_close_mid_read)
 }
 END_TEST
 
+/* What is still open when the loop closes goes with the I/O layer's own
+ * shutdown: no "fd watches pending; dropped" report, no fd left behind. */
+START_TEST(test_loop_close_leaves_no_watch)
+{
+    int fds = fixture_count_open_fds();
+    loom_stream *s[2];
+    socketpair_streams(s);
+    loom_server *srv;
+    ck_assert_int_eq(loom_tcp_listen(loop, "127.0.0.1", "0", NULL, &srv), 0);
+    loom_future *accepting = check_future(loom_server_accept(srv));
+    loom_dgram *d;
+    ck_assert_int_eq(loom_dgram_new(loop, AF_INET, &d), 0);
+    loom_future *receiving = check_future(loom_dgram_recv_from(d, 16));
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+    loom_future *waiting = check_future(loom_fd_wait(loop, p[0], LOOM_READ));
+    fixture_settle(loop);
+    fixture_free_loop(loop);
+    loop = NULL;
+    int reports = atomic_load(&errors.count);
+    ck_assert_msg(reports == 0, "%d reports at close, the last %s", reports,
+                  loom_strerror(atomic_load(&errors.last_err)));
+    ck_assert_int_eq(loom_future_status(accepting), -ESHUTDOWN);
+    ck_assert_int_eq(loom_future_status(receiving), -ESHUTDOWN);
+    ck_assert_int_eq(loom_future_status(waiting), -ESHUTDOWN);
+    ck_assert_int_eq(loom_stream_fd(s[0]), -EBADF);
+    loom_stream_abort(s[0]);
+    loom_stream_abort(s[1]);
+    loom_server_close(srv);
+    loom_dgram_close(d);
+    loom_future_unref(accepting);
+    loom_future_unref(receiving);
+    loom_future_unref(waiting);
+    close(p[0]);
+    close(p[1]);
+    loop = host_loop_new(); /* a loop like the first: the same fds open as at the start */
+    fixture_capture_errors(loop, &errors);
+    ck_assert_int_eq(fixture_count_open_fds(), fds);
+}
+END_TEST
+
 Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -794,5 +836,6 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_connect_timeout);
     tcase_add_test(tc, test_connect_unresolvable);
     tcase_add_test(tc, test_loop_close_mid_read);
+    tcase_add_test(tc, test_loop_close_leaves_no_watch);
     return s;
 }
