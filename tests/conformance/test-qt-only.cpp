@@ -12,6 +12,7 @@
 #include <QEventLoop>
 #include <QProcess>
 #include <QThread>
+#include <QTimer>
 #include <check.h>
 #include <loom/loom.h>
 #include <loom/loom-qt.h>
@@ -241,8 +242,19 @@ void children_beside_qprocess()
                 return false;
         return true;
     };
-    for (int spins = 0; !all_done() && spins < 5000; spins++)
-        QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents, 10);
+    /* Blocks in Qt's loop, checking every 10 ms, for at most 8 s: a bound
+     * in rounds of processEvents (which never blocks) ran out on a loaded
+     * machine before the children exited. */
+    QEventLoop wait;
+    QTimer check;
+    QObject::connect(&check, &QTimer::timeout, [&] {
+        if (all_done())
+            wait.quit();
+    });
+    check.start(10);
+    QTimer::singleShot(8000, &wait, &QEventLoop::quit);
+    if (!all_done())
+        wait.exec();
     for (int i = 0; i < n; i++) {
         ck_assert_int_eq(qt_children[i].exitStatus(), QProcess::NormalExit);
         ck_assert_int_eq(qt_children[i].exitCode(), 9);
