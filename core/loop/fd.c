@@ -237,8 +237,9 @@ int loom_fd_unwatch(loom_loop *loop, int fd)
 /* The entry for token if the event is not stale. */
 static struct fd_entry *live_entry(loom_loop *loop, uint64_t token)
 {
-    int fd = (int)(uint32_t)token;
-    if (fd >= loop->fds_size)
+    /* Unsigned: the core's own tokens (WAKE_TOKEN, FD_SET_TOKEN) fall outside. */
+    uint32_t fd = (uint32_t)token;
+    if (fd >= (uint32_t)loop->fds_size)
         return NULL;
     struct fd_entry *e = &loop->fds[fd];
     return e->kind != FD_NONE && e->gen == (uint32_t)(token >> 32) ? e : NULL;
@@ -291,6 +292,8 @@ static void deliver(loom_loop *loop, uint64_t token, int fd, struct fd_entry *e,
     unsigned got = deliverable(e->interest & LOOM_READ, events);
     if (got)
         e->on_read(loop, fd, got, e->read_data);
+    if (!(events & (LOOM_WRITE | fd_problems)))
+        return; /* nothing a writer would get: spare the lookup below */
     /* The reader may have removed the writer, closed the fd or grown the table. */
     e = live_entry(loop, token);
     got = e ? deliverable(e->interest & LOOM_WRITE, events) : 0;
@@ -298,22 +301,28 @@ static void deliver(loom_loop *loop, uint64_t token, int fd, struct fd_entry *e,
         e->on_write(loop, fd, got, e->write_data);
 }
 
+/* The events of a token that names no live entry: one of the core's own, or stale. */
+static __attribute__((noinline)) void core_token_ready(loom_loop *loop, uint64_t token)
+{
+    if (token == WAKE_TOKEN)
+        loom__wake_drain(loop->wake_fds); /* the tick that follows takes the inbox */
+#ifdef HAVE_SYS_EPOLL_H
+    else if (token == FD_SET_TOKEN)
+        loom__epoll_set_deliver(loop->fd_backend); /* back here with each watch's token */
+#endif
+}
+
 void loom_backend_fd_ready(loom_loop *loop, uint64_t token, unsigned events)
 {
     if (atomic_load_explicit(&loop->closed, memory_order_relaxed))
         return;
-    if (token == WAKE_TOKEN) {
-        loom__wake_drain(loop->wake_fds); /* the tick that follows takes the inbox */
-        return;
-    }
-#ifdef HAVE_SYS_EPOLL_H
-    if (token == FD_SET_TOKEN) {
-        loom__epoll_set_deliver(loop->fd_backend); /* back here with each watch's token */
-        return;
-    }
-#endif
+    /* The user's fds first: they are the hot path. */
     struct fd_entry *e = live_entry(loop, token);
-    if (!e || e->suspended)
+    if (!e) {
+        core_token_ready(loop, token);
+        return;
+    }
+    if (e->suspended)
         return;
     int fd = (int)(uint32_t)token;
     if (fd_gone(fd, e, events)) {
