@@ -301,29 +301,33 @@ static void deliver(loom_loop *loop, uint64_t token, int fd, struct fd_entry *e,
         e->on_write(loop, fd, got, e->write_data);
 }
 
-/* The events of a token that names no live entry: one of the core's own, or stale. */
-static __attribute__((noinline)) void core_token_ready(loom_loop *loop, uint64_t token)
+/* The events of a token that names no live entry: one of the core's own
+ * (true), or stale (false). */
+static __attribute__((noinline)) bool core_token_ready(loom_loop *loop, uint64_t token)
 {
-    if (token == WAKE_TOKEN)
+    if (token == WAKE_TOKEN) {
         loom__wake_drain(loop->wake_fds); /* the tick that follows takes the inbox */
+        return true;
+    }
 #ifdef HAVE_SYS_EPOLL_H
-    else if (token == FD_SET_TOKEN)
+    if (token == FD_SET_TOKEN) {
         loom__epoll_set_deliver(loop->fd_backend); /* back here with each watch's token */
+        return true;
+    }
 #endif
+    return false;
 }
 
-void loom_backend_fd_ready(loom_loop *loop, uint64_t token, unsigned events)
+bool loom__fd_ready(loom_loop *loop, uint64_t token, unsigned events)
 {
     if (atomic_load_explicit(&loop->closed, memory_order_relaxed))
-        return;
+        return true;
     /* The user's fds first: they are the hot path. */
     struct fd_entry *e = live_entry(loop, token);
-    if (!e) {
-        core_token_ready(loop, token);
-        return;
-    }
-    if (e->suspended)
-        return;
+    if (!e)
+        return core_token_ready(loop, token);
+    if (e->suspended || !e->interest)
+        return false;
     int fd = (int)(uint32_t)token;
     if (fd_gone(fd, e, events)) {
         suspend(loop, fd, e);
@@ -334,6 +338,12 @@ void loom_backend_fd_ready(loom_loop *loop, uint64_t token, unsigned events)
     loop->depth++;
     deliver(loop, token, fd, e, events & ~LOOM_BACKEND_NVAL);
     loop->depth--;
+    return true;
+}
+
+void loom_backend_fd_ready(loom_loop *loop, uint64_t token, unsigned events)
+{
+    loom__fd_ready(loop, token, events);
 }
 
 #ifdef HAVE_SYS_EPOLL_H
