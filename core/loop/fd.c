@@ -318,7 +318,8 @@ static __attribute__((noinline)) bool core_token_ready(loom_loop *loop, uint64_t
     return false;
 }
 
-bool loom__fd_ready(loom_loop *loop, uint64_t token, unsigned events)
+/* Every case: stale and core tokens, the periodic check, HUP/ERR/NVAL, both sides. */
+static __attribute__((noinline)) bool fd_ready_slow(loom_loop *loop, uint64_t token, unsigned events)
 {
     if (atomic_load_explicit(&loop->closed, memory_order_relaxed))
         return true;
@@ -337,6 +338,25 @@ bool loom__fd_ready(loom_loop *loop, uint64_t token, unsigned events)
      * case one of them runs a nested loop before the tick that follows. */
     loop->depth++;
     deliver(loop, token, fd, e, events & ~LOOM_BACKEND_NVAL);
+    loop->depth--;
+    return true;
+}
+
+bool loom__fd_ready(loom_loop *loop, uint64_t token, unsigned events)
+{
+    struct fd_entry *e = live_entry(loop, token);
+    /* The straight line: a live entry not due for its check, and plain READ
+     * or WRITE, so that one callback at most runs and no lookup follows. */
+    if (!e || e->suspended || e->unchecked >= FD_CHECK_EVERY - 1 || (events != LOOM_READ && events != LOOM_WRITE) ||
+        atomic_load_explicit(&loop->closed, memory_order_relaxed))
+        return fd_ready_slow(loop, token, events);
+    e->unchecked++;
+    unsigned got = events & e->interest; /* what deliver gives a plain event */
+    if (!got)
+        return e->interest != 0;
+    bool writer = e->kind == FD_SIDES && events == LOOM_WRITE;
+    loop->depth++; /* as in fd_ready_slow */
+    (writer ? e->on_write : e->on_read)(loop, (int)(uint32_t)token, got, writer ? e->write_data : e->read_data);
     loop->depth--;
     return true;
 }
