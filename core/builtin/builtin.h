@@ -17,6 +17,12 @@ int loom__poll_backend_new(loom_loop **loopp);
 int loom__epoll_set_new(loom_loop *loop, const loom_backend_ops **opsp, void **selfp);
 void loom__epoll_set_deliver(void *self);
 
+/* loom_backend_fd_ready (core/loop/fd.c), telling whether a live watch wanted
+ * the events: false for a stale token, a suspended watch or one with no
+ * interest, which is how the epoll backend finds a closed fd's registration
+ * still firing. */
+bool loom__fd_ready(loom_loop *loop, uint64_t token, unsigned events);
+
 /* How long iterate may sleep: false for "until an event" (no deadline),
  * else *ts holds the time left, rounded so a wait never ends early. */
 bool loom__builtin_wait_time(int64_t deadline, bool block, struct timespec *ts);

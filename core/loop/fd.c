@@ -240,8 +240,9 @@ int loom__fd_unwatch(loom_loop *loop, int fd)
 /* The entry for token if the event is not stale. */
 static struct fd_entry *live_entry(loom_loop *loop, uint64_t token)
 {
-    int fd = (int)(uint32_t)token;
-    if (fd >= loop->fds_size)
+    /* Unsigned: the core's own tokens (WAKE_TOKEN, FD_SET_TOKEN) fall outside. */
+    uint32_t fd = (uint32_t)token;
+    if (fd >= (uint32_t)loop->fds_size)
         return NULL;
     struct fd_entry *e = &loop->fds[fd];
     return e->kind != FD_NONE && e->gen == (uint32_t)(token >> 32) ? e : NULL;
@@ -294,6 +295,8 @@ static void deliver(loom_loop *loop, uint64_t token, int fd, struct fd_entry *e,
     unsigned got = deliverable(e->interest & LOOM_READ, events);
     if (got)
         e->on_read(loop, fd, got, e->read_data);
+    if (!(events & (LOOM_WRITE | fd_problems)))
+        return; /* nothing a writer would get: spare the lookup below */
     /* The reader may have removed the writer, closed the fd or grown the table. */
     e = live_entry(loop, token);
     got = e ? deliverable(e->interest & LOOM_WRITE, events) : 0;
@@ -301,23 +304,34 @@ static void deliver(loom_loop *loop, uint64_t token, int fd, struct fd_entry *e,
         e->on_write(loop, fd, got, e->write_data);
 }
 
-void loom_backend_fd_ready(loom_loop *loop, uint64_t token, unsigned events)
+/* The events of a token that names no live entry: one of the core's own
+ * (true), or stale (false). */
+static __attribute__((noinline)) bool core_token_ready(loom_loop *loop, uint64_t token)
 {
-    if (atomic_load_explicit(&loop->closed, memory_order_relaxed))
-        return;
     if (token == WAKE_TOKEN) {
         loom__wake_drain(loop->wake_fds); /* the tick that follows takes the inbox */
-        return;
+        return true;
     }
 #ifdef HAVE_SYS_EPOLL_H
     if (token == FD_SET_TOKEN) {
         loom__epoll_set_deliver(loop->fd_backend); /* back here with each watch's token */
-        return;
+        return true;
     }
 #endif
+    return false;
+}
+
+/* Every case: stale and core tokens, the periodic check, HUP/ERR/NVAL, both sides. */
+static __attribute__((noinline)) bool fd_ready_slow(loom_loop *loop, uint64_t token, unsigned events)
+{
+    if (atomic_load_explicit(&loop->closed, memory_order_relaxed))
+        return true;
+    /* The user's fds first: they are the hot path. */
     struct fd_entry *e = live_entry(loop, token);
-    if (!e || e->suspended)
-        return;
+    if (!e)
+        return core_token_ready(loop, token);
+    if (e->suspended || !e->interest)
+        return false;
     int fd = (int)(uint32_t)token;
     if (fd_gone(fd, e, events)) {
         suspend(loop, fd, e);
@@ -328,6 +342,31 @@ void loom_backend_fd_ready(loom_loop *loop, uint64_t token, unsigned events)
     loop->depth++;
     deliver(loop, token, fd, e, events & ~LOOM_BACKEND_NVAL);
     loop->depth--;
+    return true;
+}
+
+bool loom__fd_ready(loom_loop *loop, uint64_t token, unsigned events)
+{
+    struct fd_entry *e = live_entry(loop, token);
+    /* The straight line: a live entry not due for its check, and plain READ
+     * or WRITE, so that one callback at most runs and no lookup follows. */
+    if (!e || e->suspended || e->unchecked >= FD_CHECK_EVERY - 1 || (events != LOOM_READ && events != LOOM_WRITE) ||
+        atomic_load_explicit(&loop->closed, memory_order_relaxed))
+        return fd_ready_slow(loop, token, events);
+    e->unchecked++;
+    unsigned got = events & e->interest; /* what deliver gives a plain event */
+    if (!got)
+        return e->interest != 0;
+    bool writer = e->kind == FD_SIDES && events == LOOM_WRITE;
+    loop->depth++; /* as in fd_ready_slow */
+    (writer ? e->on_write : e->on_read)(loop, (int)(uint32_t)token, got, writer ? e->write_data : e->read_data);
+    loop->depth--;
+    return true;
+}
+
+void loom_backend_fd_ready(loom_loop *loop, uint64_t token, unsigned events)
+{
+    loom__fd_ready(loop, token, events);
 }
 
 #ifdef HAVE_SYS_EPOLL_H
