@@ -195,6 +195,84 @@ END_TEST
 
 /* --- echo ------------------------------------------------------------------------ */
 
+/* The bench's callback-style echo (bench/echo-loom.c): each read's future
+ * writes the bytes back and starts the next read. */
+static void echo_next(loom_stream *s);
+
+static void echo_on_read(loom_future *f, void *data)
+{
+    loom_stream *s = data;
+    loom_bytes *b = loom_future_status(f) == 0 ? loom_future_value(f) : NULL;
+    bool more = b && b->len && loom_stream_write(s, b->data, b->len, NULL) == 0;
+    loom_future_unref(f);
+    if (more)
+        echo_next(s);
+}
+
+static void echo_next(loom_stream *s)
+{
+    loom_future *f = check_future(loom_stream_read(s, 65536));
+    ck_assert_int_eq(loom_future_on_done(f, echo_on_read, s), 0);
+}
+
+/* Bytes waiting on fd, read without blocking. */
+static size_t drain_fd(int fd)
+{
+    char buf[4096];
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    return n > 0 ? (size_t)n : 0;
+}
+
+enum { ECHO_CONNS = 16, ECHO_ROUNDS = 50, ECHO_MSG = 1024 };
+
+/* Runs blocking iterations until every client has its echo; how many it took. */
+static int echo_iterations(const int *client)
+{
+    size_t got[ECHO_CONNS] = {0};
+    int left = ECHO_CONNS, iterations = 0;
+    while (left && iterations < 10 * ECHO_CONNS) {
+        ck_assert_int_eq(loom_loop_run_once(loop, true), 0);
+        iterations++;
+        for (int i = 0; i < ECHO_CONNS; i++)
+            if (got[i] < ECHO_MSG && (got[i] += drain_fd(client[i])) >= ECHO_MSG)
+                left--;
+    }
+    ck_assert_int_eq(left, 0);
+    return iterations;
+}
+
+/* Many streams ready at once are all served in the iteration that saw them:
+ * an echo that waited on a later fd event (or a later poll) stalls its
+ * connection for as long as the others take to send again (issue 9's p99). */
+START_TEST(test_echo_many_ready_one_iteration)
+{
+    int client[ECHO_CONNS];
+    loom_stream *server[ECHO_CONNS];
+    char msg[ECHO_MSG];
+    memset(msg, 'e', sizeof msg);
+    for (int i = 0; i < ECHO_CONNS; i++) {
+        int fds[2];
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+        client[i] = fds[0];
+        ck_assert_ptr_nonnull(server[i] = loom_stream_new(loop, fds[1]));
+        echo_next(server[i]);
+    }
+    int worst = 0;
+    for (int round = 0; round < ECHO_ROUNDS; round++) {
+        for (int i = 0; i < ECHO_CONNS; i++)
+            ck_assert_int_eq(send(client[i], msg, sizeof msg, MSG_NOSIGNAL), (ssize_t)sizeof msg);
+        int n = echo_iterations(client);
+        worst = n > worst ? n : worst;
+    }
+    /* One iteration, or two where a host splits its poll and its dispatch. */
+    ck_assert_int_le(worst, 2);
+    for (int i = 0; i < ECHO_CONNS; i++) {
+        close(client[i]);
+        close_stream(server[i]);
+    }
+}
+END_TEST
+
 /* One round trip each way over s, then both ends closed. */
 static void echo_round_trip(loom_stream *s[2])
 {
@@ -822,6 +900,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_echo_socketpair);
     tcase_add_test(tc, test_echo_tcp);
     tcase_add_test(tc, test_echo_unix);
+    tcase_add_test(tc, test_echo_many_ready_one_iteration);
     tcase_add_test(tc, test_small_kernel_buffers);
     tcase_add_test(tc, test_write_order_and_abort);
     tcase_add_test(tc, test_readline_limit);
