@@ -1,0 +1,152 @@
+/* loom/loom-qt-signal.hpp on the Qt host (and the Qt guest on epoll): the next emission of a signal as a
+ * future (arguments, sender destroyed, cancel, timeout, co_await). */
+#include <cstdio>
+#include <cstring>
+#include <QCoreApplication>
+#include <loom/loom-qt.h>
+#include <loom/loom-qt-signal.hpp>
+
+namespace {
+
+class sender : public QObject {
+    Q_OBJECT
+  public:
+    /* How many slots still listen to two(): 0 once a wait is over. */
+    int listeners() const { return receivers(SIGNAL(two(int, QString))); }
+  signals:
+    void two(int n, const QString &s);
+};
+
+using two_args = std::tuple<int, QString>;
+
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            std::fprintf(stderr, "%s:%d: %s failed\n", __FILE__, __LINE__, #cond);                                     \
+            return 1;                                                                                                  \
+        }                                                                                                              \
+    } while (0)
+
+int test_emission_with_args(const loom::loop &loop)
+{
+    sender s;
+    loom::future f = loom::next_emission(loop, &s, &sender::two);
+    CHECK(f && !f.done() && s.listeners() == 1);
+    CHECK(loop.call_soon([&s] { emit s.two(7, QStringLiteral("seven")); }) == 0);
+    CHECK(loop.run_until(f) == 0 && f.status() == 0);
+    auto *args = f.value_as<two_args>();
+    CHECK(args && std::get<0>(*args) == 7 && std::get<1>(*args) == QStringLiteral("seven"));
+    CHECK(s.listeners() == 0);
+    emit s.two(8, QStringLiteral("eight")); /* disconnected: the value stays */
+    CHECK(std::get<0>(*f.value_as<two_args>()) == 7);
+    return 0;
+}
+
+int test_sender_destroyed(const loom::loop &loop)
+{
+    auto *s = new sender;
+    loom::future f = loom::next_emission(loop, s, &sender::two);
+    CHECK(loop.call_soon([s] { delete s; }) == 0);
+    CHECK(loop.run_until(f) == -EPIPE);
+    CHECK(f.status() == -EPIPE && f.message() && std::strstr(f.message(), "destroyed"));
+    return 0;
+}
+
+int test_cancel_then_emit(const loom::loop &loop)
+{
+    sender s;
+    loom::future f = loom::next_emission(loop, &s, &sender::two);
+    CHECK(f.cancel());
+    emit s.two(1, QStringLiteral("too late")); /* before any tick: no value, no crash */
+    CHECK(f.status() == -ECANCELED && !f.value());
+    CHECK(loop.run_once(false) >= 0 && s.listeners() == 0);
+    emit s.two(2, QStringLiteral("later"));
+    CHECK(f.status() == -ECANCELED && !f.value());
+    return 0;
+}
+
+int test_timeout(const loom::loop &loop)
+{
+    sender s;
+    loom::future f = loom::next_emission(loop, &s, &sender::two);
+    loom::future t(loom_future_timeout(f.get(), LOOM_SEC(1) / 50), loom::adopt);
+    CHECK(t && loop.run_until(t) == -ETIMEDOUT);
+    CHECK(t.status() == -ETIMEDOUT && f.status() == -ECANCELED);
+    CHECK(loop.run_once(false) >= 0 && s.listeners() == 0);
+    emit s.two(3, QStringLiteral("after the timeout"));
+    CHECK(!f.value());
+    return 0;
+}
+
+#ifdef LOOM_HAVE_COROUTINES
+loom::task<int> await_two(loom::future f)
+{
+    int r = co_await f;
+    if (r < 0)
+        co_return r;
+    co_return std::get<0>(*f.value_as<two_args>()) + std::get<1>(*f.value_as<two_args>()).size();
+}
+
+int test_co_await(const loom::loop &loop)
+{
+    sender s;
+    loom::future c = loom::spawn(loop, await_two(loom::next_emission(loop, &s, &sender::two)));
+    CHECK(loop.call_later(LOOM_SEC(1) / 100, [&s] { emit s.two(40, QStringLiteral("ab")); }) == 0);
+    CHECK(loop.run_until(c) == 0 && c.status() == 0 && c.value_int() == 42);
+    return 0;
+}
+#endif
+
+/* The loop the tests run on: the Qt host's, or (built with LOOM_TEST_GUEST)
+ * an epoll loop that Qt itself runs on, installed before the application. */
+int loop_new(loom_loop **l)
+{
+#ifdef LOOM_TEST_GUEST
+    int r = loom_loop_new(l, LOOM_TEST_GUEST);
+    if (r == 0 && (r = loom_qt_dispatcher_install(*l)) < 0)
+        loom_loop_unref(*l);
+    return r;
+#else
+    return loom_qt_loop_new(l);
+#endif
+}
+
+int run_all(const loom::loop &loop)
+{
+    int failed = test_emission_with_args(loop) || test_sender_destroyed(loop) || test_cancel_then_emit(loop) ||
+                 test_timeout(loop);
+#ifdef LOOM_HAVE_COROUTINES
+    failed = failed || test_co_await(loop);
+#endif
+    return failed;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    loom_loop *l = nullptr;
+#ifdef LOOM_TEST_GUEST
+    if (loop_new(&l) < 0)
+        return 1;
+    auto *app = new QCoreApplication(argc, argv);
+#else
+    auto *app = new QCoreApplication(argc, argv);
+    if (loop_new(&l) < 0)
+        return 1;
+#endif
+    loom::loop loop(l, loom::adopt);
+    int failed = run_all(loop);
+#ifdef LOOM_TEST_GUEST
+    delete app; /* the guest dispatcher goes before its loop */
+    loop.close();
+#else
+    loop.close(); /* the host loop goes before Qt's dispatcher */
+    delete app;
+#endif
+    if (!failed)
+        std::puts("Qt signal -> future: ok");
+    return failed;
+}
+
+#include "test-qt-signal.moc"
