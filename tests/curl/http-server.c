@@ -11,12 +11,14 @@
 #include <check.h>
 #include "http-server.h"
 
-#define MAX_CONNECTIONS 256
+/* Room for the scale tests' 200 connections at once. */
+#define LISTEN_BACKLOG 512
 
 typedef struct connection {
     http_server *server;
     int fd;
     pthread_t thread;
+    struct connection *next;
 } connection;
 
 struct http_server {
@@ -25,13 +27,18 @@ struct http_server {
     int stop_pipe[2]; /* readable once the server stops */
     pthread_t acceptor;
     pthread_mutex_t lock;
-    connection connections[MAX_CONNECTIONS];
+    connection *connections; /* every connection accepted, newest first */
     int n_connections;
 };
 
 unsigned char http_body_byte(size_t i)
 {
     return (unsigned char)(i * 131 + i / 251);
+}
+
+unsigned char http_seeded_byte(unsigned seed, size_t i)
+{
+    return http_body_byte(i + (size_t)seed * 1000003u);
 }
 
 /* Waits until fd is readable; false once the server stops. */
@@ -68,7 +75,7 @@ static bool send_head(int fd, int status, size_t length, bool close_after)
     return send_all(fd, head, (size_t)n);
 }
 
-static bool send_body(int fd, size_t n)
+static bool send_body(int fd, unsigned seed, size_t n)
 {
     unsigned char chunk[16384];
 
@@ -76,7 +83,7 @@ static bool send_body(int fd, size_t n)
         size_t len = n - off < sizeof(chunk) ? n - off : sizeof(chunk);
 
         for (size_t i = 0; i < len; i++)
-            chunk[i] = http_body_byte(off + i);
+            chunk[i] = http_seeded_byte(seed, off + i);
         if (!send_all(fd, chunk, len))
             return false;
         off += len;
@@ -88,25 +95,28 @@ static bool send_body(int fd, size_t n)
 static bool respond(http_server *server, int fd, const char *path)
 {
     size_t n;
+    unsigned seed;
 
     if (sscanf(path, "/body/%zu", &n) == 1)
-        return send_head(fd, 200, n, false) && send_body(fd, n);
+        return send_head(fd, 200, n, false) && send_body(fd, 0, n);
+    if (sscanf(path, "/seed/%u/%zu", &seed, &n) == 2)
+        return send_head(fd, 200, n, false) && send_body(fd, seed, n);
     if (sscanf(path, "/close/%zu", &n) == 1) {
         if (send_head(fd, 200, n, true))
-            send_body(fd, n);
+            send_body(fd, 0, n);
         return false;
     }
     if (strcmp(path, "/slow") == 0) {
         char byte;
 
-        if (send_head(fd, 200, 1000000, false) && send_body(fd, 10))
+        if (send_head(fd, 200, 1000000, false) && send_body(fd, 0, 10))
             while (wait_readable(server, fd) && recv(fd, &byte, 1, 0) > 0)
                 ;
         return false;
     }
     if (strcmp(path, "/cut") == 0) {
         if (send_head(fd, 200, 1000, false))
-            send_body(fd, 100);
+            send_body(fd, 0, 100);
         return false;
     }
     return send_head(fd, 404, 0, false);
@@ -155,12 +165,15 @@ static void *accept_thread(void *data)
 
         if (fd < 0)
             continue;
-        pthread_mutex_lock(&server->lock);
-        ck_assert_int_lt(server->n_connections, MAX_CONNECTIONS);
-        c = &server->connections[server->n_connections++];
-        pthread_mutex_unlock(&server->lock);
-        *c = (connection){server, fd, 0};
+        c = malloc(sizeof(*c));
+        ck_assert_ptr_nonnull(c);
+        *c = (connection){server, fd, 0, NULL};
         ck_assert_int_eq(pthread_create(&c->thread, NULL, connection_thread, c), 0);
+        pthread_mutex_lock(&server->lock);
+        c->next = server->connections;
+        server->connections = c;
+        server->n_connections++;
+        pthread_mutex_unlock(&server->lock);
     }
     return NULL;
 }
@@ -175,7 +188,7 @@ http_server *http_server_start(void)
     server->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ck_assert_int_ge(server->listen_fd, 0);
     ck_assert_int_eq(bind(server->listen_fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    ck_assert_int_eq(listen(server->listen_fd, 64), 0);
+    ck_assert_int_eq(listen(server->listen_fd, LISTEN_BACKLOG), 0);
     ck_assert_int_eq(getsockname(server->listen_fd, (struct sockaddr *)&addr, &len), 0);
     server->port = ntohs(addr.sin_port);
     ck_assert_int_eq(pipe(server->stop_pipe), 0);
@@ -203,8 +216,13 @@ void http_server_stop(http_server *server)
 {
     ck_assert_int_eq(write(server->stop_pipe[1], "x", 1), 1);
     pthread_join(server->acceptor, NULL);
-    for (int i = 0; i < server->n_connections; i++)
-        pthread_join(server->connections[i].thread, NULL);
+    while (server->connections) {
+        connection *c = server->connections;
+
+        server->connections = c->next;
+        pthread_join(c->thread, NULL);
+        free(c);
+    }
     close(server->listen_fd);
     close(server->stop_pipe[0]);
     close(server->stop_pipe[1]);

@@ -1,7 +1,9 @@
 /* tests/curl — a loopback HTTP/1.1 server on its own threads (plain blocking
- * sockets, one thread per connection, keep-alive), for the libcurl bridge's
+ * sockets, one thread per connection, any number of them, keep-alive), for the libcurl bridge's
  * tests. Routes:
  *   /body/N   200, N bytes: byte i is http_body_byte(i)
+ *   /seed/S/N 200, N bytes: byte i is http_seeded_byte(S, i), a body
+ *             telling transfers apart
  *   /missing  404
  *   /close/N  200, N bytes, then the server closes the connection
  *             ("Connection: close")
@@ -25,5 +27,6 @@ int http_server_connections(http_server *server);
 void http_server_stop(http_server *server);
 
 unsigned char http_body_byte(size_t i);
+unsigned char http_seeded_byte(unsigned seed, size_t i);
 
 #endif

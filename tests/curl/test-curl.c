@@ -4,6 +4,7 @@
  * watch on a socket curl closed would be) and that no fd is left once the
  * loop is closed. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <loom/loom-curl.h>
@@ -11,6 +12,10 @@
 #include "http-server.h"
 
 #define TRANSFER_MS 10000
+/* The scale tests' limits (Check's and the watchdog's, both scaled by
+ * $CK_TIMEOUT_MULTIPLIER), generous for a loaded CI machine and ASan. */
+#define SCALE_TEST_TIMEOUT 240
+#define SCALE_MS 200000
 
 typedef struct ctx {
     loom_loop *loop;
@@ -334,6 +339,115 @@ START_TEST(test_curl_fetch_errors)
 }
 END_TEST
 
+/* The scale tests' transfer count: a tenth under Valgrind, where the full
+ * counts take many minutes (valgrind-check.sh sets CK_TIMEOUT_MULTIPLIER=10;
+ * Valgrind's own RUNNING_ON_VALGRIND needs its headers). */
+static int scaled_count(int n)
+{
+    const char *env = getenv("CK_TIMEOUT_MULTIPLIER");
+
+    return env && strtod(env, NULL) >= 10 ? n / 10 : n;
+}
+
+typedef struct stream_check {
+    unsigned seed;
+    size_t received;
+    size_t first_bad; /* SIZE_MAX while every byte matched */
+} stream_check;
+
+/* Checks each byte of /seed/S/N as it arrives (no 200 MiB of buffers). */
+static size_t check_on_write(const char *ptr, size_t n, void *data)
+{
+    stream_check *s = data;
+
+    for (size_t i = 0; i < n && s->first_bad == SIZE_MAX; i++)
+        if ((unsigned char)ptr[i] != http_seeded_byte(s->seed, s->received + i))
+            s->first_bad = s->received + i;
+    s->received += n;
+    return n;
+}
+
+static void check_seeded_body(loom_future *future, unsigned seed, size_t n)
+{
+    size_t len;
+    const char *body = loom_curl_body(future, &len);
+
+    ck_assert_uint_eq(len, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg((unsigned char)body[i] == http_seeded_byte(seed, i), "byte %zu of %zu differs (seed %u)", i,
+                      n, seed);
+}
+
+static void check_resolved_ok(loom_future *future)
+{
+    ck_assert_int_eq(loom_curl_result(future), CURLE_OK);
+    ck_assert_int_eq(loom_curl_http_status(future), 200);
+}
+
+/* 200 1 MiB downloads at once, one connection each, each body its own. */
+START_TEST(test_curl_scale_large)
+{
+    enum { SIZE = 1 << 20 };
+    int n = scaled_count(200);
+    ctx c;
+    loom_future **futures = calloc((size_t)n, sizeof(*futures)), *all;
+    stream_check *checks = calloc((size_t)n, sizeof(*checks));
+    char path[64];
+
+    ck_assert(futures && checks);
+    ctx_start(&c);
+    for (int i = 0; i < n; i++) {
+        checks[i] = (stream_check){(unsigned)i, 0, SIZE_MAX};
+        snprintf(path, sizeof(path), "/seed/%d/%d", i, SIZE);
+        futures[i] = fetch_full(&c, path, check_on_write, &checks[i]);
+    }
+    all = loom_future_all(c.loop, futures, (size_t)n);
+    ck_assert_ptr_nonnull(all);
+    ck_assert_int_eq(fixture_run_until(c.loop, all, SCALE_MS, "the large downloads"), 0);
+    for (int i = 0; i < n; i++) {
+        check_resolved_ok(futures[i]);
+        ck_assert_uint_eq(checks[i].received, SIZE);
+        ck_assert_msg(checks[i].first_bad == SIZE_MAX, "download %d: byte %zu differs", i, checks[i].first_bad);
+        loom_future_unref(futures[i]);
+    }
+    loom_future_unref(all);
+    ck_assert_int_eq(http_server_connections(c.server), n);
+    free(checks);
+    free(futures);
+    ctx_finish(&c);
+}
+END_TEST
+
+/* 2,000 small downloads in waves of 100 at once (bounded fds and server
+ * threads), bodies collected by the bridge. */
+START_TEST(test_curl_scale_small)
+{
+    enum { WAVE = 100 };
+    int n = scaled_count(2000);
+    ctx c;
+    loom_future *futures[WAVE], *all;
+    char path[64];
+
+    ctx_start(&c);
+    for (int first = 0; first < n; first += WAVE) {
+        for (int i = 0; i < WAVE; i++) {
+            snprintf(path, sizeof(path), "/seed/%d/%d", first + i, 1 + (first + i) % 3000);
+            futures[i] = fetch(&c, path);
+        }
+        all = loom_future_all(c.loop, futures, WAVE);
+        ck_assert_ptr_nonnull(all);
+        ck_assert_int_eq(fixture_run_until(c.loop, all, SCALE_MS, "a wave of small downloads"), 0);
+        for (int i = 0; i < WAVE; i++) {
+            check_resolved_ok(futures[i]);
+            check_seeded_body(futures[i], (unsigned)(first + i), (size_t)(1 + (first + i) % 3000));
+            loom_future_unref(futures[i]);
+        }
+        loom_future_unref(all);
+    }
+    ctx_finish(&c);
+}
+END_TEST
+
 static Suite *curl_suite(void)
 {
     Suite *suite = suite_create("curl");
@@ -350,6 +464,10 @@ static Suite *curl_suite(void)
     tcase_add_test(tc, test_curl_closed_sockets_reused);
     tcase_add_test(tc, test_curl_loop_close_fails_pending);
     tcase_add_test(tc, test_curl_fetch_errors);
+    tc = fixture_tcase(suite, "curl-scale");
+    tcase_set_timeout(tc, SCALE_TEST_TIMEOUT);
+    tcase_add_test(tc, test_curl_scale_large);
+    tcase_add_test(tc, test_curl_scale_small);
     return suite;
 }
 
