@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/types.h>
 #include <loom/backend.h>
 #include "base/list.h"
@@ -176,6 +177,18 @@ int loom__loop_call_soon_threadsafe_owned(loom_loop *loop, loom_callback cb, voi
                                     void (*drop)(void *data));
 void loom__loop_arm(loom_loop *loop);
 
+/* loom__loop_call_soon_owned for a caller that checked the owner thread and
+ * that the loop is open; false when out of memory. Inline: a future's
+ * completion is on the hot path. */
+static inline bool loop_schedule_owned(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data))
+{
+    if (!ready_queue_push(&loop->ready, cb, data, drop))
+        return false;
+    if (!loop->dispatching && loop->armed != 0)
+        loom__loop_arm(loop);
+    return true;
+}
+
 /* loom_loop_run, until until(loop, arg) holds (checked before each
  * iteration; NULL: until stopped). 0, or a negative errno. */
 int loom__loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), void *arg);
@@ -213,9 +226,17 @@ void loom__hooks_close(loom_loop *loop);
 /* ... after everything else went: destroys the remaining hooks and the data. */
 void loom__hooks_fini(loom_loop *loop);
 
-/* Internal references: they keep the loop's memory, not the loop open. */
-void loom__loop_hold(loom_loop *loop);
-void loom__loop_release(loom_loop *loop);
+/* Internal references: they keep the loop's memory, not the loop open.
+ * Inline: every future takes one. */
+static inline void loom__loop_hold(loom_loop *loop)
+{
+    atomic_fetch_add_explicit(&loop->holds, 1, memory_order_relaxed);
+}
+static inline void loom__loop_release(loom_loop *loop)
+{
+    if (atomic_fetch_sub_explicit(&loop->holds, 1, memory_order_acq_rel) == 0)
+        free(loop);
+}
 
 
 
