@@ -67,6 +67,7 @@ struct hook_list {
     uint32_t len, cap;
     uint32_t live[LOOM_HOOK_CLOSE + 1]; /* per kind, so an empty kind costs one test */
     uint32_t running;                   /* hook runs on the stack */
+    uint32_t dead;                      /* hooks marked dead, not freed yet: compact scans only then */
     loom_handle next_id;
 };
 
