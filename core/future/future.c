@@ -182,9 +182,9 @@ static const char *future_name(const loom_future *f)
 static void future_report_unretrieved(loom_future *f)
 {
     const char *why = future_message(f) ? future_message(f) : loom_strerror(f->err);
-    if (future_name(f))
-        loom_loop_report(f->loop, f->err, "future \"%s\" failed and nobody retrieved its failure: %s", future_name(f),
-                         why);
+    const char *name = future_name(f);
+    if (name)
+        loom_loop_report(f->loop, f->err, "future \"%s\" failed and nobody retrieved its failure: %s", name, why);
     else
         loom_loop_report(f->loop, f->err, "a failed future was freed and nobody retrieved its failure: %s", why);
 }
@@ -775,8 +775,9 @@ static void future_shutdown(struct loop_member *m)
 static void future_dump(struct loop_member *m, FILE *out)
 {
     loom_future *f = list_item(m, loom_future, member);
-    fprintf(out, "future %s%s%p: pending, %u callbacks waiting", future_name(f) ? future_name(f) : "", future_name(f) ? " " : "",
-            (void *)f, f->n_cb);
+    const char *name = future_name(f);
+    fprintf(out, "future %s%s%p: pending, %u callbacks waiting", name ? name : "", name ? " " : "", (void *)f,
+            f->n_cb);
 }
 
 static const struct loop_member_ops future_member_ops = {
