@@ -7,6 +7,7 @@
  * where the loop has an embedding fd, runs loom inside them. */
 #include "config.h"
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <loom/loom-glib.h>
 #include "glib-private.h"
@@ -40,6 +41,13 @@ struct loom_glib_guest {
     GMainContext *ctx; /* our reference, acquired */
     GPollFD *fds;      /* the last query: sorted by fd, one per fd (GLib's order) */
     gint n_fds, fds_cap;
+    /* The query the watches were last merged from, and for each fd number its
+     * place in it: a query equal to it changes nothing (the usual round). */
+    GPollFD *merged;
+    gint n_merged, merged_cap;
+    gint *slot_of;     /* indexed by fd; -1: not in it */
+    gint n_slots;
+    bool muted;        /* a watch was muted since the merge: merge again */
     gint max_priority; /* of the last prepare */
     watch_list watches, next; /* what loom watches (sorted by fd), and scratch */
     loom_handle run_call;     /* check+dispatch scheduled now, or 0 */
@@ -82,7 +90,8 @@ static bool passive(const loom_glib_guest *g)
     return g->dispatching || g->nesting || g->closed;
 }
 
-static void run(loom_loop *loop, void *data);
+static void run_soon(loom_loop *loop, void *data);
+static void run_at_timeout(loom_loop *loop, void *data);
 static void own_round(loom_glib_guest *g, bool own);
 
 static void schedule_run(loom_glib_guest *g)
@@ -91,7 +100,7 @@ static void schedule_run(loom_glib_guest *g)
 
     if (g->run_call)
         return;
-    r = loom_call_soon(g->loop, run, g, &g->run_call);
+    r = loom_call_soon(g->loop, run_soon, g, &g->run_call);
     if (r < 0)
         loom_loop_report(g->loop, r, "GLib guest: cannot schedule a GLib dispatch");
 }
@@ -108,6 +117,11 @@ static void cancel_timer(loom_glib_guest *g)
 static GPollFD *find_pollfd(loom_glib_guest *g, int fd)
 {
     gint lo = 0, hi = g->n_fds;
+    gint at = fd >= 0 && fd < g->n_slots ? g->slot_of[fd] : -1;
+
+    /* Where the merge saw it: right while the query is the merged one. */
+    if (at >= 0 && at < g->n_fds && g->fds[at].fd == fd)
+        return &g->fds[at];
 
     while (lo < hi) {
         gint mid = lo + (hi - lo) / 2;
@@ -144,6 +158,7 @@ static void mute(loom_glib_guest *g, int fd)
     if (w && !w->failed && w->events) {
         loom_fd_set_events(g->loop, fd, 0);
         w->events = 0;
+        g->muted = true;
     }
 }
 
@@ -229,22 +244,42 @@ static bool unwatched(const loom_glib_guest *g, const GPollFD *pfd)
     return pfd->fd == g->loop_fd || !loom_events(pfd->events);
 }
 
-/* Whether the query asks for just what loom watches: the usual round. */
-static bool watches_match(const loom_glib_guest *g)
+/* Whether the query is the one the watches were merged from, none muted
+ * since: then loom watches just what it asks for (the usual round). */
+static bool query_merged(const loom_glib_guest *g)
 {
-    size_t j = 0;
-
+    if (g->muted || g->n_fds != g->n_merged)
+        return false;
     for (gint i = 0; i < g->n_fds; i++) {
-        const GPollFD *pfd = &g->fds[i];
-
-        if (unwatched(g, pfd))
-            continue;
-        if (j == g->watches.len || g->watches.items[j].fd != pfd->fd ||
-            g->watches.items[j].events != loom_events(pfd->events))
+        if (g->fds[i].fd != g->merged[i].fd || g->fds[i].events != g->merged[i].events)
             return false;
-        j++;
     }
-    return j == g->watches.len;
+    return true;
+}
+
+static void remember_query(loom_glib_guest *g)
+{
+    if (g->n_fds > g->merged_cap) {
+        g->merged_cap = g->fds_cap;
+        g->merged = g_renew(GPollFD, g->merged, g->merged_cap);
+    }
+    memcpy(g->merged, g->fds, (size_t)g->n_fds * sizeof(GPollFD));
+    g->n_merged = g->n_fds;
+    g->muted = false;
+    for (gint i = 0; i < g->n_fds; i++) {
+        int fd = g->fds[i].fd;
+
+        if (fd < 0)
+            continue;
+        if (fd >= g->n_slots) {
+            gint n = MAX(fd + 1, 2 * g->n_slots);
+
+            g->slot_of = g_renew(gint, g->slot_of, n);
+            memset(g->slot_of + g->n_slots, 0xff, (size_t)(n - g->n_slots) * sizeof(gint)); /* -1: none */
+            g->n_slots = n;
+        }
+        g->slot_of[fd] = i;
+    }
 }
 
 /* Merges the query (sorted by fd) into the watches (sorted by fd): costs a
@@ -283,8 +318,9 @@ static void merge_watches(loom_glib_guest *g)
  * may already be another loom user's. */
 static void update_watches(loom_glib_guest *g)
 {
-    if (!watches_match(g)) {
+    if (!query_merged(g)) {
         merge_watches(g);
+        remember_query(g);
     } else if (g->recheck) {
         for (size_t i = 0; i < g->watches.len; i++) {
             if (!g->watches.items[i].failed)
@@ -336,7 +372,7 @@ static void arm_timer(loom_glib_guest *g, gint timeout_ms)
     if (g->timer && llabs(when - g->timer_when) < NSEC_PER_MSEC)
         return; /* the same GLib deadline, seen from a later now */
     cancel_timer(g);
-    r = loom_call_at(g->loop, when, run, g, &g->timer);
+    r = loom_call_at(g->loop, when, run_at_timeout, g, &g->timer);
     if (r < 0)
         loom_loop_report(g->loop, r, "GLib guest: cannot arm GLib's timeout");
     g->timer_when = when;
@@ -382,16 +418,11 @@ static void poll_now(loom_glib_guest *g)
         own->revents = 0;
 }
 
-/* check + dispatch, as a loom callback (scheduled, or GLib's timeout). */
-static void run(loom_loop *loop, void *data)
+/* check + dispatch, once neither the scheduled round nor the timer is pending. */
+static void run(loom_glib_guest *g)
 {
-    loom_glib_guest *g = data;
     gboolean ready;
 
-    if (g->run_call)
-        loom_cancel(loop, g->run_call);
-    g->run_call = 0;
-    cancel_timer(g);
     if (passive(g))
         return; /* the hook queries again once the nested loop is done */
     if (!g->queried) {
@@ -410,6 +441,29 @@ static void run(loom_loop *loop, void *data)
     g->queried = false;
     if (ready)
         dispatch(g);
+}
+
+/* The scheduled round: its own handle is spent, and the query that follows
+ * re-arms GLib's timeout. */
+static void run_soon(loom_loop *loop, void *data)
+{
+    loom_glib_guest *g = data;
+
+    g->run_call = 0;
+    cancel_timer(g);
+    run(g);
+}
+
+/* GLib's timeout: a round scheduled meanwhile is this one. */
+static void run_at_timeout(loom_loop *loop, void *data)
+{
+    loom_glib_guest *g = data;
+
+    g->timer = 0;
+    if (g->run_call)
+        loom_cancel(loop, g->run_call);
+    g->run_call = 0;
+    run(g);
 }
 
 /* --- the source for nested GLib loops ------------------------------------------ */
@@ -507,6 +561,8 @@ static void guest_destroy(loom_glib_guest *g)
     g_main_context_unref(g->ctx);
     loom_loop_unref(g->loop);
     g_free(g->fds);
+    g_free(g->merged);
+    g_free(g->slot_of);
     g_free(g->watches.items);
     g_free(g->next.items);
     g_free(g);

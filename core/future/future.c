@@ -2,6 +2,7 @@
  * completion callbacks run from the loop's ready queue, never inside
  * resolve/fail/cancel. */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "future-private.h"
@@ -18,27 +19,34 @@ struct loom_future {
     atomic_uint refs;         /* atomic: a thread-safe completion holds one */
     uint8_t state;            /* loom_future_state */
     bool retrieved;           /* the failure was looked at: do not report it */
-    int err;                  /* failed or cancelled: negative errno */
-    char *message;
-    void *value;
-    loom_destroy_fn destroy;
-    int64_t value_int;
-    loom_future *shared;      /* whose value this future exposes (a reference) */
-    future_cancel_hook cancel_hook;
-    void *hook_data;
-    /* Callbacks added while pending. The first one is stored inline: most
-     * futures have exactly one, and it then costs no allocation. */
-    struct future_callback first;
-    struct future_callback *more;
-    uint32_t n_more, cap_more;
-    uint32_t next_cb;         /* the dispatch runs callbacks from this index on */
     bool dispatching;         /* a dispatch is queued or running */
-    loom_handle resume;       /* the dispatch's continuation while a callback runs */
     /* A loop member while pending with callbacks that own references: the
      * loop releases them at close, so nothing keeps the future alive. */
     bool waiting;
-    struct loop_member member;
-    char *name;
+    int err;                  /* failed or cancelled: negative errno */
+    /* Callbacks added while pending: first inline (most futures have exactly
+     * one, and it then costs no allocation), the others in extra.more. */
+    uint32_t n_cb;
+    uint32_t next_cb;         /* the dispatch runs callbacks from this index on */
+    /* What few futures have: valid only once has_extra is set (future_extra),
+     * so that a new future clears less and a freed one tests once. */
+    bool has_extra;
+    void *value;
+    loom_destroy_fn destroy;
+    int64_t value_int;
+    loom_handle resume;       /* the dispatch's continuation while a callback runs */
+    future_cancel_hook cancel_hook;
+    /* Not cleared when the future is made, as the fields below. */
+    void *hook_data;              /* valid while cancel_hook is set */
+    struct future_callback first; /* valid while n_cb > 0 */
+    struct future_extra {
+        struct future_callback *more; /* callbacks after the first */
+        uint32_t cap_more;
+        char *message;
+        loom_future *shared; /* whose value this future exposes (a reference) */
+        char *name;
+    } extra;
+    struct loop_member member; /* valid while waiting */
 };
 
 /* A callback added to a done future: scheduled on its own. */
@@ -49,7 +57,7 @@ struct future_late_callback {
 
 /* Freed futures are kept for reuse by the thread that freed them: malloc and
  * free were a third of the cost of a short-lived future. A cached future
- * links to the next one through its shared field. */
+ * links to the next one through its extra.shared field. */
 enum { FUTURE_CACHE_MAX = 64 };
 
 struct future_cache {
@@ -70,7 +78,7 @@ static void future_cache_drain(void *data)
     struct future_cache *c = data;
     while (c->head) {
         loom_future *f = c->head;
-        c->head = f->shared;
+        c->head = f->extra.shared;
         free(f);
     }
     c->len = 0;
@@ -95,7 +103,7 @@ static loom_future *future_alloc(void)
     loom_future *f = c->head;
     if (!f)
         return malloc(sizeof(*f));
-    c->head = f->shared;
+    c->head = f->extra.shared;
     c->len--;
     return f;
 }
@@ -111,7 +119,7 @@ static void future_release(loom_future *f)
         free(f);
         return;
     }
-    f->shared = c->head;
+    f->extra.shared = c->head;
     c->head = f;
     c->len++;
 }
@@ -126,7 +134,8 @@ loom_future *loom_future_new(loom_loop *loop)
     loom_future *f = future_alloc();
     if (!f)
         return NULL;
-    *f = (loom_future){.loop = loop};
+    memset(f, 0, offsetof(loom_future, hook_data)); /* the rest is set when used */
+    f->loop = loop;
     atomic_init(&f->refs, 1);
     loom__loop_hold(loop);
     return f;
@@ -150,12 +159,32 @@ loom_future *loom_future_ref(loom_future *future)
     return future;
 }
 
+/* The extra fields, cleared on first use. */
+static struct future_extra *future_extra(loom_future *f)
+{
+    if (!f->has_extra) {
+        f->extra = (struct future_extra){0};
+        f->has_extra = true;
+    }
+    return &f->extra;
+}
+
+static const char *future_message(const loom_future *f)
+{
+    return f->has_extra ? f->extra.message : NULL;
+}
+
+static const char *future_name(const loom_future *f)
+{
+    return f->has_extra ? f->extra.name : NULL;
+}
+
 static void future_report_unretrieved(loom_future *f)
 {
-    const char *why = f->message ? f->message : loom_strerror(f->err);
-    if (f->name)
-        loom_loop_report(f->loop, f->err, "future \"%s\" failed and nobody retrieved its failure: %s", f->name,
-                         why);
+    const char *why = future_message(f) ? future_message(f) : loom_strerror(f->err);
+    const char *name = future_name(f);
+    if (name)
+        loom_loop_report(f->loop, f->err, "future \"%s\" failed and nobody retrieved its failure: %s", name, why);
     else
         loom_loop_report(f->loop, f->err, "a failed future was freed and nobody retrieved its failure: %s", why);
 }
@@ -169,30 +198,42 @@ static void future_unwait(loom_future *f)
 }
 
 static void future_callbacks_release(loom_future *f, uint32_t from);
-static uint32_t future_callback_count(const loom_future *f);
+
+static void future_free_extra(loom_future *f)
+{
+    free(f->extra.more);
+    if (f->extra.shared)
+        loom_future_unref(f->extra.shared);
+    free(f->extra.message);
+    free(f->extra.name);
+}
+
+static void future_free(loom_future *f)
+{
+    if (f->state == LOOM_FUTURE_FAILED && !f->retrieved)
+        future_report_unretrieved(f);
+    future_unwait(f);
+    if (f->next_cb < f->n_cb)
+        future_callbacks_release(f, f->next_cb); /* a pending future's, never run */
+    if (f->destroy)
+        f->destroy(f->value);
+    if (f->has_extra)
+        future_free_extra(f);
+    loom__loop_release(f->loop);
+    future_release(f);
+}
+
+/* Inline for the dispatch, which drops its reference after every completion. */
+static inline void future_unref(loom_future *f)
+{
+    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
+        future_free(f);
+}
 
 void loom_future_unref(loom_future *future)
 {
-    if (!future || atomic_fetch_sub_explicit(&future->refs, 1, memory_order_acq_rel) != 1)
-        return;
-    if (future->state == LOOM_FUTURE_FAILED && !future->retrieved)
-        future_report_unretrieved(future);
-    future_unwait(future);
-    if (future->next_cb < future_callback_count(future))
-        future_callbacks_release(future, future->next_cb); /* a pending future's, never run */
-    else if (future->more)
-        free(future->more); /* all ran: the usual case, kept cheap */
-    if (future->destroy)
-        future->destroy(future->value);
-    /* Tested first: most futures have none of these, and each call costs. */
-    if (future->shared)
-        loom_future_unref(future->shared);
-    if (future->message)
-        free(future->message);
-    if (future->name)
-        free(future->name);
-    loom__loop_release(future->loop);
-    future_release(future);
+    if (future)
+        future_unref(future);
 }
 
 loom_loop *loom_future_loop(const loom_future *future)
@@ -200,14 +241,9 @@ loom_loop *loom_future_loop(const loom_future *future)
     return future ? future->loop : NULL;
 }
 
-static uint32_t future_callback_count(const loom_future *f)
-{
-    return f->first.fn ? 1 + f->n_more : 0;
-}
-
 static struct future_callback *future_callback_at(loom_future *f, uint32_t i)
 {
-    return i == 0 ? &f->first : &f->more[i - 1];
+    return i == 0 ? &f->first : &f->extra.more[i - 1]; /* more exists past the first */
 }
 
 /* Empties the list; what the callbacks from index from on own is released
@@ -215,11 +251,15 @@ static struct future_callback *future_callback_at(loom_future *f, uint32_t i)
 static void future_callbacks_release(loom_future *f, uint32_t from)
 {
     struct future_callback first = f->first;
-    struct future_callback *more = f->more;
-    uint32_t n = future_callback_count(f);
+    struct future_callback *more = NULL;
+    uint32_t n = f->n_cb;
+    if (f->has_extra) {
+        more = f->extra.more;
+        f->extra.more = NULL;
+        f->extra.cap_more = 0;
+    }
     f->first = (struct future_callback){0};
-    f->more = NULL;
-    f->n_more = f->cap_more = f->next_cb = 0;
+    f->n_cb = f->next_cb = 0;
     for (uint32_t i = from; i < n; i++) {
         const struct future_callback *cb = i == 0 ? &first : &more[i - 1];
         if (cb->release)
@@ -256,7 +296,7 @@ static void future_resume(loom_loop *loop, void *data)
 static void future_run_callbacks(loom_future *f)
 {
     uint32_t n;
-    while (f->next_cb < (n = future_callback_count(f))) {
+    while (f->next_cb < (n = f->n_cb)) {
         struct future_callback cb = *future_callback_at(f, f->next_cb++);
         /* Without memory for it, the rest still runs in order, after cb. */
         if (f->next_cb < n && !f->resume)
@@ -272,9 +312,15 @@ static void future_run_callbacks(loom_future *f)
 static void future_dispatch(loom_loop *loop, void *data)
 {
     loom_future *f = data;
-    future_run_callbacks(f);
+    /* The usual future has one callback, which needs no continuation. */
+    if (f->n_cb == 1 && f->next_cb == 0) {
+        f->next_cb = 1;
+        f->first.fn(f, f->first.data);
+    }
+    if (f->next_cb < f->n_cb)
+        future_run_callbacks(f);
     f->dispatching = false;
-    loom_future_unref(f);
+    future_unref(f);
 }
 
 /* The loop closed before the dispatch ran: its callbacks never will, so what
@@ -291,32 +337,42 @@ static void future_complete(loom_future *f, loom_future_state state)
 {
     f->state = state;
     future_unwait(f);
-    if (!f->first.fn)
+    if (!f->n_cb)
         return;
     if (atomic_load_explicit(&f->loop->closed, memory_order_relaxed)) {
         future_callbacks_release(f, 0); /* they can never run */
         return;
     }
     /* The scheduled dispatch holds a reference: the callbacks run even if
-     * everyone else lets go of the future meanwhile. */
+     * everyone else lets go of the future meanwhile. Every completion runs
+     * on the owner thread (the mutators check it). */
     f->dispatching = true;
-    int r = loom__loop_call_soon_owned(f->loop, future_dispatch, loom_future_ref(f), future_drop);
-    if (r < 0) {
-        loom_loop_report(f->loop, r, "future completed but its callbacks could not be scheduled");
+    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    if (!loop_schedule_owned(f->loop, future_dispatch, f, future_drop)) {
+        loom_loop_report(f->loop, -ENOMEM, "future completed but its callbacks could not be scheduled");
         future_drop(f);
     }
 }
 
+static void future_set_message(loom_future *f, char *message)
+{
+    if (message)
+        future_extra(f)->message = message;
+}
+
+/* Out of line: loom_future_resolve's usual path then saves no registers. */
+static __attribute__((noinline)) int future_resolve_refused(loom_future *f, void *value, loom_destroy_fn destroy)
+{
+    int r = future_check_thread(f, "loom_future_resolve");
+    if (destroy)
+        destroy(value);
+    return r < 0 ? r : -EINVAL;
+}
+
 int loom_future_resolve(loom_future *future, void *value, loom_destroy_fn destroy)
 {
-    int r = future_check_thread(future, __func__);
-    if (r == 0 && future->state != LOOM_FUTURE_PENDING)
-        r = -EINVAL;
-    if (r < 0) {
-        if (destroy)
-            destroy(value);
-        return r;
-    }
+    if (!future || !loop_on_owner_thread(future->loop) || future->state != LOOM_FUTURE_PENDING)
+        return future_resolve_refused(future, value, destroy);
     future->value = value;
     future->destroy = destroy;
     future_complete(future, LOOM_FUTURE_RESOLVED);
@@ -342,8 +398,10 @@ int loom_future_fail(loom_future *future, int err, const char *msg)
         return r;
     if (err >= 0 || future->state != LOOM_FUTURE_PENDING)
         return -EINVAL;
-    if (msg && !(future->message = strdup(msg)))
+    char *copy = NULL;
+    if (msg && !(copy = strdup(msg)))
         return -ENOMEM;
+    future_set_message(future, copy);
     future->err = err;
     future_complete(future, LOOM_FUTURE_FAILED);
     return 0;
@@ -388,14 +446,16 @@ int loom_future_status(loom_future *future)
 
 const char *loom_future_message(const loom_future *future)
 {
-    return future ? future->message : NULL;
+    return future ? future_message(future) : NULL;
 }
 
 void *loom_future_value(const loom_future *future)
 {
     if (!future || future->state != LOOM_FUTURE_RESOLVED)
         return NULL;
-    return future->shared ? loom_future_value(future->shared) : future->value;
+    if (future->has_extra && future->extra.shared)
+        return loom_future_value(future->extra.shared);
+    return future->value;
 }
 
 int64_t loom_future_value_int(const loom_future *future)
@@ -456,21 +516,29 @@ static int future_schedule_late(loom_future *f, struct future_callback cb)
     return r;
 }
 
-static int future_append(loom_future *f, struct future_callback cb)
+static int future_append_more(loom_future *f, struct future_callback cb)
 {
-    if (!f->first.fn) {
-        f->first = cb;
-        return 0;
-    }
-    if (f->n_more == f->cap_more) {
-        uint32_t cap = f->cap_more ? f->cap_more * 2 : 4;
-        struct future_callback *more = realloc(f->more, cap * sizeof(*more));
+    struct future_extra *x = future_extra(f);
+    uint32_t n_more = f->n_cb - 1;
+    if (n_more == x->cap_more) {
+        uint32_t cap = x->cap_more ? x->cap_more * 2 : 4;
+        struct future_callback *more = realloc(x->more, cap * sizeof(*more));
         if (!more)
             return -ENOMEM;
-        f->more = more;
-        f->cap_more = cap;
+        x->more = more;
+        x->cap_more = cap;
     }
-    f->more[f->n_more++] = cb;
+    x->more[n_more] = cb;
+    f->n_cb++;
+    return 0;
+}
+
+static inline int future_append(loom_future *f, struct future_callback cb)
+{
+    if (f->n_cb)
+        return future_append_more(f, cb);
+    f->first = cb;
+    f->n_cb = 1;
     return 0;
 }
 
@@ -487,6 +555,22 @@ static void future_wait(loom_future *f)
     loop_member_add(f->loop, &f->member);
 }
 
+/* Adds c to a future of an open loop, on its thread: kept out of line so
+ * that the usual case below pays no frame. */
+static __attribute__((noinline)) int future_add_callback(loom_future *f, struct future_callback c)
+{
+    if (f->state == LOOM_FUTURE_PENDING) {
+        int r = future_append(f, c);
+        if (r == 0 && c.release)
+            future_wait(f);
+        return r;
+    }
+    /* Behind callbacks still waiting in the dispatch: the order is kept. */
+    if (f->dispatching && f->next_cb < f->n_cb)
+        return future_append(f, c);
+    return future_schedule_late(f, c);
+}
+
 int loom__future_on_done_owned(loom_future *future, loom_future_callback cb, void *data, void (*release)(void *data))
 {
     int r = future_check_thread(future, "loom_future_on_done");
@@ -497,15 +581,13 @@ int loom__future_on_done_owned(loom_future *future, loom_future_callback cb, voi
     if (atomic_load_explicit(&future->loop->closed, memory_order_relaxed))
         return -ESHUTDOWN;
     struct future_callback c = {cb, data, release};
-    /* Behind callbacks still waiting in the dispatch: the order is kept. */
-    if (future->state == LOOM_FUTURE_PENDING ||
-        (future->dispatching && future->next_cb < future_callback_count(future))) {
-        r = future_append(future, c);
-        if (r == 0 && release && future->state == LOOM_FUTURE_PENDING)
-            future_wait(future);
-        return r;
+    /* The usual case: a pending future's first callback, owning nothing. */
+    if (future->state == LOOM_FUTURE_PENDING && !future->n_cb && !release) {
+        future->first = c;
+        future->n_cb = 1;
+        return 0;
     }
-    return future_schedule_late(future, c);
+    return future_add_callback(future, c);
 }
 
 int loom_future_on_done(loom_future *future, loom_future_callback cb, void *data)
@@ -558,14 +640,15 @@ int loom_future_set_name(loom_future *future, const char *name)
     char *copy = NULL;
     if (name && !(copy = strdup(name)))
         return -ENOMEM;
-    free(future->name);
-    future->name = copy;
+    struct future_extra *x = future_extra(future);
+    free(x->name);
+    x->name = copy;
     return 0;
 }
 
 const char *loom_future_get_name(const loom_future *future)
 {
-    return future ? future->name : NULL;
+    return future ? future_name(future) : NULL;
 }
 
 /* --- completion from another thread ----------------------------------------- */
@@ -603,7 +686,7 @@ static void future_remote_apply(loom_loop *loop, void *data)
             rq->destroy = NULL;
         } else {
             f->err = rq->err;
-            f->message = rq->message;
+            future_set_message(f, rq->message);
             rq->message = NULL;
         }
         future_complete(f, rq->state);
@@ -655,7 +738,7 @@ int loom_future_fail_threadsafe(loom_future *future, int err, const char *msg)
 
 bool loom__future_unwanted(const loom_future *future)
 {
-    return atomic_load_explicit(&future->refs, memory_order_relaxed) == 1 && !future->first.fn;
+    return atomic_load_explicit(&future->refs, memory_order_relaxed) == 1 && !future->n_cb;
 }
 
 /* Done, and its callbacks added before completion ran (those of another
@@ -665,7 +748,7 @@ static bool future_reached(loom_loop *loop, void *future)
     loom_future *f = future;
     if (f->state == LOOM_FUTURE_PENDING)
         return false;
-    return f->loop != loop || !(f->dispatching && f->next_cb < future_callback_count(f));
+    return f->loop != loop || !(f->dispatching && f->next_cb < f->n_cb);
 }
 
 int loom_loop_run_until(loom_loop *loop, loom_future *future)
@@ -692,8 +775,9 @@ static void future_shutdown(struct loop_member *m)
 static void future_dump(struct loop_member *m, FILE *out)
 {
     loom_future *f = list_item(m, loom_future, member);
-    fprintf(out, "future %s%s%p: pending, %u callbacks waiting", f->name ? f->name : "", f->name ? " " : "",
-            (void *)f, future_callback_count(f));
+    const char *name = future_name(f);
+    fprintf(out, "future %s%s%p: pending, %u callbacks waiting", name ? name : "", name ? " " : "", (void *)f,
+            f->n_cb);
 }
 
 static const struct loop_member_ops future_member_ops = {
@@ -710,7 +794,7 @@ void loom__future_set_cancel_hook(loom_future *future, future_cancel_hook hook, 
 
 void loom__future_resolve_shared(loom_future *future, loom_future *source, int64_t value_int)
 {
-    future->shared = loom_future_ref(source);
+    future_extra(future)->shared = loom_future_ref(source);
     future->value_int = value_int;
     future_complete(future, LOOM_FUTURE_RESOLVED);
 }
@@ -724,7 +808,7 @@ void loom__future_complete_like(loom_future *future, loom_future *source)
     case LOOM_FUTURE_FAILED:
         source->retrieved = true;
         /* Without memory for the message the failure still travels. */
-        if (loom_future_fail(future, source->err, source->message) < 0)
+        if (loom_future_fail(future, source->err, future_message(source)) < 0)
             loom_future_fail(future, source->err, NULL);
         break;
     default:

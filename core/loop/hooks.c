@@ -11,7 +11,7 @@
  * before its destroy runs, as destroy may add or remove hooks. */
 static void hooks_compact(struct hook_list *l)
 {
-    for (uint32_t i = 0; i < l->len;) {
+    for (uint32_t i = 0; l->dead && i < l->len;) {
         if (!l->v[i].dead) {
             i++;
             continue;
@@ -19,6 +19,7 @@ static void hooks_compact(struct hook_list *l)
         struct hook h = l->v[i];
         memmove(&l->v[i], &l->v[i + 1], (l->len - i - 1) * sizeof(h));
         l->len--;
+        l->dead--;
         if (h.destroy)
             h.destroy(h.data);
     }
@@ -52,6 +53,7 @@ int loom_hook_add(loom_loop *loop, loom_hook_kind kind, loom_callback cb, void *
 static void hook_kill(struct hook_list *l, struct hook *h)
 {
     h->dead = true;
+    l->dead++;
     l->live[h->kind]--;
     if (!l->running)
         hooks_compact(l);
@@ -109,6 +111,7 @@ void loom__hooks_fini(loom_loop *loop)
     struct hook_list *l = &loop->hooks;
     for (uint32_t i = 0; i < l->len; i++)
         l->v[i].dead = true;
+    l->dead = l->len;
     l->running = 0;
     hooks_compact(l);
     free(l->v);

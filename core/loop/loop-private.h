@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/types.h>
 #include <loom/backend.h>
 #include "base/list.h"
@@ -66,6 +67,7 @@ struct hook_list {
     uint32_t len, cap;
     uint32_t live[LOOM_HOOK_CLOSE + 1]; /* per kind, so an empty kind costs one test */
     uint32_t running;                   /* hook runs on the stack */
+    uint32_t dead;                      /* hooks marked dead, not freed yet: compact scans only then */
     loom_handle next_id;
 };
 
@@ -176,6 +178,18 @@ int loom__loop_call_soon_threadsafe_owned(loom_loop *loop, loom_callback cb, voi
                                     void (*drop)(void *data));
 void loom__loop_arm(loom_loop *loop);
 
+/* loom__loop_call_soon_owned for a caller that checked the owner thread and
+ * that the loop is open; false when out of memory. Inline: a future's
+ * completion is on the hot path. */
+static inline bool loop_schedule_owned(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data))
+{
+    if (!ready_queue_push(&loop->ready, cb, data, drop))
+        return false;
+    if (!loop->dispatching && loop->armed != 0)
+        loom__loop_arm(loop);
+    return true;
+}
+
 /* loom_loop_run, until until(loop, arg) holds (checked before each
  * iteration; NULL: until stopped). 0, or a negative errno. */
 int loom__loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), void *arg);
@@ -213,9 +227,17 @@ void loom__hooks_close(loom_loop *loop);
 /* ... after everything else went: destroys the remaining hooks and the data. */
 void loom__hooks_fini(loom_loop *loop);
 
-/* Internal references: they keep the loop's memory, not the loop open. */
-void loom__loop_hold(loom_loop *loop);
-void loom__loop_release(loom_loop *loop);
+/* Internal references: they keep the loop's memory, not the loop open.
+ * Inline: every future takes one. */
+static inline void loom__loop_hold(loom_loop *loop)
+{
+    atomic_fetch_add_explicit(&loop->holds, 1, memory_order_relaxed);
+}
+static inline void loom__loop_release(loom_loop *loop)
+{
+    if (atomic_fetch_sub_explicit(&loop->holds, 1, memory_order_acq_rel) == 0)
+        free(loop);
+}
 
 
 

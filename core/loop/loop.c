@@ -116,17 +116,6 @@ loom_loop *loom_loop_ref(loom_loop *loop)
     return loop;
 }
 
-void loom__loop_hold(loom_loop *loop)
-{
-    atomic_fetch_add_explicit(&loop->holds, 1, memory_order_relaxed);
-}
-
-void loom__loop_release(loom_loop *loop)
-{
-    if (atomic_fetch_sub_explicit(&loop->holds, 1, memory_order_acq_rel) == 0)
-        free(loop);
-}
-
 /* Drops everything scheduled; returns how many callbacks were pending. */
 static size_t drop_scheduled(loom_loop *loop)
 {
@@ -308,10 +297,7 @@ static inline void schedule_wake(loom_loop *loop)
 /* A call in the ready ring itself (no call-table slot), or 0 when out of memory. */
 static inline loom_handle schedule_ready(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data))
 {
-    if (!ready_queue_push(&loop->ready, cb, data, drop))
-        return 0;
-    schedule_wake(loop);
-    return ready_queue_last_handle(&loop->ready);
+    return loop_schedule_owned(loop, cb, data, drop) ? ready_queue_last_handle(&loop->ready) : 0;
 }
 
 /* A call whose destroy runs after it too: it lives in the call table, which
@@ -513,10 +499,10 @@ static int push_threadsafe(loom_loop *loop, loom_callback cb, void *data, void (
  * not hold up I/O and timers, which the next poll and tick serve first. */
 enum { INBOX_BATCH = 1024 };
 
-static void take_threadsafe_calls(loom_loop *loop)
+/* Out of line, as move_timers: the tick, which runs after every callback
+ * chain, then needs fewer registers saved. */
+static __attribute__((noinline)) void take_threadsafe_calls_now(loom_loop *loop)
 {
-    if (!atomic_load_explicit(&loop->wake_pending, memory_order_relaxed) && inbox_empty(&loop->inbox))
-        return;
     /* Clear first: a push after the take raises it again and wakes us. */
     atomic_store(&loop->wake_pending, false);
     struct inbox_item *items = loom__inbox_take(&loop->inbox, INBOX_BATCH);
@@ -532,11 +518,15 @@ static void take_threadsafe_calls(loom_loop *loop)
     loom__inbox_free(items, true);
 }
 
-static void move_due_timers(loom_loop *loop)
+static inline void take_threadsafe_calls(loom_loop *loop)
+{
+    if (atomic_load_explicit(&loop->wake_pending, memory_order_relaxed) || !inbox_empty(&loop->inbox))
+        take_threadsafe_calls_now(loop);
+}
+
+static __attribute__((noinline)) void move_timers(loom_loop *loop)
 {
     struct timer_heap *t = &loop->timers;
-    if (!t->len)
-        return;
     int64_t now = clock_now_ns();
     const struct timer_entry *top;
     while ((top = timer_heap_top(t)) && top->when <= now) {
@@ -553,6 +543,12 @@ static void move_due_timers(loom_loop *loop)
             call_table_free(&loop->calls, h);
         }
     }
+}
+
+static inline void move_due_timers(loom_loop *loop)
+{
+    if (loop->timers.len)
+        move_timers(loop);
 }
 
 /* Takes the call-table call h names into e (and its destroy, if it runs
@@ -578,12 +574,10 @@ static inline bool tick_is_idle(loom_loop *loop)
            !atomic_load_explicit(&loop->wake_pending, memory_order_relaxed) && inbox_empty(&loop->inbox);
 }
 
-/* polled: (loom_backend_tick) the backend waited, so a deadline it had may have fired and be
+/* On an open loop. polled: (loom_backend_tick) the backend waited, so a deadline it had may have fired and be
  * consumed; else (loom__loop_run between polls) it still has loop->armed. */
-static void tick(loom_loop *loop, bool polled)
+static void tick_open(loom_loop *loop, bool polled)
 {
-    if (atomic_load_explicit(&loop->closed, memory_order_relaxed))
-        return;
     loop->ticks++;
     loop->depth++;
     loop->dispatching = true;
@@ -621,6 +615,12 @@ static void tick(loom_loop *loop, bool polled)
         loom__timer_heap_compact(t, timer_is_live, loop);
     if (ready_queue_empty(&loop->ready) || loop->armed != 0)
         loom__loop_arm(loop); /* else armed "at once" already, as it must be */
+}
+
+static void tick(loom_loop *loop, bool polled)
+{
+    if (!atomic_load_explicit(&loop->closed, memory_order_relaxed))
+        tick_open(loop, polled);
 }
 
 void loom_backend_tick(loom_loop *loop)
@@ -671,7 +671,7 @@ int loom__loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), v
          * waits at most POLL_EVERY ticks. */
         if (!ready_queue_empty(&loop->ready) && loop->polls_skipped < POLL_EVERY) {
             loop->polls_skipped++;
-            tick(loop, false);
+            tick_open(loop, false); /* open: the loop's condition said so */
         } else {
             loop->polls_skipped = 0;
             r = loop->ops->iterate(loop->backend, true);
