@@ -150,7 +150,8 @@ static int op_work(void *arg, loom_work_result *res)
     struct loom__file_op *op = arg;
 
     (void)res;
-    op->result = op_syscall(op);
+    if (!atomic_exchange(&op->taken, true))
+        op->result = op_syscall(op);
     return 0;
 }
 
@@ -198,8 +199,13 @@ static void ctx_shutdown(struct loop_member *m)
                              "%u io_uring file operations did not end at close; their memory is left to the kernel",
                              left);
     }
-    while (!list_empty(&ctx->ops))
-        loom__file_op_done(list_item(ctx->ops.first, struct loom__file_op, node));
+    while (!list_empty(&ctx->ops)) {
+        struct loom__file_op *op = list_item(ctx->ops.first, struct loom__file_op, node);
+        /* A job that has not started never will: a close is done here. */
+        if (!op->in_ring && !atomic_exchange(&op->taken, true) && op->kind == FILE_CLOSE)
+            close(op->fd);
+        loom__file_op_done(op);
+    }
     loom__uring_free(ctx->ring);
     ctx->ring = NULL;
 }
@@ -286,6 +292,7 @@ static struct loom__file_op *op_new(enum file_kind kind, int fd, size_t len)
         return NULL;
     }
     atomic_init(&op->refs, 1);
+    atomic_init(&op->taken, false);
     op->kind = kind;
     op->fd = fd;
     op->len = len;

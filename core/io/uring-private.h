@@ -23,6 +23,7 @@ struct loom__file_op {
     bool listed;  /* in its file context's list: the future is not settled yet */
     bool in_ring; /* an SQE (or its CQE) is outstanding */
     bool claimed; /* an open's fd went to the user */
+    atomic_bool taken; /* the system call is the pool thread's, or the close's */
     struct list_node node;
     void *ctx;            /* the loop's file context (loop side only) */
     loom_future *future;  /* the user's (loop side's reference) */

@@ -31,8 +31,10 @@
  * a job the pool has not started yet never runs); one already under way
  * finishes and its result is dropped: an open's fd is then closed, a write may
  * have happened. Closing the loop fails every pending future with -ESHUTDOWN,
- * cancels what the ring has in flight and waits for it (up to a second), and
- * closes the fd of every open that completes after that.
+ * cancels what the ring has in flight and waits for it (up to a second),
+ * does a loom_file_close that has not run yet itself, and closes the fd of
+ * every open that completes after that (operations the pool has not started
+ * never run).
  *
  * Offsets: -1 means the file's current position (read(2)/write(2), the only
  * kind a pipe or socket takes; an offset >= 0 there is -ESPIPE on the
