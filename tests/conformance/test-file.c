@@ -246,7 +246,7 @@ START_TEST(test_file_close_in_flight)
     enum { READS = 8, OPENS = 8 };
     int fds = fixture_count_open_fds();
     loom_loop *l = host_loop_new();
-    int p[2], fd = open_data(l, O_RDWR | O_CREAT | O_TRUNC);
+    int p[2], fd = open_data(l, O_RDWR | O_CREAT | O_TRUNC), spare = open_data(l, O_RDONLY);
     char bufs[READS][64], never[8];
     struct stat st;
     loom_future *f[READS + OPENS + 3];
@@ -260,7 +260,9 @@ START_TEST(test_file_close_in_flight)
     for (int i = 0; i < OPENS; i++)
         f[n++] = check_future(loom_file_open(l, path, O_RDONLY, 0));
     f[n++] = check_future(loom_file_stat(l, fd, &st));
-    f[n++] = check_future(loom_file_close(l, dup(fd))); /* done by the close if it did not run */
+    /* Done by the close if it did not run. (An fd the ring opens, because
+     * Valgrind sees neither its open nor its close there.) */
+    f[n++] = check_future(loom_file_close(l, spare));
     ck_assert_int_eq(loom_loop_close(l), 0);
     for (size_t i = 0; i < n; i++) {
         ck_assert_int_eq(loom_future_state_get(f[i]), LOOM_FUTURE_FAILED);
