@@ -228,6 +228,12 @@ START_TEST(test_file_cancel_mid_operation)
     ck_assert_int_eq(loom_future_state_get(f), LOOM_FUTURE_CANCELLED);
     for (size_t i = 0; i < sizeof(buf); i++)
         ck_assert_int_eq(buf[i], 0x55);
+    if (!strcmp(loom_file_engine(loop), "io_uring")) {
+        int unread = 0;
+        /* The kernel cancelled the read: the bytes are still in the pipe. */
+        ck_assert_int_eq(ioctl(p[0], FIONREAD, &unread), 0);
+        ck_assert_int_eq(unread, 4);
+    }
     loom_future_unref(f);
     /* The loop goes on serving files. */
     ck_assert_int_eq(await(loom_file_write(loop, p[1], "x", 1, -1)), 1);
