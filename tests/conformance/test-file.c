@@ -7,7 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <check.h>
 #include <loom/executor.h>
@@ -316,6 +322,54 @@ START_TEST(test_file_forced_fallback)
 }
 END_TEST
 
+/* Makes io_uring_setup fail with EPERM in this process, as a sandbox does. */
+static bool refuse_io_uring(void)
+{
+#ifdef __NR_io_uring_setup
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+#else
+    return false;
+#endif
+}
+
+/* A seccomp filter refusing io_uring_setup (in a child, so it stays there):
+ * the probe falls back to the executor, with the same results. */
+START_TEST(test_file_seccomp_fallback)
+{
+    pid_t pid = fork();
+    int status;
+
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int64_t out[32];
+        loom_loop *l;
+        size_t n;
+        if (!refuse_io_uring())
+            _exit(77);
+        if (loom_loop_new(&l, NULL) < 0 || strcmp(loom_file_engine(l), "executor") != 0)
+            _exit(1);
+        n = file_script(l, out);
+        if (n != sizeof(script_expected) / sizeof(script_expected[0]) ||
+            memcmp(out, script_expected, sizeof(script_expected)) != 0)
+            _exit(2);
+        loom_loop_unref(l);
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77)
+        return; /* no seccomp here */
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
 Suite *file_suite(void)
 {
     Suite *s = suite_create("file");
@@ -329,5 +383,6 @@ Suite *file_suite(void)
     tcase_add_test(tc, test_file_cancel_mid_operation);
     tcase_add_test(tc, test_file_close_in_flight);
     tcase_add_test(tc, test_file_forced_fallback);
+    tcase_add_test(tc, test_file_seccomp_fallback);
     return s;
 }
