@@ -13,5 +13,6 @@
 #include <loom/signal.h>
 #include <loom/dgram.h>
 #include <loom/process.h>
+#include <loom/file.h>
 
 #endif

@@ -24,6 +24,7 @@ int main(void)
     srunner_add_suite(runner, signal_suite());
     srunner_add_suite(runner, dgram_suite());
     srunner_add_suite(runner, process_suite());
+    srunner_add_suite(runner, file_suite());
     srunner_run_all(runner, CK_ENV);
     failed = srunner_ntests_failed(runner);
     srunner_free(runner);

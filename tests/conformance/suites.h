@@ -20,5 +20,6 @@ Suite *faults_suite(void);     /* test-faults.c: regressions found by review */
 Suite *signal_suite(void);     /* test-signal.c: signal watches, chaining, restoring */
 Suite *dgram_suite(void);      /* test-dgram.c: UDP and Unix datagram sockets */
 Suite *process_suite(void);    /* test-process.c: subprocesses, pipes, reaping */
+Suite *file_suite(void);       /* test-file.c: loom_file_* on io_uring or the executor */
 
 #endif
