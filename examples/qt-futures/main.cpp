@@ -79,7 +79,8 @@ loom::task<int> serve_once(loom::loop loop, QTcpServer *server)
     co_return r;
 }
 
-// The client side: GETs url and checks the body.
+// The client side: GETs url and checks the body. (README.md quotes the first
+// nine lines of its body: keep them in step.)
 loom::task<int> fetch(loom::loop loop, QUrl url)
 {
     QNetworkAccessManager nam;
