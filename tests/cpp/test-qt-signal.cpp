@@ -2,7 +2,9 @@
  * future (arguments, sender destroyed, cancel, timeout, co_await, private signals). */
 #include <cstdio>
 #include <cstring>
+#include <unistd.h>
 #include <QCoreApplication>
+#include <QSocketNotifier>
 #include <QTimer>
 #include <loom/loom-qt.h>
 #include <loom/loom-qt-signal.hpp>
@@ -34,6 +36,8 @@ static_assert(std::is_same_v<loom::emission_t<decltype(&sender::two)>, two_args>
 static_assert(std::is_same_v<loom::emission_t<decltype(&ticker::ticked)>, two_args>);
 static_assert(std::is_same_v<loom::emission_t<decltype(&QTimer::timeout)>, std::tuple<>>);
 static_assert(std::is_same_v<loom::emission_t<decltype(&QObject::objectNameChanged)>, std::tuple<QString>>);
+using activated_args = std::tuple<QSocketDescriptor, QSocketNotifier::Type>;
+static_assert(std::is_same_v<loom::emission_t<decltype(&QSocketNotifier::activated)>, activated_args>);
 
 #define CHECK(cond)                                                                                                    \
     do {                                                                                                               \
@@ -126,6 +130,26 @@ int test_object_name_changed(const loom::loop &loop)
     return 0;
 }
 
+/* A private signal with arguments from Qt itself: a readable pipe. */
+int test_socket_notifier_activated(const loom::loop &loop)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    int r = 1;
+    {
+        QSocketNotifier notifier(fds[0], QSocketNotifier::Read);
+        loom::future f = loom::next_emission(loop, &notifier, &QSocketNotifier::activated);
+        if (write(fds[1], "x", 1) == 1 && loop.run_until(f) == 0) {
+            auto *args = f.value_as<activated_args>();
+            r = !(args && int(std::get<0>(*args)) == fds[0] && std::get<1>(*args) == QSocketNotifier::Read);
+        }
+    }
+    close(fds[0]);
+    close(fds[1]);
+    CHECK(r == 0);
+    return 0;
+}
+
 #ifdef LOOM_HAVE_COROUTINES
 loom::task<int> await_two(loom::future f)
 {
@@ -163,7 +187,7 @@ int run_all(const loom::loop &loop)
 {
     int failed = test_emission_with_args(loop) || test_sender_destroyed(loop) || test_cancel_then_emit(loop) ||
                  test_timeout(loop) || test_private_signal(loop) || test_timer_timeout(loop) ||
-                 test_object_name_changed(loop);
+                 test_object_name_changed(loop) || test_socket_notifier_activated(loop);
 #ifdef LOOM_HAVE_COROUTINES
     failed = failed || test_co_await(loop);
 #endif
