@@ -112,8 +112,10 @@ loom::task<int> run_all(loom::loop loop)
     loom::future served = loom::spawn(loop, serve_once(loop, &server));
     QUrl url(QStringLiteral("http://127.0.0.1:%1/").arg(server.serverPort()));
     loom::future got = loom::spawn(loop, fetch(loop, url));
-    if (int r = co_await got; r < 0)
-        co_return loom::failure{r, got.message()}; // destroying server ends serve_once (-EPIPE)
+    if (int r = co_await got; r < 0) {
+        served.cancel(); // serve_once ends at its co_await
+        co_return loom::failure{r, got.message()};
+    }
     if (int r = co_await served; r < 0)
         co_return loom::failure{r, served.message()};
     co_return 0;
