@@ -1,8 +1,11 @@
 /* loom/loom-qt-signal.hpp on the Qt host (and the Qt guest on epoll): the next emission of a signal as a
- * future (arguments, sender destroyed, cancel, timeout, co_await). */
+ * future (arguments, sender destroyed, cancel, timeout, co_await, private signals). */
 #include <cstdio>
 #include <cstring>
+#include <unistd.h>
 #include <QCoreApplication>
+#include <QSocketNotifier>
+#include <QTimer>
 #include <loom/loom-qt.h>
 #include <loom/loom-qt-signal.hpp>
 
@@ -17,7 +20,24 @@ class sender : public QObject {
     void two(int n, const QString &s);
 };
 
+/* A signal only the class itself may emit (QPrivateSignal), like QTimer::timeout. */
+class ticker : public QObject {
+    Q_OBJECT
+  public:
+    void fire(int n) { emit ticked(n, QStringLiteral("tick"), QPrivateSignal()); }
+  signals:
+    void ticked(int n, const QString &s, QPrivateSignal);
+};
+
 using two_args = std::tuple<int, QString>;
+
+/* The future's value leaves the QPrivateSignal tag out. */
+static_assert(std::is_same_v<loom::emission_t<decltype(&sender::two)>, two_args>);
+static_assert(std::is_same_v<loom::emission_t<decltype(&ticker::ticked)>, two_args>);
+static_assert(std::is_same_v<loom::emission_t<decltype(&QTimer::timeout)>, std::tuple<>>);
+static_assert(std::is_same_v<loom::emission_t<decltype(&QObject::objectNameChanged)>, std::tuple<QString>>);
+using activated_args = std::tuple<QSocketDescriptor, QSocketNotifier::Type>;
+static_assert(std::is_same_v<loom::emission_t<decltype(&QSocketNotifier::activated)>, activated_args>);
 
 #define CHECK(cond)                                                                                                    \
     do {                                                                                                               \
@@ -78,6 +98,58 @@ int test_timeout(const loom::loop &loop)
     return 0;
 }
 
+int test_private_signal(const loom::loop &loop)
+{
+    ticker t;
+    loom::future f = loom::next_emission(loop, &t, &ticker::ticked);
+    CHECK(loop.call_soon([&t] { t.fire(5); }) == 0);
+    CHECK(loop.run_until(f) == 0 && f.status() == 0);
+    auto *args = f.value_as<loom::emission_t<decltype(&ticker::ticked)>>();
+    CHECK(args && std::get<0>(*args) == 5 && std::get<1>(*args) == QStringLiteral("tick"));
+    return 0;
+}
+
+int test_timer_timeout(const loom::loop &loop)
+{
+    QTimer timer;
+    timer.setSingleShot(true);
+    loom::future f = loom::next_emission(loop, &timer, &QTimer::timeout);
+    timer.start(1);
+    CHECK(loop.run_until(f) == 0 && f.status() == 0 && f.value_as<std::tuple<>>());
+    return 0;
+}
+
+int test_object_name_changed(const loom::loop &loop)
+{
+    QObject o;
+    loom::future f = loom::next_emission(loop, &o, &QObject::objectNameChanged);
+    CHECK(loop.call_soon([&o] { o.setObjectName(QStringLiteral("renamed")); }) == 0);
+    CHECK(loop.run_until(f) == 0);
+    auto *args = f.value_as<loom::emission_t<decltype(&QObject::objectNameChanged)>>();
+    CHECK(args && std::get<0>(*args) == QStringLiteral("renamed"));
+    return 0;
+}
+
+/* A private signal with arguments from Qt itself: a readable pipe. */
+int test_socket_notifier_activated(const loom::loop &loop)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    int r = 1;
+    {
+        QSocketNotifier notifier(fds[0], QSocketNotifier::Read);
+        loom::future f = loom::next_emission(loop, &notifier, &QSocketNotifier::activated);
+        if (write(fds[1], "x", 1) == 1 && loop.run_until(f) == 0) {
+            auto *args = f.value_as<activated_args>();
+            r = !(args && int(std::get<0>(*args)) == fds[0] && std::get<1>(*args) == QSocketNotifier::Read);
+        }
+    }
+    close(fds[0]);
+    close(fds[1]);
+    CHECK(r == 0);
+    return 0;
+}
+
 #ifdef LOOM_HAVE_COROUTINES
 loom::task<int> await_two(loom::future f)
 {
@@ -114,7 +186,8 @@ int loop_new(loom_loop **l)
 int run_all(const loom::loop &loop)
 {
     int failed = test_emission_with_args(loop) || test_sender_destroyed(loop) || test_cancel_then_emit(loop) ||
-                 test_timeout(loop);
+                 test_timeout(loop) || test_private_signal(loop) || test_timer_timeout(loop) ||
+                 test_object_name_changed(loop) || test_socket_notifier_activated(loop);
 #ifdef LOOM_HAVE_COROUTINES
     failed = failed || test_co_await(loop);
 #endif

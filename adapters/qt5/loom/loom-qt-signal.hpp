@@ -10,7 +10,12 @@
  * The future resolves, at the signal's next emission, with a heap
  * std::tuple of the signal's arguments decayed (int, const QString & ->
  * std::tuple<int, QString>), deleted with the future; a signal with no
- * arguments gives an empty tuple. It then disconnects itself.
+ * arguments gives an empty tuple. It then disconnects itself. A private
+ * signal's trailing QPrivateSignal tag is left out (QTimer::timeout gives
+ * std::tuple<>, QObject::objectNameChanged std::tuple<QString>).
+ * loom::emission_t<decltype(&Sender::signal)> names that tuple type:
+ *
+ *     auto *name = f.value_as<loom::emission_t<decltype(&QObject::objectNameChanged)>>();
  *
  * Destruction of the sender before the emission fails it with -EPIPE and a
  * message (nothing is left waiting on a dead object). Completing the future
@@ -24,15 +29,48 @@
 #define LOOM_QT_SIGNAL_HPP
 
 #include <cerrno>
+#include <cstddef>
 #include <memory>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 #include <QObject>
 #include <loom/loom.hpp>
 
 namespace loom {
 
 namespace detail {
+
+/* Whether T is a Q_OBJECT class's private QPrivateSignal tag: the tag's
+ * injected class name is public even where the tag itself is not, and the
+ * elaborated `struct` makes it name the class, not its constructor. */
+template <class T, class = void> struct is_private_signal_tag : std::false_type {};
+template <class T>
+struct is_private_signal_tag<T, std::void_t<struct T::QPrivateSignal>> : std::is_same<T, struct T::QPrivateSignal> {};
+
+/* Whether a signal's parameter list Args... ends with the tag. */
+template <class... Args> constexpr bool ends_with_tag = false;
+template <class First, class... Rest>
+constexpr bool ends_with_tag<First, Rest...> =
+    is_private_signal_tag<std::decay_t<std::tuple_element_t<sizeof...(Rest), std::tuple<First, Rest...>>>>::value;
+
+/* The signal's parameters as a type list (a std::tuple type, never made),
+ * without a trailing tag: what a slot takes. */
+template <class... Args> struct slot_params {
+    template <std::size_t... I>
+    static std::tuple<std::tuple_element_t<I, std::tuple<Args...>>...> first(std::index_sequence<I...>);
+    using type = decltype(first(std::make_index_sequence<sizeof...(Args) - (ends_with_tag<Args...> ? 1 : 0)>()));
+};
+
+template <class Signal> struct signal_traits;
+template <class Object, class... Args> struct signal_traits<void (Object::*)(Args...)> {
+    using params = typename slot_params<Args...>::type;
+};
+
+template <class Params> struct decayed_tuple;
+template <class... Params> struct decayed_tuple<std::tuple<Params...>> {
+    using type = std::tuple<std::decay_t<Params>...>;
+};
 
 /* What the two connections and the future's done callback share. */
 struct emission_wait {
@@ -47,7 +85,27 @@ struct emission_wait {
     }
 };
 
+/* The slot: takes the parameters Params (Qt passes a signal's leading
+ * arguments to a slot that takes fewer, so the tag never reaches it). */
+template <class Params> struct emission_slot;
+template <class... Params> struct emission_slot<std::tuple<Params...>> {
+    std::shared_ptr<emission_wait> wait;
+
+    void operator()(Params... args) const
+    {
+        if (wait->result.done())
+            return; /* completed from outside before its done callback ran */
+        wait->disconnect();
+        wait->result.resolve(std::tuple<std::decay_t<Params>...>(args...));
+    }
+};
+
 } // namespace detail
+
+/* The value type of next_emission's future for a signal of type Signal
+ * (decltype(&Sender::signal)): its arguments decayed, without QPrivateSignal. */
+template <class Signal>
+using emission_t = typename detail::decayed_tuple<typename detail::signal_traits<Signal>::params>::type;
 
 /* A new future on l for the next emission of sender's signal (see above).
  * The caller owns the returned handle. Empty, with errno set, when the future
@@ -69,13 +127,8 @@ future next_emission(const loop &l, Sender *sender, void (Object::*signal)(Args.
         f.fail(-ENOMEM, nullptr);
         return f;
     }
-    using values = std::tuple<std::decay_t<Args>...>;
-    wait->emitted = QObject::connect(sender, signal, [wait](Args... args) {
-        if (wait->result.done())
-            return; /* completed from outside before its done callback ran */
-        wait->disconnect();
-        wait->result.resolve(values(args...));
-    });
+    using slot = detail::emission_slot<typename detail::signal_traits<decltype(signal)>::params>;
+    wait->emitted = QObject::connect(sender, signal, slot{wait});
     if (!wait->emitted) {
         f.fail(-EINVAL, "next_emission: cannot connect to the signal");
         return f;
