@@ -1,4 +1,5 @@
-/* loom-qt-signal — the next emission of a Qt signal as a loom::future.
+/** @file
+ * loom-qt-signal — the next emission of a Qt signal as a loom::future.
  *
  * Header-only over loom/loom.hpp and Qt5Core (C++17):
  *
@@ -34,7 +35,7 @@ namespace loom {
 
 namespace detail {
 
-/* What the two connections and the future's done callback share. */
+/** What the two connections and the future's done callback share. */
 struct emission_wait {
     future result;
     QMetaObject::Connection emitted;
@@ -49,7 +50,7 @@ struct emission_wait {
 
 } // namespace detail
 
-/* A new future on l for the next emission of sender's signal (see above).
+/** A new future on l for the next emission of sender's signal (see above).
  * The caller owns the returned handle. Empty, with errno set, when the future
  * cannot be made (ENOMEM); failed with -EINVAL when sender is null or the
  * signal cannot be connected. */
@@ -84,7 +85,7 @@ future next_emission(const loop &l, Sender *sender, void (Object::*signal)(Args.
         wait->disconnect();
         wait->result.fail(-EPIPE, "next_emission: the sender was destroyed before the signal was emitted");
     });
-    /* Whoever completes the future, the connections go; the callback's copy
+    /** Whoever completes the future, the connections go; the callback's copy
      * of wait (which holds the future) goes with it, breaking the cycle. */
     if (f.on_done([wait] { wait->disconnect(); }) < 0) {
         wait->disconnect();
