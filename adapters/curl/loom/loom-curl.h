@@ -16,7 +16,7 @@
  * curl's connections and frees the multi handle: no fd, watch or timer is
  * left. Everything here is called on the loop's thread.
  *
- *   #include <loom/loom-curl.h>      pkg-config: loom-curl */
+ *     #include <loom/loom-curl.h>      pkg-config: loom-curl */
 #ifndef LOOM_CURL_H
 #define LOOM_CURL_H
 

@@ -5,7 +5,7 @@
  * they run while the host program runs the base as usual
  * (event_base_dispatch, event_base_loop).
  *
- *   #include <loom/loom-event.h>      pkg-config: loom-event */
+ *     #include <loom/loom-event.h>      pkg-config: loom-event */
 #ifndef LOOM_EVENT_H
 #define LOOM_EVENT_H
 
