@@ -269,7 +269,7 @@ struct failure {
 
 #ifdef LOOM_HAVE_COROUTINES
 
-/* --- coroutines ------------------------------------------------------------
+/** C++20 coroutines on a loom loop: loom::task and loom::spawn.
  *
  * loom::task<T> is the return type of a coroutine that runs on a loop's
  * thread. It starts when given to loom::spawn, on the loop's next tick, and

@@ -85,7 +85,7 @@ future next_emission(const loop &l, Sender *sender, void (Object::*signal)(Args.
         wait->disconnect();
         wait->result.fail(-EPIPE, "next_emission: the sender was destroyed before the signal was emitted");
     });
-    /** Whoever completes the future, the connections go; the callback's copy
+    /* Whoever completes the future, the connections go; the callback's copy
      * of wait (which holds the future) goes with it, breaking the cycle. */
     if (f.on_done([wait] { wait->disconnect(); }) < 0) {
         wait->disconnect();
