@@ -130,13 +130,15 @@ LOOM_API int loom_future_set_name(loom_future *future, const char *name);
 LOOM_API const char *loom_future_get_name(const loom_future *future);
 ///@}
 
-/* --- combinators: each returns a new future (a new reference) or NULL with
+/** @name Combinators
+ * Each returns a new future (a new reference) or NULL with
  * errno set; the inputs are borrowed (the combinator takes its own
- * references). ------------------------------------------------------------ */
-
-/* A combinator's result that completes like another future shares that
+ * references).
+ *
+ * A combinator's result that completes like another future shares that
  * future's value (keeping it alive) and integer: loom_future_value works on
  * it as on the original; loom_future_steal_value returns NULL there. */
+///@{
 
 /** Chains: once future is done, fn(future, data) runs (on the loop) and
  * returns a new future reference (or NULL, failing the chain with errno);
@@ -162,6 +164,7 @@ LOOM_API loom_future *loom_future_any(loom_loop *loop, loom_future *const *futur
 /** Completes like future, or fails with -ETIMEDOUT after timeout_ns (and then
  * cancels future). NULL with errno set: EINVAL, ENOMEM, ESHUTDOWN, EXDEV. */
 LOOM_API loom_future *loom_future_timeout(loom_future *future, int64_t timeout_ns);
+///@}
 
 LOOM_END_DECLS
 

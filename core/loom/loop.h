@@ -249,7 +249,8 @@ LOOM_API void *loom_loop_get_data(const loom_loop *loop, const void *key);
 
 /* --- fd readiness ------------------------------------------------------- */
 
-/* Watches are level-triggered and keyed by fd number, at most one kind per
+/** @name fd readiness
+ * Watches are level-triggered and keyed by fd number, at most one kind per
  * fd: a reader and/or a writer, or one loom_fd_watch. Any watch may be
  * removed (and its fd closed) from inside any fd callback, its own included;
  * an event already collected for it is then dropped.
@@ -268,6 +269,7 @@ LOOM_API void *loom_loop_get_data(const loom_loop *loop, const void *key);
  * that number: the new add drops it (without calling it again) and starts
  * afresh. (Files without an inode of their own, e.g. eventfds, cannot be
  * told from one another.) */
+///@{
 
 /** Calls cb whenever fd is readable until removed. One reader per fd: a
  * second one fails with -EEXIST. -EBADF for an invalid fd. data is borrowed:
@@ -301,6 +303,7 @@ LOOM_API int loom_fd_set_events(loom_loop *loop, int fd, unsigned events);
 /** Removes the watch and runs its destroy. -ENOENT if fd has none. Safe
  * from its own callback. */
 LOOM_API int loom_fd_unwatch(loom_loop *loop, int fd);
+///@}
 
 /* --- debugging ------------------------------------------------------------ */
 

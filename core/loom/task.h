@@ -85,9 +85,11 @@ LOOM_API loom_future *loom_task_spawn_with_stack(loom_loop *loop, loom_task_fn f
 /** The future of the task running now (borrowed), or NULL outside a task. */
 LOOM_API loom_future *loom_task_current(void);
 
-/* --- await points: from inside a task only; elsewhere they return -EPERM
+/** @name Await points
+ * From inside a task only; elsewhere they return -EPERM
  * and do nothing. Each returns -ECANCELED if the task was cancelled, and
- * -ESHUTDOWN once the loop is closed. ---------------------------------------- */
+ * -ESHUTDOWN once the loop is closed. */
+///@{
 
 /** Suspends the task until future is done, and returns its status: 0 if
  * resolved (read the value from the future), its negative errno if failed
@@ -112,6 +114,7 @@ LOOM_API int loom_sleep(int64_t ns);
 /** Lets the other ready callbacks and tasks run: resumes on the next tick.
  * 0 or -ECANCELED (and -EPERM, -ESHUTDOWN as every await point). */
 LOOM_API int loom_yield(void);
+///@}
 
 /* --- the task's result -------------------------------------------------- */
 

@@ -39,7 +39,7 @@ LOOM_BEGIN_DECLS
  * not started by QThread), or -ENOMEM. */
 LOOM_API int loom_qt_loop_new(loom_loop **loopp);
 
-/* --- the Qt guest: Qt running on a loom loop ------------------------------
+/** @name The Qt guest: Qt running on a loom loop
  *
  * The other direction: a QAbstractEventDispatcher over a loom loop, so that
  * QTimer, QSocketNotifier, posted events, deleteLater and QEventLoop::exec run
@@ -75,6 +75,7 @@ LOOM_API int loom_qt_loop_new(loom_loop **loopp);
  * with the QCoreApplication it was installed for, or by its QThread). The
  * loop must outlive neither: it may be closed before, then Qt gets no more
  * events from it. Use the dispatcher on the loop's thread only. */
+///@{
 
 /** Installs a new loom dispatcher for the calling thread: call it before the
  * QCoreApplication (or QGuiApplication, QApplication) is made, on the main
@@ -85,6 +86,7 @@ LOOM_API int loom_qt_loop_new(loom_loop **loopp);
  * -EBUSY if the thread has a dispatcher already, or -ENOMEM. Without Qt's
  * private headers at build time the guest is not built: -ENOTSUP. */
 LOOM_API int loom_qt_dispatcher_install(loom_loop *loop);
+///@}
 
 LOOM_END_DECLS
 
