@@ -229,7 +229,8 @@ typedef enum loom_hook_kind {
  * closes. hookp (may be NULL) receives a handle for loom_hook_remove. A hook
  * may remove itself or any other hook while running. On failure the caller
  * still owns data. Returns 0, -EINVAL (NULL cb, an unknown kind), -ESHUTDOWN
- * once the loop is closing (the hook would never run), or -ENOMEM. */
+ * for a CLOSE hook added while the loop closes (it would never run), or
+ * -ENOMEM. */
 LOOM_API int loom_hook_add(loom_loop *loop, loom_hook_kind kind, loom_callback cb, void *data,
                            loom_destroy_fn destroy, loom_handle *hookp);
 /** Removes a hook; -ENOENT if it is gone already. */
