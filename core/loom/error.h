@@ -1,4 +1,5 @@
-/* loom — errors. Every fallible call returns 0 (or a count) on success and a
+/** @file
+ * loom — errors. Every fallible call returns 0 (or a count) on success and a
  * negative errno value on failure, e.g. -EBADF, -ECANCELED, -ETIMEDOUT. */
 #ifndef LOOM_ERROR_H
 #define LOOM_ERROR_H
@@ -8,7 +9,7 @@
 
 LOOM_BEGIN_DECLS
 
-/* Text for a loom error code (negative errno; the sign is ignored). The
+/** Text for a loom error code (negative errno; the sign is ignored). The
  * string is static; never NULL. */
 LOOM_API const char *loom_strerror(int err);
 

@@ -1,4 +1,5 @@
-/* loom — the executor: blocking work on a thread pool, its result delivered
+/** @file
+ * loom — the executor: blocking work on a thread pool, its result delivered
  * as a future on the loop's thread.
  *
  * One pool serves the whole process. It starts its threads on first use (as
@@ -31,20 +32,20 @@
 
 LOOM_BEGIN_DECLS
 
-/* What a work function hands back. Its future is resolved with value and
+/** What a work function hands back. Its future is resolved with value and
  * destroy (the future owns value) or fails with the negative errno the work
  * function returned and message. */
 typedef struct loom_work_result {
-    void *value;
-    loom_destroy_fn destroy; /* may be NULL */
-    const char *message;     /* on failure: a static string, or NULL */
+    void *value;             /**< owned by the future once the job returned 0 */
+    loom_destroy_fn destroy; /**< may be NULL */
+    const char *message;     /**< on failure: a static string, or NULL */
 } loom_work_result;
 
-/* Runs on a pool thread. Returns 0 with *result filled in, or a negative
+/** Runs on a pool thread. Returns 0 with *result filled in, or a negative
  * errno (a value set in *result is destroyed then). */
 typedef int (*loom_work_fn)(void *arg, loom_work_result *result);
 
-/* Runs fn(arg, ...) on the pool; returns a future (a new reference the caller
+/** Runs fn(arg, ...) on the pool; returns a future (a new reference the caller
  * owns) completed on loop's thread with the result, or NULL with errno set.
  * arg_destroy (may be NULL) is called once fn has returned or once it is
  * certain it will never run, on whichever thread that happens: arg must stay
@@ -53,11 +54,11 @@ typedef int (*loom_work_fn)(void *arg, loom_work_result *result);
 LOOM_API loom_future *loom_run_in_thread(loom_loop *loop, loom_work_fn fn, void *arg,
                                          loom_destroy_fn arg_destroy);
 
-/* Sets the number of pool threads (n >= 1). Only before the pool starts (or
+/** Sets the number of pool threads (n >= 1). Only before the pool starts (or
  * after loom_executor_shutdown): -EBUSY otherwise, -EINVAL for 0. */
 LOOM_API int loom_executor_set_threads(unsigned n);
 
-/* Stops the pool: jobs that have not started are cancelled (their futures
+/** Stops the pool: jobs that have not started are cancelled (their futures
  * are cancelled on their loops' threads; arg_destroy runs here), running
  * ones finish and deliver their results, and every pool thread is joined.
  * The pool can be used again afterwards (it starts anew). Must not be
@@ -68,7 +69,7 @@ LOOM_API void loom_executor_shutdown(void);
 
 struct addrinfo;
 
-/* getaddrinfo(3) on the pool. host, service and hints (each may be NULL, as
+/** getaddrinfo(3) on the pool. host, service and hints (each may be NULL, as
  * for getaddrinfo) are copied. The future resolves with a struct addrinfo
  * list (its value, freed with freeaddrinfo when the future goes; steal it to
  * keep it) or fails with gai_strerror's text as its message and:

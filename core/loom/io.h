@@ -1,4 +1,5 @@
-/* loom — waiting for an fd.
+/** @file
+ * loom — waiting for an fd.
  *
  * loom_fd_wait is the one-shot, future-shaped form of an fd watch: what a
  * task awaits instead of hand-writing a reader that removes itself.
@@ -21,7 +22,7 @@
 
 LOOM_BEGIN_DECLS
 
-/* Waits until fd is ready for events (LOOM_READ, LOOM_WRITE or both). The
+/** Waits until fd is ready for events (LOOM_READ, LOOM_WRITE or both). The
  * future (a new reference the caller owns) resolves once, with no value and
  * the events that were ready as its integer (loom_future_value_int): the
  * wanted ones that occurred, with LOOM_HUP / LOOM_ERR when the fd is hung up

@@ -1,4 +1,5 @@
-/* loom — umbrella header: write async code once, run it on any event loop. */
+/** @file
+ * loom — umbrella header: write async code once, run it on any event loop. */
 #ifndef LOOM_H
 #define LOOM_H
 

@@ -1,4 +1,5 @@
-/* loom — the C++ API: RAII handles for loops and futures, lambdas as
+/** @file
+ * loom — the C++ API: RAII handles for loops and futures, lambdas as
  * callbacks, and (C++20) coroutines that co_await loom futures.
  *
  * Header-only over the C library: link libloom (or an adapter's library) as
@@ -39,15 +40,16 @@
 
 namespace loom {
 
-/* Tag for constructors that take over a reference the caller owns. */
+/** Tag for constructors that take over a reference the caller owns. */
 struct adopt_t {
     explicit adopt_t() = default;
 };
+/** The adopt_t tag: `loom::future f(loom_future_new(l), loom::adopt);`. */
 inline constexpr adopt_t adopt{};
 
 namespace detail {
 
-/* Owns a heap copy of a callable for a *_full call: the loop runs destroy
+/** Owns a heap copy of a callable for a *_full call: the loop runs destroy
  * exactly once, so the callable (and what it captured) goes exactly once. */
 template <class F> struct boxed {
     static void destroy(void *data) noexcept { delete static_cast<F *>(data); }
@@ -57,7 +59,7 @@ template <class F> struct boxed {
     template <class G> static F *make(G &&fn) noexcept { return new (std::nothrow) F(std::forward<G>(fn)); }
 };
 
-/* Hands a boxed copy of fn to one of the *_full calls, call(data, destroy). */
+/** Hands a boxed copy of fn to one of the *_full calls, call(data, destroy). */
 template <class F, class Call> int schedule(F &&fn, Call &&call) noexcept
 {
     using box = boxed<std::decay_t<F>>;
@@ -70,20 +72,23 @@ template <class F, class Call> int schedule(F &&fn, Call &&call) noexcept
     return r;
 }
 
-/* The loom_callback that runs a boxed F. */
+/** The loom_callback that runs a boxed F. */
 template <class F> constexpr loom_callback run_of = &boxed<std::decay_t<F>>::run;
 
-/* Owns one reference to a C object: copying takes another (Ref), moving
+/** Owns one reference to a C object: copying takes another (Ref), moving
  * transfers it, destruction drops it (Unref). Empty by default. */
 template <class T, T *(*Ref)(T *), void (*Unref)(T *)> class ref_handle {
   public:
     ref_handle() noexcept = default;
-    /* Takes over the caller's reference to p. */
+    /** Takes over the caller's reference to p. */
     ref_handle(T *p, adopt_t) noexcept : ptr_(p) {}
-    /* Takes a new reference to p (borrowed). */
+    /** Takes a new reference to p (borrowed). */
     explicit ref_handle(T *p) noexcept : ptr_(p ? Ref(p) : nullptr) {}
+    /** Takes another reference to what other holds. */
     ref_handle(const ref_handle &other) noexcept : ref_handle(other.ptr_) {}
+    /** Takes over other's reference, leaving other empty. */
     ref_handle(ref_handle &&other) noexcept : ptr_(std::exchange(other.ptr_, nullptr)) {}
+    /** Copy or move assignment: drops the reference held before. */
     ref_handle &operator=(ref_handle other) noexcept
     {
         std::swap(ptr_, other.ptr_);
@@ -95,27 +100,29 @@ template <class T, T *(*Ref)(T *), void (*Unref)(T *)> class ref_handle {
             Unref(ptr_);
     }
 
+    /** The C object (borrowed; nullptr when empty), for the C API. */
     T *get() const noexcept { return ptr_; }
-    /* Gives the reference to the caller, leaving the handle empty. */
+    /** Gives the reference to the caller, leaving the handle empty. */
     T *release() noexcept { return std::exchange(ptr_, nullptr); }
+    /** Whether the handle holds an object. */
     explicit operator bool() const noexcept { return ptr_ != nullptr; }
 
   protected:
-    T *ptr_ = nullptr;
+    T *ptr_ = nullptr; /**< the reference held, or nullptr */
 };
 
 } // namespace detail
 
 class future;
 
-/* A loop handle: owns one user reference (loom_loop_ref/unref); copying
+/** A loop handle: owns one user reference (loom_loop_ref/unref); copying
  * takes another, moving transfers it. The last reference dropped closes the
  * loop (see loom_loop_unref). An empty handle (default) holds nothing. */
 class loop : public detail::ref_handle<loom_loop, loom_loop_ref, loom_loop_unref> {
   public:
     using ref_handle::ref_handle;
 
-    /* A new loop on the built-in backend into out (see loom_loop_new):
+    /** A new loop on the built-in backend into out (see loom_loop_new):
      * 0 or a negative errno (out is then untouched). */
     static int create(loop &out, const char *backend = nullptr) noexcept
     {
@@ -126,15 +133,22 @@ class loop : public detail::ref_handle<loom_loop, loom_loop_ref, loom_loop_unref
         return r;
     }
 
+    /** loom_loop_run: 0 or its negative errno. */
     int run() const noexcept { return loom_loop_run(ptr_); }
+    /** loom_loop_run_once: 0 or its negative errno. */
     int run_once(bool block) const noexcept { return loom_loop_run_once(ptr_, block); }
+    /** loom_loop_run_until: f's status, or -EINTR if stopped first (f is borrowed). */
     inline int run_until(const future &f) const noexcept;
+    /** loom_loop_stop: 0, or -EINVAL when loom is not running the loop. */
     int stop() const noexcept { return loom_loop_stop(ptr_); }
+    /** loom_loop_close: 0, -EBUSY while running, -EALREADY. The handle stays valid. */
     int close() const noexcept { return loom_loop_close(ptr_); }
+    /** loom_loop_now: the monotonic time in ns. */
     int64_t now() const noexcept { return loom_loop_now(ptr_); }
+    /** loom_loop_backend_name (a static string). */
     const char *backend_name() const noexcept { return loom_loop_backend_name(ptr_); }
 
-    /* fn() on the next tick. The loop owns a copy of fn from a successful
+    /** fn() on the next tick. The loop owns a copy of fn from a successful
      * call on, and destroys it exactly once: after it ran, on cancel, or at
      * close. 0 or a negative errno (fn's copy is then destroyed at once). */
     template <class F> int call_soon(F &&fn, loom_handle *handlep = nullptr) const noexcept
@@ -144,7 +158,7 @@ class loop : public detail::ref_handle<loom_loop, loom_loop_ref, loom_loop_unref
         });
     }
 
-    /* The same after delay_ns (loom_call_later_full). */
+    /** The same after delay_ns (loom_call_later_full). */
     template <class F> int call_later(int64_t delay_ns, F &&fn, loom_handle *handlep = nullptr) const noexcept
     {
         return detail::schedule(std::forward<F>(fn), [&](void *data, loom_destroy_fn d) {
@@ -152,7 +166,7 @@ class loop : public detail::ref_handle<loom_loop, loom_loop_ref, loom_loop_unref
         });
     }
 
-    /* The same at the absolute monotonic time when_ns (loom_call_at_full). */
+    /** The same at the absolute monotonic time when_ns (loom_call_at_full). */
     template <class F> int call_at(int64_t when_ns, F &&fn, loom_handle *handlep = nullptr) const noexcept
     {
         return detail::schedule(std::forward<F>(fn), [&](void *data, loom_destroy_fn d) {
@@ -160,7 +174,7 @@ class loop : public detail::ref_handle<loom_loop, loom_loop_ref, loom_loop_unref
         });
     }
 
-    /* fn() on the loop's thread from any thread (loom_call_soon_threadsafe_full). */
+    /** fn() on the loop's thread from any thread (loom_call_soon_threadsafe_full). */
     template <class F> int call_soon_threadsafe(F &&fn) const noexcept
     {
         return detail::schedule(std::forward<F>(fn), [&](void *data, loom_destroy_fn d) {
@@ -168,25 +182,26 @@ class loop : public detail::ref_handle<loom_loop, loom_loop_ref, loom_loop_unref
         });
     }
 
-    /* Cancels a scheduled call (its callable is destroyed now); -ENOENT if gone. */
+    /** Cancels a scheduled call (its callable is destroyed now); -ENOENT if gone. */
     int cancel(loom_handle handle) const noexcept { return loom_cancel(ptr_, handle); }
 };
 
-/* A future handle: owns one reference (loom_future_ref/unref); copying
+/** A future handle: owns one reference (loom_future_ref/unref); copying
  * takes another, moving transfers it. An empty handle holds nothing. Used on
  * the future's loop's thread, as the C calls are. */
 class future : public detail::ref_handle<loom_future, loom_future_ref, loom_future_unref> {
   public:
     using ref_handle::ref_handle;
 
-    /* A new pending future on l; empty (errno set) on failure. */
+    /** A new pending future on l; empty (errno set) on failure. */
     static future create(const loop &l) noexcept { return future(loom_future_new(l.get()), adopt); }
 
-    /* A new handle on the future's loop. */
+    /** A new handle on the future's loop. */
     loop get_loop() const noexcept { return loop(loom_future_loop(ptr_)); }
 
+    /** loom_future_resolve_int: 0, or -EINVAL if done already. */
     int resolve_int(int64_t value) const noexcept { return loom_future_resolve_int(ptr_, value); }
-    /* Resolves with a heap copy of value, deleted with the future: read it
+    /** Resolves with a heap copy of value, deleted with the future: read it
      * back with value_as<T>(). 0, -ENOMEM, or -EINVAL if done already. */
     template <class T> int resolve(T &&value) const noexcept
     {
@@ -196,21 +211,28 @@ class future : public detail::ref_handle<loom_future, loom_future_ref, loom_futu
             return -ENOMEM;
         return loom_future_resolve(ptr_, copy, [](void *p) { delete static_cast<V *>(p); });
     }
+    /** loom_future_fail (msg copied): 0, -EINVAL (err >= 0, done already), -ENOMEM. */
     int fail(int err, const char *msg = nullptr) const noexcept { return loom_future_fail(ptr_, err, msg); }
+    /** loom_future_cancel: true if it was pending. */
     bool cancel() const noexcept { return loom_future_cancel(ptr_); }
 
+    /** loom_future_state_get. */
     loom_future_state state() const noexcept { return loom_future_state_get(ptr_); }
+    /** loom_future_done: whether it is no longer pending. */
     bool done() const noexcept { return loom_future_done(ptr_); }
-    /* 0, the negative errno, or -EAGAIN while pending; marks a failure retrieved. */
+    /** 0, the negative errno, or -EAGAIN while pending; marks a failure retrieved. */
     int status() const noexcept { return loom_future_status(ptr_); }
+    /** The failure message (owned by the future), or nullptr. */
     const char *message() const noexcept { return loom_future_message(ptr_); }
+    /** The integer of a resolved future (0 otherwise). */
     int64_t value_int() const noexcept { return loom_future_value_int(ptr_); }
+    /** The value of a resolved future (borrowed; nullptr otherwise). */
     void *value() const noexcept { return loom_future_value(ptr_); }
-    /* The value resolve<T> (or a loom::task<T>) stored, borrowed; nullptr if
+    /** The value resolve<T> (or a loom::task<T>) stored, borrowed; nullptr if
      * not resolved. T must be the type that was stored. */
     template <class T> T *value_as() const noexcept { return static_cast<T *>(loom_future_value(ptr_)); }
 
-    /* fn() or fn(future &) once the future is done. The future owns a copy
+    /** fn() or fn(future &) once the future is done. The future owns a copy
      * of fn from a successful call on and destroys it exactly once: after it
      * ran, or when the loop closes first. 0 or a negative errno (fn's copy
      * is then destroyed at once). */
@@ -239,15 +261,15 @@ inline int loop::run_until(const future &f) const noexcept
     return loom_loop_run_until(ptr_, f.get());
 }
 
-/* What a coroutine co_returns to fail its future with err (< 0) and msg. */
+/** What a coroutine co_returns to fail its future with err (< 0) and msg. */
 struct failure {
-    int err;
-    const char *msg = nullptr;
+    int err;                   /**< a negative errno */
+    const char *msg = nullptr; /**< copied by the future; may be nullptr */
 };
 
 #ifdef LOOM_HAVE_COROUTINES
 
-/* --- coroutines ------------------------------------------------------------
+/** C++20 coroutines on a loom loop: loom::task and loom::spawn.
  *
  * loom::task<T> is the return type of a coroutine that runs on a loop's
  * thread. It starts when given to loom::spawn, on the loop's next tick, and
@@ -293,10 +315,10 @@ template <class T> future spawn(const loop &l, task<T> &&t) noexcept;
 
 namespace detail {
 
-/* The part of a coroutine's promise that does not depend on its result. */
+/** The part of a coroutine's promise that does not depend on its result. */
 class promise_base {
   public:
-    /* Shared by the promise and the callback watching its future for a
+    /** Shared by the promise and the callback watching its future for a
      * cancel: whichever goes last frees it. */
     struct cancel_link {
         promise_base *promise;
@@ -332,7 +354,7 @@ class promise_base {
 
     const future &result() const noexcept { return future_; }
 
-    /* Makes the coroutine's future on l and starts watching it for a cancel. */
+    /** Makes the coroutine's future on l and starts watching it for a cancel. */
     int bind(loom_loop *l) noexcept
     {
         future_ = future(loom_future_new(l), adopt);
@@ -347,7 +369,7 @@ class promise_base {
         return r;
     }
 
-    /* What a co_await gives before suspending: -ESHUTDOWN, a cancel not yet
+    /** What a co_await gives before suspending: -ESHUTDOWN, a cancel not yet
      * delivered, or 1 to go on. */
     int pending_interrupt() noexcept
     {
@@ -360,7 +382,7 @@ class promise_base {
         return 1;
     }
 
-    /* Whether the coroutine's own future was cancelled while awaiting, and
+    /** Whether the coroutine's own future was cancelled while awaiting, and
      * delivers it (once). */
     bool take_cancel() noexcept { return std::exchange(cancel_pending_, false); }
 
@@ -378,7 +400,7 @@ class promise_base {
     }
     static void unlink_data(void *data) noexcept { unlink(static_cast<cancel_link *>(data)); }
 
-    /* The own future completed before the coroutine did: it was cancelled. */
+    /** The own future completed before the coroutine did: it was cancelled. */
     static void on_own_done(loom_future *, void *data) noexcept
     {
         promise_base *p = static_cast<cancel_link *>(data)->promise;
@@ -396,7 +418,7 @@ class promise_base {
     bool shutdown_ = false;
 };
 
-/* co_await on a loom future from a coroutine of promise p. Lives in the
+/** co_await on a loom future from a coroutine of promise p. Lives in the
  * coroutine's frame while suspended, holding a reference to the future. The
  * on_done callback only marks it and its destroy resumes the coroutine,
  * because destroy runs last (right after the callback, or alone when the
@@ -509,13 +531,15 @@ template <> class promise<void> : public promise_common<void, promise<void>> {
 
 } // namespace detail
 
-/* A coroutine not started yet: give it to loom::spawn. Move-only; a task
+/** A coroutine not started yet: give it to loom::spawn. Move-only; a task
  * destroyed unspawned destroys its frame without running it. */
 template <class T> class [[nodiscard]] task {
   public:
-    using promise_type = detail::promise<T>;
+    using promise_type = detail::promise<T>; /**< for the compiler's coroutine machinery */
 
+    /** Takes over other's frame, leaving other empty. */
     task(task &&other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+    /** Swaps the frames: other destroys this one's. */
     task &operator=(task &&other) noexcept
     {
         std::swap(handle_, other.handle_);
@@ -538,7 +562,7 @@ template <class T> class [[nodiscard]] task {
 
 namespace detail {
 
-/* The start call: its callback only marks it, its destroy starts the
+/** The start call: its callback only marks it, its destroy starts the
  * coroutine (or, if the loop closed first, fails its future and destroys
  * it), since destroy runs last and the frame may be gone after a resume. */
 struct start_call {
@@ -546,7 +570,7 @@ struct start_call {
     promise_base *promise;
     bool ran = false;
 
-    /* Schedules h's start on l's next tick: 0 or a negative errno. */
+    /** Schedules h's start on l's next tick: 0 or a negative errno. */
     static int schedule(loom_loop *l, std::coroutine_handle<> h, promise_base &p) noexcept
     {
         auto *call = new (std::nothrow) start_call{h, &p};
@@ -578,7 +602,7 @@ struct start_call {
 
 } // namespace detail
 
-/* Starts t on l's next tick and returns its future (a new reference; the
+/** Starts t on l's next tick and returns its future (a new reference; the
  * coroutine runs on when the caller drops it). On failure (a closed loop, a
  * foreign thread, no memory) the frame is destroyed unrun and the result is
  * empty with errno set. */

@@ -1,4 +1,5 @@
-/* loom — Unix signals delivered to a loop.
+/** @file
+ * loom — Unix signals delivered to a loop.
  *
  * loom_signal_watch makes a signal (SIGINT, SIGTERM, SIGHUP, SIGUSR1, ...,
  * real-time signals) call a callback on the loop's thread, from the loop's
@@ -38,11 +39,11 @@
 
 LOOM_BEGIN_DECLS
 
-/* Called on the loop's thread with the signal and the number of deliveries
+/** Called on the loop's thread with the signal and the number of deliveries
  * since the last call (>= 1). It may unwatch any signal, its own included. */
 typedef void (*loom_signal_callback)(loom_loop *loop, int signo, unsigned count, void *data);
 
-/* Watches signo on loop: cb(loop, signo, count, data) runs after each
+/** Watches signo on loop: cb(loop, signo, count, data) runs after each
  * delivery (coalesced, see above). One watch per signal per loop. The watch
  * owns data from a successful call on: destroy(data) (may be NULL) runs
  * exactly once, when the watch is removed or the loop closes; never on
@@ -54,7 +55,7 @@ typedef void (*loom_signal_callback)(loom_loop *loop, int signo, unsigned count,
 LOOM_API int loom_signal_watch(loom_loop *loop, int signo, loom_signal_callback cb, void *data,
                                loom_destroy_fn destroy);
 
-/* Removes the loop's watch of signo and runs its destroy (inside this call).
+/** Removes the loop's watch of signo and runs its destroy (inside this call).
  * Deliveries not yet reported to the callback are dropped. If it was the
  * process's last watch of signo, the previous disposition is restored (see
  * above). Returns 0, -ENOENT if the loop does not watch signo, -EINVAL for

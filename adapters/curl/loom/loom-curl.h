@@ -1,4 +1,5 @@
-/* loom-curl — libcurl transfers as loom futures, on any loom loop.
+/** @file
+ * loom-curl — libcurl transfers as loom futures, on any loom loop.
  *
  * Each loop gets one curl multi handle, made on first use and driven through
  * libcurl's multi_socket interface: curl's sockets become loom fd watches,
@@ -15,7 +16,7 @@
  * curl's connections and frees the multi handle: no fd, watch or timer is
  * left. Everything here is called on the loop's thread.
  *
- *   #include <loom/loom-curl.h>      pkg-config: loom-curl */
+ *     #include <loom/loom-curl.h>      pkg-config: loom-curl */
 #ifndef LOOM_CURL_H
 #define LOOM_CURL_H
 
@@ -25,12 +26,12 @@
 
 LOOM_BEGIN_DECLS
 
-/* Receives the body as curl delivers it: returns n to go on, anything else
+/** Receives the body as curl delivers it: returns n to go on, anything else
  * aborts the transfer (CURLE_WRITE_ERROR). Never called once the transfer's
  * future is done (also not after it was cancelled). */
 typedef size_t (*loom_curl_write_fn)(const char *ptr, size_t n, void *data);
 
-/* Starts the transfer set up on easy on loop's multi handle and returns its
+/** Starts the transfer set up on easy on loop's multi handle and returns its
  * future (a new reference), or NULL with errno set (ESHUTDOWN: loop closed,
  * ENOMEM, EINVAL: NULL easy, EIO: curl refused the handle); on NULL the
  * caller still owns easy.
@@ -53,7 +54,7 @@ typedef size_t (*loom_curl_write_fn)(const char *ptr, size_t n, void *data);
  * next tick; write is not called after the cancel. */
 LOOM_API loom_future *loom_curl_fetch(loom_loop *loop, CURL *easy, loom_curl_write_fn write, void *data);
 
-/* The accessors take a future loom_curl_fetch returned (or a combinator's
+/** The accessors take a future loom_curl_fetch returned (or a combinator's
  * result that shares its value, e.g. loom_future_timeout's).
  *
  * curl's result (CURLE_OK, CURLE_COULDNT_CONNECT, ...) of a resolved
@@ -61,20 +62,20 @@ LOOM_API loom_future *loom_curl_fetch(loom_loop *loop, CURL *easy, loom_curl_wri
  * pending, -ECANCELED, -ESHUTDOWN; -EINVAL for NULL). */
 LOOM_API int loom_curl_result(loom_future *future);
 
-/* The last HTTP status received (200, 404, ...), 0 if none (no response,
+/** The last HTTP status received (200, 404, ...), 0 if none (no response,
  * not resolved). */
 LOOM_API long loom_curl_http_status(loom_future *future);
 
-/* The collected body (borrowed from the future's value; NULL and *len 0 when
+/** The collected body (borrowed from the future's value; NULL and *len 0 when
  * empty or not resolved). len may be NULL. */
 LOOM_API const char *loom_curl_body(loom_future *future, size_t *len);
 
-/* Takes the collected body out of the future: the caller frees it with
+/** Takes the collected body out of the future: the caller frees it with
  * free(). NULL (and *len 0) when empty or not resolved; a second call returns
  * NULL. The body is NUL-terminated (not counted in *len). */
 LOOM_API char *loom_curl_take_body(loom_future *future, size_t *len);
 
-/* The easy handle of a resolved transfer (borrowed, freed with the future's
+/** The easy handle of a resolved transfer (borrowed, freed with the future's
  * value), for curl_easy_getinfo; NULL otherwise. */
 LOOM_API CURL *loom_curl_easy(loom_future *future);
 

@@ -1,4 +1,5 @@
-/* loom-gio — GIO's async calls as loom futures (part of libloom-glib when
+/** @file
+ * loom-gio — GIO's async calls as loom futures (part of libloom-glib when
  * GIO is available).
  *
  * A GIO *_async call delivers its result on the thread-default GMainContext
@@ -24,22 +25,22 @@
 
 LOOM_BEGIN_DECLS
 
-/* Turns a GAsyncResult into the future's value, on the loop's thread, inside
+/** Turns a GAsyncResult into the future's value, on the loop's thread, inside
  * the GAsyncReadyCallback: returns the value (owned by the future from then
  * on, freed with the destroy function given with it), or NULL with *error
  * set to fail the future. NULL with no error resolves it with NULL. source
  * and result are borrowed. */
 typedef gpointer (*loom_gio_finish_fn)(GObject *source, GAsyncResult *result, GError **error);
 
-/* What to pass to a GIO *_async call. */
+/** What to pass to a GIO *_async call. */
 typedef struct loom_gio_call {
-    loom_future *future;          /* the caller's reference */
-    GCancellable *cancellable;    /* borrowed (valid while future is): pass it to the call */
-    GAsyncReadyCallback callback; /* pass these two as its callback and user data */
-    gpointer user_data;
+    loom_future *future;          /**< the caller's reference */
+    GCancellable *cancellable;    /**< borrowed (valid while future is): pass it to the call */
+    GAsyncReadyCallback callback; /**< pass these two as its callback and user data */
+    gpointer user_data;           /**< the bridge's, released by callback */
 } loom_gio_call;
 
-/* Prepares one GIO call on loop. Pass call->cancellable, call->callback and
+/** Prepares one GIO call on loop. Pass call->cancellable, call->callback and
  * call->user_data to exactly one *_async call (its callback runs exactly
  * once, which releases what the bridge holds). With finish NULL, the future
  * resolves with a reference to the GAsyncResult (loom_future_value: borrowed;
@@ -58,32 +59,34 @@ typedef struct loom_gio_call {
 LOOM_API int loom_gio_call_init(loom_gio_call *call, loom_loop *loop, loom_gio_finish_fn finish,
                                 GDestroyNotify destroy);
 
-/* The negative errno for a GError: G_IO_ERROR codes that have one map to it
+/** The negative errno for a GError: G_IO_ERROR codes that have one map to it
  * (G_IO_ERROR_NOT_FOUND -> -ENOENT, G_IO_ERROR_CONNECTION_REFUSED ->
  * -ECONNREFUSED, G_IO_ERROR_CANCELLED -> -ECANCELED, ...), everything else
  * to -EIO. error is borrowed; NULL gives 0. */
 LOOM_API int loom_gio_errno(const GError *error);
 
-/* Completes future from a GError (borrowed): G_IO_ERROR_CANCELLED cancels
+/** Completes future from a GError (borrowed): G_IO_ERROR_CANCELLED cancels
  * it, any other error fails it with loom_gio_errno and error->message.
  * Returns 0, -EINVAL (NULL error, or the future is already done). */
 LOOM_API int loom_gio_fail(loom_future *future, const GError *error);
 
-/* --- convenience futures: each returns a new future reference, or NULL with
+/** @name Convenience futures
+ * Each returns a new future reference, or NULL with
  * errno set (EINVAL, ESHUTDOWN, ENOMEM); a context nobody drives gives a
  * future failed with -ENOTCONN. Arguments are borrowed (GIO takes its own
- * references for the call). ----------------------------------------------- */
+ * references for the call). */
+///@{
 
-/* g_file_load_contents_async: resolves with a GBytes of the whole file
+/** g_file_load_contents_async: resolves with a GBytes of the whole file
  * (owned by the future: loom_future_steal_value to keep it, then
  * g_bytes_unref). */
 LOOM_API loom_future *loom_gio_load_contents(loom_loop *loop, GFile *file);
 
-/* g_socket_client_connect_async: resolves with the GSocketConnection (owned
+/** g_socket_client_connect_async: resolves with the GSocketConnection (owned
  * by the future; steal it or g_object_ref it to keep it). */
 LOOM_API loom_future *loom_gio_connect(loom_loop *loop, GSocketClient *client, GSocketConnectable *connectable);
 
-/* g_dbus_connection_call: resolves with the reply GVariant (owned by the
+/** g_dbus_connection_call: resolves with the reply GVariant (owned by the
  * future; steal it, then g_variant_unref). parameters may be floating: GIO
  * sinks it, as g_dbus_connection_call does. A D-Bus error fails the future
  * with -EIO and its message (the D-Bus error name is in it). */
@@ -92,6 +95,7 @@ LOOM_API loom_future *loom_gio_dbus_call(loom_loop *loop, GDBusConnection *conne
                                          const char *method_name, GVariant *parameters,
                                          const GVariantType *reply_type, GDBusCallFlags flags,
                                          int timeout_msec);
+///@}
 
 LOOM_END_DECLS
 

@@ -1,4 +1,5 @@
-/* loom-glib — loom inside a GLib main loop.
+/** @file
+ * loom-glib — loom inside a GLib main loop.
  *
  * A loop made here runs on a GMainContext that the host program iterates
  * (gtk_main, g_main_loop_run, g_application_run), through one GSource of its
@@ -21,7 +22,7 @@
 
 LOOM_BEGIN_DECLS
 
-/* Creates a loop on ctx (NULL: the calling thread's default context, see
+/** Creates a loop on ctx (NULL: the calling thread's default context, see
  * g_main_context_ref_thread_default) and binds it to the calling thread. The
  * loop holds a reference to the context until it is closed — or, closed
  * while a GLib dispatch runs on the thread (its last reference dropped in a
@@ -34,20 +35,20 @@ LOOM_BEGIN_DECLS
  * (one reference), or a negative errno. */
 LOOM_API int loom_glib_loop_new(loom_loop **loopp, GMainContext *ctx);
 
-/* Sets the GLib priority of the loop's source (G_PRIORITY_HIGH, ...,
+/** Sets the GLib priority of the loop's source (G_PRIORITY_HIGH, ...,
  * G_PRIORITY_DEFAULT, ...): sources of a higher priority that are ready are
  * dispatched before loom's callbacks, and lower ones only while loom has
  * nothing ready. Returns 0, -EINVAL if loop is not a GLib loop, -ESHUTDOWN
  * once it is closed. */
 LOOM_API int loom_glib_loop_set_priority(loom_loop *loop, int priority);
 
-/* The context the loop runs on (borrowed: valid while the loop is open), or
+/** The context the loop runs on (borrowed: valid while the loop is open), or
  * NULL if loop is not an open GLib loop. */
 LOOM_API GMainContext *loom_glib_loop_context(loom_loop *loop);
 
 /* --- the GLib guest: a GMainContext driven from any loom loop ------------- */
 
-/* A guest runs GLib's own protocol on a context — prepare, query, check,
+/** A guest runs GLib's own protocol on a context — prepare, query, check,
  * dispatch — as work of a loom loop of any backend (epoll, poll, libevent,
  * Qt, or a GLib loop on another context), on the loop's thread: GLib's poll
  * fds become loom fd watches, its timeout one loom timer, and prepare/query
@@ -80,7 +81,7 @@ LOOM_API GMainContext *loom_glib_loop_context(loom_loop *loop);
  * error handler (-EEXIST, naming the fd), once per fd, and goes on. */
 typedef struct loom_glib_guest loom_glib_guest;
 
-/* Drives ctx (NULL: the calling thread's default context, see
+/** Drives ctx (NULL: the calling thread's default context, see
  * g_main_context_ref_thread_default) from loop, which must belong to the
  * calling thread. The guest acquires ctx (g_main_context_acquire) and holds a
  * reference to it and to loop until freed. Returns 0 and a guest the caller
@@ -90,14 +91,14 @@ typedef struct loom_glib_guest loom_glib_guest;
  * the loop); free it still. */
 LOOM_API int loom_glib_guest_new(loom_glib_guest **guestp, loom_loop *loop, GMainContext *ctx);
 
-/* Detaches and frees the guest: removes every fd watch, timer, hook and
+/** Detaches and frees the guest: removes every fd watch, timer, hook and
  * source it added, releases the context (which stays usable, with its
  * sources, by another guest or GLib's own loop) and drops its references.
  * Call it on the loop's thread, not from inside one of the context's
  * dispatches. NULL is ignored. */
 LOOM_API void loom_glib_guest_free(loom_glib_guest *guest);
 
-/* How many GLib dispatch rounds (g_main_context_dispatch calls) the guest
+/** How many GLib dispatch rounds (g_main_context_dispatch calls) the guest
  * ran; for tests and debugging. */
 LOOM_API uint64_t loom_glib_guest_dispatches(const loom_glib_guest *guest);
 

@@ -1,10 +1,11 @@
-/* loom-event — loom inside a libevent event_base.
+/** @file
+ * loom-event — loom inside a libevent event_base.
  *
  * The loop's callbacks, timers and fd watches become events of the base, so
  * they run while the host program runs the base as usual
  * (event_base_dispatch, event_base_loop).
  *
- *   #include <loom/loom-event.h>      pkg-config: loom-event */
+ *     #include <loom/loom-event.h>      pkg-config: loom-event */
 #ifndef LOOM_EVENT_H
 #define LOOM_EVENT_H
 
@@ -14,7 +15,7 @@ struct event_base;
 
 LOOM_BEGIN_DECLS
 
-/* Creates a loop on base, bound to the calling thread (the thread that runs
+/** Creates a loop on base, bound to the calling thread (the thread that runs
  * base). base is borrowed, not owned: the caller keeps it alive longer than
  * the loop — close the loop (loom_loop_close or the last loom_loop_unref)
  * before event_base_free(base). A closed loop leaves no event in base.

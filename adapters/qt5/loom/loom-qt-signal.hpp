@@ -1,9 +1,10 @@
-/* loom-qt-signal — the next emission of a Qt signal as a loom::future.
+/** @file
+ * loom-qt-signal — the next emission of a Qt signal as a loom::future.
  *
  * Header-only over loom/loom.hpp and Qt5Core (C++17):
  *
  *     loom::future f = loom::next_emission(loop, socket, &Sender::progress);
- *     loom::future t(loom_future_timeout(f.get(), 5 * LOOM_NS_PER_SEC), loom::adopt);
+ *     loom::future t(loom_future_timeout(f.get(), LOOM_SEC(5)), loom::adopt);
  *     int r = co_await t;            // in a loom::task coroutine
  *     auto *args = f.value_as<std::tuple<int, QString>>();
  *
@@ -72,7 +73,7 @@ template <class... Params> struct decayed_tuple<std::tuple<Params...>> {
     using type = std::tuple<std::decay_t<Params>...>;
 };
 
-/* What the two connections and the future's done callback share. */
+/** What the two connections and the future's done callback share. */
 struct emission_wait {
     future result;
     QMetaObject::Connection emitted;
@@ -102,12 +103,12 @@ template <class... Params> struct emission_slot<std::tuple<Params...>> {
 
 } // namespace detail
 
-/* The value type of next_emission's future for a signal of type Signal
+/** The value type of next_emission's future for a signal of type Signal
  * (decltype(&Sender::signal)): its arguments decayed, without QPrivateSignal. */
 template <class Signal>
 using emission_t = typename detail::decayed_tuple<typename detail::signal_traits<Signal>::params>::type;
 
-/* A new future on l for the next emission of sender's signal (see above).
+/** A new future on l for the next emission of sender's signal (see above).
  * The caller owns the returned handle. Empty, with errno set, when the future
  * cannot be made (ENOMEM); failed with -EINVAL when sender is null or the
  * signal cannot be connected. */

@@ -1,4 +1,5 @@
-/* loom-qt — loom inside a Qt 5 event loop.
+/** @file
+ * loom-qt — loom inside a Qt 5 event loop.
  *
  * A loop made here runs on the calling thread's QAbstractEventDispatcher, so
  * its callbacks, timers and fd watches run while the host program runs Qt as
@@ -31,14 +32,14 @@
 
 LOOM_BEGIN_DECLS
 
-/* Creates a loop on the calling thread's Qt event dispatcher and binds it to
+/** Creates a loop on the calling thread's Qt event dispatcher and binds it to
  * the calling thread. Returns 0 and a new loop the caller owns (one
  * reference), -EINVAL if loopp is NULL, -ENXIO if there is no
  * QCoreApplication or the calling thread has no Qt event dispatcher (a thread
  * not started by QThread), or -ENOMEM. */
 LOOM_API int loom_qt_loop_new(loom_loop **loopp);
 
-/* --- the Qt guest: Qt running on a loom loop ------------------------------
+/** @name The Qt guest: Qt running on a loom loop
  *
  * The other direction: a QAbstractEventDispatcher over a loom loop, so that
  * QTimer, QSocketNotifier, posted events, deleteLater and QEventLoop::exec run
@@ -74,8 +75,9 @@ LOOM_API int loom_qt_loop_new(loom_loop **loopp);
  * with the QCoreApplication it was installed for, or by its QThread). The
  * loop must outlive neither: it may be closed before, then Qt gets no more
  * events from it. Use the dispatcher on the loop's thread only. */
+///@{
 
-/* Installs a new loom dispatcher for the calling thread: call it before the
+/** Installs a new loom dispatcher for the calling thread: call it before the
  * QCoreApplication (or QGuiApplication, QApplication) is made, on the main
  * thread, or first thing in a thread that Qt has not given a dispatcher yet.
  * Qt owns the dispatcher from then on. Returns 0, -EINVAL for a NULL loop
@@ -84,13 +86,14 @@ LOOM_API int loom_qt_loop_new(loom_loop **loopp);
  * -EBUSY if the thread has a dispatcher already, or -ENOMEM. Without Qt's
  * private headers at build time the guest is not built: -ENOTSUP. */
 LOOM_API int loom_qt_dispatcher_install(loom_loop *loop);
+///@}
 
 LOOM_END_DECLS
 
 #ifdef __cplusplus
 class QAbstractEventDispatcher;
 
-/* A new loom dispatcher over loop, owned by the caller until it is given to
+/** A new loom dispatcher over loop, owned by the caller until it is given to
  * Qt (QCoreApplication::setEventDispatcher, QThread::setEventDispatcher).
  * NULL for a NULL or closed loop, a loop of another thread or of
  * loom_qt_loop_new, or out of memory. */
