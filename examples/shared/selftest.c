@@ -15,10 +15,30 @@ enum {
     TEXT_MAX = 128,
 };
 
-/* What the labels must end with: 5..0, 1² + 2² + ... + 5², the server's line. */
-static const char *const final_text[WORK_ITEMS] = {"Countdown: 0", "Sum of squares: 55",
-                                                   "Fetched: hello from loopback"};
-static const char *const item_name[WORK_ITEMS] = {"countdown", "compute", "fetch"};
+/* What the labels must end with: 5..0, 1² + 2² + ... + 5², the servers'
+ * lines, the temporary file's. */
+static const char *const final_text[WORK_ITEMS] = {
+    [WORK_COUNTDOWN] = "Countdown: 0",
+    [WORK_COMPUTE] = "Sum of squares: 55",
+    [WORK_FETCH] = "Fetched: hello from loopback",
+#ifdef WORK_WITH_CURL
+    [WORK_HTTP] = "HTTP 200: hello over HTTP",
+#endif
+#ifdef WORK_WITH_GIO
+    [WORK_FILE] = "Read through GIO: hello from a file",
+#endif
+};
+static const char *const item_name[WORK_ITEMS] = {
+    [WORK_COUNTDOWN] = "countdown",
+    [WORK_COMPUTE] = "compute",
+    [WORK_FETCH] = "fetch",
+#ifdef WORK_WITH_CURL
+    [WORK_HTTP] = "http",
+#endif
+#ifdef WORK_WITH_GIO
+    [WORK_FILE] = "file",
+#endif
+};
 
 struct selftest {
     const struct selftest_ui *ui;
@@ -73,7 +93,9 @@ static void wait_for_results(void *data)
             return;
         }
     }
-    printf("self-test passed: labels ended with \"%s\", \"%s\" and \"%s\"\n", texts[0], texts[1], texts[2]);
+    for (int i = 0; i < WORK_ITEMS; i++)
+        printf("%s ended with \"%s\"\n", item_name[i], texts[i]);
+    printf("self-test passed\n");
     t->ui->quit(t->app, 0);
 }
 
