@@ -305,21 +305,24 @@ static int http_task(void *arg)
 #ifdef WORK_WITH_GIO
 /* --- file: a temporary file read back through GIO ----------------------------- */
 
-/* Writes FILE_TEXT to a new temporary file; returns its path (g_free) or NULL. */
-static char *write_temp_file(void)
+/* Writes FILE_TEXT to a new temporary file: 0 and its path in *pathp (the
+ * caller g_frees it), or a negative errno. */
+static int write_temp_file(char **pathp)
 {
     char *path = g_build_filename(g_get_tmp_dir(), "loom-example-XXXXXX", NULL);
     int fd = g_mkstemp(path);
-    bool written = fd >= 0 && write(fd, FILE_TEXT, sizeof(FILE_TEXT) - 1) == (ssize_t)sizeof(FILE_TEXT) - 1;
+    ssize_t n = fd >= 0 ? write(fd, FILE_TEXT, sizeof(FILE_TEXT) - 1) : -1;
+    int r = n == (ssize_t)sizeof(FILE_TEXT) - 1 ? 0 : n < 0 ? -errno : -EIO;
     if (fd >= 0)
         close(fd);
-    if (!written) {
+    if (r < 0) {
         if (fd >= 0)
             unlink(path);
         g_free(path);
-        return NULL;
+        return r;
     }
-    return path;
+    *pathp = path;
+    return 0;
 }
 
 /* loom_gio_load_contents with the work's context as thread-default, which
@@ -339,15 +342,20 @@ static loom_future *load_contents(struct work *w, const char *path)
 static int file_task(void *arg)
 {
     struct work *w = arg;
-    char *path = write_temp_file();
-    loom_future *contents = path ? load_contents(w, path) : NULL;
-    int r = path ? await_made(contents) : -errno;
+    char *path = NULL;
+    int r = write_temp_file(&path);
+    loom_future *contents = r == 0 ? load_contents(w, path) : NULL;
+    if (r == 0)
+        r = await_made(contents);
     GBytes *bytes = r == 0 ? loom_future_value(contents) : NULL;
     gsize len = bytes ? g_bytes_get_size(bytes) : 0;
     if (len > 1)
         show(w, WORK_FILE, "Read through GIO: %.*s", (int)len - 1, (const char *)g_bytes_get_data(bytes, NULL));
+    else if (r < 0) /* GIO's message where it gave one */
+        show(w, WORK_FILE, "Read failed: %s",
+             contents && loom_future_message(contents) ? loom_future_message(contents) : loom_strerror(r));
     else
-        show(w, WORK_FILE, "Read failed: %s", r < 0 ? loom_strerror(r) : "the file is empty");
+        show(w, WORK_FILE, "Read failed: the file is empty");
     loom_future_unref(contents);
     if (path)
         unlink(path);
