@@ -35,7 +35,7 @@ build() { # build OUT LANG SOURCES... -- MODULES...
                 # shellcheck disable=SC2086 # word splitting of the flags is wanted
                 $CC -std=gnu11 -c -o "$work/$out-${f##*/}.o" "$f" $includes $(pkg-config --cflags "$@")
                 objects="$objects $work/$out-${f##*/}.o" ;;
-            -I*) includes="$includes $f" ;;
+            -I* | -D*) includes="$includes $f" ;;
             *) objects="$objects $f" ;;
             esac
         done
@@ -58,14 +58,21 @@ run "$work/demo" >/dev/null
 build tasks c "$src/examples/tasks.c" -- loom
 run "$work/tasks" >/dev/null
 build echo-server c "$src/examples/echo-server.c" -- loom
-shared="-I$src/examples/shared $src/examples/shared/work.c $src/examples/shared/selftest.c"
-# shellcheck disable=SC2086 # $shared is several words
+# The shared work's optional items (work.h), as the build tree enables them;
+# the macros come before the sources (a C++ build compiles each .c as it comes).
+work_defs="" work_mods=""
+if have loom-curl; then work_defs="-DWORK_WITH_CURL" work_mods="loom-curl"; fi
+if have loom-glib && pkg-config --print-requires loom-glib | grep -q gio-2.0; then
+    work_defs="$work_defs -DWORK_WITH_GIO" work_mods="$work_mods loom-glib"
+fi
+shared="-I$src/examples/shared $work_defs $src/examples/shared/work.c $src/examples/shared/selftest.c"
+# shellcheck disable=SC2086 # $shared and $work_mods are several words
 if have loom-glib gtk+-3.0; then
-    build gtk-example c "$src/examples/gtk/main.c" $shared -- loom-glib gtk+-3.0
+    build gtk-example c "$src/examples/gtk/main.c" $shared -- loom-glib gtk+-3.0 $work_mods
 else skip gtk-example "loom-glib gtk+-3.0"; fi
 # shellcheck disable=SC2086
 if have loom-qt5 Qt5Widgets; then
-    build qt-example c++ "$src/examples/qt/main.cpp" $shared -- loom-qt5 Qt5Widgets
+    build qt-example c++ "$src/examples/qt/main.cpp" $shared -- loom-qt5 Qt5Widgets $work_mods
 else skip qt-example "loom-qt5 Qt5Widgets"; fi
 if have loom-glib loom-qt5 gio-2.0 Qt5Network; then
     build one-thread c++ "$src/examples/one-thread/main.cpp" -- loom-glib loom-qt5 gio-2.0 Qt5Network

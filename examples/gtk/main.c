@@ -36,22 +36,11 @@ static const struct work_ui work_hooks = {.set_label = set_label, .set_busy = se
 
 /* --- buttons ------------------------------------------------------------- */
 
-static void on_countdown_clicked(GtkButton *button, gpointer data)
+static void on_start_clicked(GtkButton *button, gpointer data)
 {
     struct app *app = data;
-    work_start_countdown(app->work); /* a failure shows in the label */
-}
-
-static void on_compute_clicked(GtkButton *button, gpointer data)
-{
-    struct app *app = data;
-    work_start_compute(app->work);
-}
-
-static void on_fetch_clicked(GtkButton *button, gpointer data)
-{
-    struct app *app = data;
-    work_start_fetch(app->work);
+    enum work_item item = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(button), "work-item"));
+    work_start(app->work, item); /* a failure shows in the label */
 }
 
 static void on_modal_clicked(GtkButton *button, gpointer data)
@@ -90,9 +79,10 @@ static void build_window(struct app *app, const char *backend)
     gtk_grid_set_column_spacing(grid, 12);
     gtk_container_add(GTK_CONTAINER(app->window), GTK_WIDGET(grid));
 
-    app->start[WORK_COUNTDOWN] = add_row(app, grid, 0, "Start countdown", G_CALLBACK(on_countdown_clicked));
-    app->start[WORK_COMPUTE] = add_row(app, grid, 1, "Compute", G_CALLBACK(on_compute_clicked));
-    app->start[WORK_FETCH] = add_row(app, grid, 2, "Fetch", G_CALLBACK(on_fetch_clicked));
+    for (int i = 0; i < WORK_ITEMS; i++) {
+        app->start[i] = add_row(app, grid, i, work_button_text(i), G_CALLBACK(on_start_clicked));
+        g_object_set_data(G_OBJECT(app->start[i]), "work-item", GINT_TO_POINTER(i));
+    }
     app->modal_button = add_row(app, grid, WORK_ITEMS, "Modal dialog", G_CALLBACK(on_modal_clicked));
     for (int i = 0; i < WORK_ITEMS; i++) {
         app->label[i] = gtk_label_new(NULL);

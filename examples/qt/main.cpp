@@ -64,11 +64,12 @@ void build_window(App *app, const char *backend)
     app->window.setWindowTitle(QStringLiteral("loom on Qt Widgets (%1 backend)").arg(QString::fromUtf8(backend)));
     app->window.resize(420, 0);
     auto *grid = new QGridLayout(&app->window);
-    app->start[WORK_COUNTDOWN] = new QPushButton(QStringLiteral("Start countdown"));
-    app->start[WORK_COMPUTE] = new QPushButton(QStringLiteral("Compute"));
-    app->start[WORK_FETCH] = new QPushButton(QStringLiteral("Fetch"));
     app->modal_button = new QPushButton(QStringLiteral("Modal dialog"));
     for (int i = 0; i < WORK_ITEMS; i++) {
+        auto item = static_cast<enum work_item>(i);
+        app->start[i] = new QPushButton(QString::fromUtf8(work_button_text(item)));
+        // A failure to start shows in the label.
+        QObject::connect(app->start[i], &QPushButton::clicked, [app, item] { work_start(app->work, item); });
         app->label[i] = new QLabel;
         grid->addWidget(app->start[i], i, 0);
         grid->addWidget(app->label[i], i, 1);
@@ -76,10 +77,6 @@ void build_window(App *app, const char *backend)
     grid->addWidget(app->modal_button, WORK_ITEMS, 0);
     grid->setColumnStretch(1, 1);
 
-    // A failure to start shows in the label.
-    QObject::connect(app->start[WORK_COUNTDOWN], &QPushButton::clicked, [app] { work_start_countdown(app->work); });
-    QObject::connect(app->start[WORK_COMPUTE], &QPushButton::clicked, [app] { work_start_compute(app->work); });
-    QObject::connect(app->start[WORK_FETCH], &QPushButton::clicked, [app] { work_start_fetch(app->work); });
     QObject::connect(app->modal_button, &QPushButton::clicked, [app] { run_modal(app); });
 }
 

@@ -3,7 +3,7 @@
  * It clicks the app's real buttons and reads its real labels through the
  * hooks below, from the toolkit's own timers (where a user's click would come
  * from), never from loom: a loom that stalls cannot hide its own failure.
- * It starts both pieces of work, opens the modal dialog while they run,
+ * It starts every piece of work, opens the modal dialog while they run,
  * closes it from a timer once a label has moved (failing if none moves within
  * 5 s), checks that they end with the right results, then quits the app with
  * status 0, or 1 and a message on stderr. A watchdog exits with status 2 if

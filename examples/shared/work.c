@@ -4,6 +4,12 @@
 #include "work.h"
 
 #include <loom/stream.h>
+#ifdef WORK_WITH_CURL
+#include <loom/loom-curl.h>
+#endif
+#ifdef WORK_WITH_GIO
+#include <loom/loom-gio.h>
+#endif
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -23,6 +29,15 @@ static const int64_t COMPUTE_TIMEOUT_NS = 5000 * 1000000LL;
 static const int64_t FETCH_TIMEOUT_NS = 5000 * 1000000LL;
 static const char GREETING[] = "hello from loopback\n";
 enum { GREETING_LIMIT = 256 };
+#ifdef WORK_WITH_CURL
+/* Any request gets this page; its body is the "hello over HTTP" line. */
+static const char HTTP_RESPONSE[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n"
+                                    "Connection: close\r\n\r\nhello over HTTP\n";
+enum { HTTP_HEAD_LIMIT = 8192, HTTP_TIMEOUT_MS = 5000 };
+#endif
+#ifdef WORK_WITH_GIO
+static const char FILE_TEXT[] = "hello from a file\n";
+#endif
 
 struct work {
     loom_loop *loop;
@@ -31,6 +46,14 @@ struct work {
     loom_future *tasks[WORK_ITEMS]; /* the running task of each item, or NULL */
     loom_server *server;            /* answers each connection with GREETING */
     char port[12];                  /* the server's, for the fetch task */
+#ifdef WORK_WITH_CURL
+    loom_server *http_server; /* answers each request with HTTP_RESPONSE */
+    char http_port[12];
+#endif
+#ifdef WORK_WITH_GIO
+    GMainContext *gio_context; /* GIO's calls deliver their results here */
+    loom_glib_guest *gio_guest; /* drives gio_context if the loop does not */
+#endif
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -166,18 +189,20 @@ static void on_accept(loom_server *server, loom_stream *stream, void *data)
     loom_future_unref(loom_stream_close(stream));
 }
 
-static int server_start(struct work *w)
+/* Listens on 127.0.0.1 (a port the kernel picks, written to port) and
+ * hands each connection to accept_fn(server, stream, w). */
+static int server_start(struct work *w, loom_server **serverp, char port[12], loom_accept_fn accept_fn)
 {
-    int r = loom_tcp_listen(w->loop, "127.0.0.1", "0", NULL, &w->server);
+    int r = loom_tcp_listen(w->loop, "127.0.0.1", "0", NULL, serverp);
     if (r == 0)
-        r = loom_server_on_accept(w->server, on_accept, NULL, NULL);
-    int port = r == 0 ? loom_server_port(w->server) : r;
-    if (port < 0) {
-        loom_server_close(w->server);
-        w->server = NULL;
-        return port;
+        r = loom_server_on_accept(*serverp, accept_fn, w, NULL);
+    int number = r == 0 ? loom_server_port(*serverp) : r;
+    if (number < 0) {
+        loom_server_close(*serverp);
+        *serverp = NULL;
+        return number;
     }
-    snprintf(w->port, sizeof(w->port), "%d", port);
+    snprintf(port, 12, "%d", number);
     return 0;
 }
 
@@ -212,36 +237,225 @@ static int fetch_task(void *arg)
     return 0;
 }
 
+#ifdef WORK_WITH_CURL
+/* --- http: libcurl through loom_curl, from a loopback HTTP server on loom ---- */
+
+/* One connection of the HTTP server: reads the request head, answers with
+ * the fixed page and closes (after the flush). */
+static int http_answer_task(void *arg)
+{
+    loom_stream *stream = arg;
+    loom_future *head = loom_stream_read_until(stream, "\r\n\r\n", 4, HTTP_HEAD_LIMIT);
+    loom_bytes *b = await_made(head) == 0 ? loom_future_value(head) : NULL;
+    if (b && !b->eof) /* any complete request head: the page is the same */
+        loom_stream_write(stream, HTTP_RESPONSE, sizeof(HTTP_RESPONSE) - 1, NULL);
+    loom_future_unref(head);
+    loom_future_unref(loom_stream_close(stream));
+    return 0;
+}
+
+static void on_http_accept(loom_server *server, loom_stream *stream, void *data)
+{
+    struct work *w = data;
+    loom_future *task = loom_task_spawn(w->loop, http_answer_task, stream);
+    if (!task)
+        loom_stream_abort(stream);
+    loom_future_unref(task); /* the task closes the stream; the loop's close ends it at the latest */
+}
+
+/* Shows what curl brought back from the resolved transfer. */
+static void show_http(struct work *w, loom_future *transfer)
+{
+    int result = loom_curl_result(transfer);
+    long status = loom_curl_http_status(transfer);
+    size_t len;
+    const char *body = loom_curl_body(transfer, &len);
+    if (result == CURLE_OK && status == 200 && len > 1)
+        show(w, WORK_HTTP, "HTTP %ld: %.*s", status, (int)len - 1, body); /* without its newline */
+    else
+        show(w, WORK_HTTP, "HTTP failed: %s (status %ld)", curl_easy_strerror((CURLcode)result), status);
+}
+
+static int http_task(void *arg)
+{
+    struct work *w = arg;
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%s/", w->http_port);
+    CURL *easy = curl_easy_init();
+    loom_future *transfer = NULL;
+    int r = -ENOMEM;
+    if (easy) {
+        curl_easy_setopt(easy, CURLOPT_URL, url);
+        curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)HTTP_TIMEOUT_MS);
+        transfer = loom_curl_fetch(w->loop, easy, NULL, NULL); /* owns easy from here */
+        r = await_made(transfer); /* cancelled with the task: curl drops the transfer */
+        if (!transfer)
+            curl_easy_cleanup(easy);
+    }
+    if (r == 0)
+        show_http(w, transfer);
+    else
+        show(w, WORK_HTTP, "HTTP failed: %s", loom_strerror(r));
+    loom_future_unref(transfer);
+    item_done(w, WORK_HTTP);
+    return 0;
+}
+#endif
+
+#ifdef WORK_WITH_GIO
+/* --- file: a temporary file read back through GIO ----------------------------- */
+
+/* Writes FILE_TEXT to a new temporary file: 0 and its path in *pathp (the
+ * caller g_frees it), or a negative errno. */
+static int write_temp_file(char **pathp)
+{
+    char *path = g_build_filename(g_get_tmp_dir(), "loom-example-XXXXXX", NULL);
+    int fd = g_mkstemp(path);
+    ssize_t n = fd >= 0 ? write(fd, FILE_TEXT, sizeof(FILE_TEXT) - 1) : -1;
+    int r = n == (ssize_t)sizeof(FILE_TEXT) - 1 ? 0 : n < 0 ? -errno : -EIO;
+    if (fd >= 0)
+        close(fd);
+    if (r < 0) {
+        if (fd >= 0)
+            unlink(path);
+        g_free(path);
+        return r;
+    }
+    *pathp = path;
+    return 0;
+}
+
+/* loom_gio_load_contents with the work's context as thread-default, which
+ * is where GIO delivers the result. */
+static loom_future *load_contents(struct work *w, const char *path)
+{
+    GFile *file = g_file_new_for_path(path);
+    g_main_context_push_thread_default(w->gio_context);
+    loom_future *f = loom_gio_load_contents(w->loop, file);
+    int saved = errno;
+    g_main_context_pop_thread_default(w->gio_context);
+    g_object_unref(file);
+    errno = saved;
+    return f;
+}
+
+static int file_task(void *arg)
+{
+    struct work *w = arg;
+    char *path = NULL;
+    int r = write_temp_file(&path);
+    loom_future *contents = r == 0 ? load_contents(w, path) : NULL;
+    if (r == 0)
+        r = await_made(contents);
+    GBytes *bytes = r == 0 ? loom_future_value(contents) : NULL;
+    gsize len = bytes ? g_bytes_get_size(bytes) : 0;
+    if (len > 1)
+        show(w, WORK_FILE, "Read through GIO: %.*s", (int)len - 1, (const char *)g_bytes_get_data(bytes, NULL));
+    else if (r < 0) /* GIO's message where it gave one */
+        show(w, WORK_FILE, "Read failed: %s",
+             contents && loom_future_message(contents) ? loom_future_message(contents) : loom_strerror(r));
+    else
+        show(w, WORK_FILE, "Read failed: the file is empty");
+    loom_future_unref(contents);
+    if (path)
+        unlink(path);
+    g_free(path);
+    item_done(w, WORK_FILE);
+    return 0;
+}
+
+/* A GLib loop drives its own context; any other loop gets a context of the
+ * work's and a guest that drives it. */
+static int gio_start(struct work *w)
+{
+    GMainContext *ctx = loom_glib_loop_context(w->loop);
+    if (ctx) {
+        w->gio_context = g_main_context_ref(ctx);
+        return 0;
+    }
+    w->gio_context = g_main_context_new();
+    int r = loom_glib_guest_new(&w->gio_guest, w->loop, w->gio_context);
+    if (r < 0) {
+        g_main_context_unref(w->gio_context);
+        w->gio_context = NULL;
+    }
+    return r;
+}
+
+static void gio_stop(struct work *w)
+{
+    loom_glib_guest_free(w->gio_guest);
+    if (w->gio_context)
+        g_main_context_unref(w->gio_context);
+}
+#endif
+
 /* --- starting and stopping --------------------------------------------------- */
 
-static int start(struct work *w, enum work_item item, loom_task_fn fn, const char *first_label)
+static const struct {
+    const char *button;
+    loom_task_fn fn;
+    const char *first_label;
+} items[WORK_ITEMS] = {
+    [WORK_COUNTDOWN] = {"Start countdown", countdown_task, "Countdown: 5"},
+    [WORK_COMPUTE] = {"Compute", compute_task, "Computing: 0 of 5 results"},
+    [WORK_FETCH] = {"Fetch", fetch_task, "Fetching from 127.0.0.1 ..."},
+#ifdef WORK_WITH_CURL
+    [WORK_HTTP] = {"HTTP (libcurl)", http_task, "Fetching http://127.0.0.1/ ..."},
+#endif
+#ifdef WORK_WITH_GIO
+    [WORK_FILE] = {"Read a file (GIO)", file_task, "Reading a file through GIO ..."},
+#endif
+};
+
+const char *work_button_text(enum work_item item)
 {
+    return item < WORK_ITEMS ? items[item].button : "";
+}
+
+int work_start(struct work *w, enum work_item item)
+{
+    if (item >= WORK_ITEMS)
+        return -EINVAL;
     if (w->tasks[item])
         return -EBUSY;
-    w->tasks[item] = loom_task_spawn(w->loop, fn, w);
+    w->tasks[item] = loom_task_spawn(w->loop, items[item].fn, w);
     if (!w->tasks[item]) {
         int r = -errno;
         show(w, item, "Failed to start: %s", loom_strerror(r));
         return r;
     }
-    show(w, item, "%s", first_label);
+    show(w, item, "%s", items[item].first_label);
     set_busy(w, item, true);
     return 0;
 }
 
-int work_start_countdown(struct work *w)
+static void resources_stop(struct work *w)
 {
-    return start(w, WORK_COUNTDOWN, countdown_task, "Countdown: 5");
+    loom_server_close(w->server);
+#ifdef WORK_WITH_CURL
+    loom_server_close(w->http_server);
+#endif
+#ifdef WORK_WITH_GIO
+    gio_stop(w);
+#endif
 }
 
-int work_start_compute(struct work *w)
+/* The servers and GIO's context; on failure what was started is stopped. */
+static int resources_start(struct work *w)
 {
-    return start(w, WORK_COMPUTE, compute_task, "Computing: 0 of 5 results");
-}
-
-int work_start_fetch(struct work *w)
-{
-    return start(w, WORK_FETCH, fetch_task, "Fetching from 127.0.0.1 ...");
+    int r = server_start(w, &w->server, w->port, on_accept);
+#ifdef WORK_WITH_CURL
+    if (r == 0)
+        r = server_start(w, &w->http_server, w->http_port, on_http_accept);
+#endif
+#ifdef WORK_WITH_GIO
+    if (r == 0)
+        r = gio_start(w);
+#endif
+    if (r < 0)
+        resources_stop(w);
+    return r;
 }
 
 int work_new(struct work **workp, loom_loop *loop, const struct work_ui *ui, void *app)
@@ -254,7 +468,7 @@ int work_new(struct work **workp, loom_loop *loop, const struct work_ui *ui, voi
     w->loop = loom_loop_ref(loop);
     w->ui = ui;
     w->app = app;
-    int r = server_start(w);
+    int r = resources_start(w);
     if (r < 0) {
         loom_loop_unref(w->loop);
         free(w);
@@ -263,6 +477,12 @@ int work_new(struct work **workp, loom_loop *loop, const struct work_ui *ui, voi
     show(w, WORK_COUNTDOWN, "Countdown: not started");
     show(w, WORK_COMPUTE, "Sum of squares: not computed");
     show(w, WORK_FETCH, "Loopback server on port %s: not fetched", w->port);
+#ifdef WORK_WITH_CURL
+    show(w, WORK_HTTP, "HTTP server on port %s: not fetched", w->http_port);
+#endif
+#ifdef WORK_WITH_GIO
+    show(w, WORK_FILE, "File: not read");
+#endif
     *workp = w;
     return 0;
 }
@@ -278,7 +498,7 @@ void work_free(struct work *w)
     /* Cancelled tasks return at their await point: let them wind down. */
     while (work_busy(w) && loom_loop_run_once(w->loop, true) == 0)
         ;
-    loom_server_close(w->server);
+    resources_stop(w);
     loom_loop_unref(w->loop);
     free(w);
 }

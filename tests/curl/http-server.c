@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <check.h>
 #include "http-server.h"
 
 /* Room for the scale tests' 200 connections at once. */
@@ -30,6 +29,16 @@ struct http_server {
     connection *connections; /* every connection accepted, newest first */
     int n_connections;
 };
+
+/* No Check here: bench/curl-bench runs this server too. A setup failure
+ * aborts, which Check reports as the test's failure. */
+static void must(bool ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "%s failed\n", what);
+        abort();
+    }
+}
 
 unsigned char http_body_byte(size_t i)
 {
@@ -166,9 +175,9 @@ static void *accept_thread(void *data)
         if (fd < 0)
             continue;
         c = malloc(sizeof(*c));
-        ck_assert_ptr_nonnull(c);
+        must(c != NULL, "malloc");
         *c = (connection){server, fd, 0, NULL};
-        ck_assert_int_eq(pthread_create(&c->thread, NULL, connection_thread, c), 0);
+        must(pthread_create(&c->thread, NULL, connection_thread, c) == 0, "pthread_create");
         pthread_mutex_lock(&server->lock);
         c->next = server->connections;
         server->connections = c;
@@ -184,16 +193,16 @@ http_server *http_server_start(void)
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(addr);
 
-    ck_assert_ptr_nonnull(server);
+    must(server != NULL, "calloc");
     server->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ck_assert_int_ge(server->listen_fd, 0);
-    ck_assert_int_eq(bind(server->listen_fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    ck_assert_int_eq(listen(server->listen_fd, LISTEN_BACKLOG), 0);
-    ck_assert_int_eq(getsockname(server->listen_fd, (struct sockaddr *)&addr, &len), 0);
+    must(server->listen_fd >= 0, "socket");
+    must(bind(server->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) == 0, "bind");
+    must(listen(server->listen_fd, LISTEN_BACKLOG) == 0, "listen");
+    must(getsockname(server->listen_fd, (struct sockaddr *)&addr, &len) == 0, "getsockname");
     server->port = ntohs(addr.sin_port);
-    ck_assert_int_eq(pipe(server->stop_pipe), 0);
+    must(pipe(server->stop_pipe) == 0, "pipe");
     pthread_mutex_init(&server->lock, NULL);
-    ck_assert_int_eq(pthread_create(&server->acceptor, NULL, accept_thread, server), 0);
+    must(pthread_create(&server->acceptor, NULL, accept_thread, server) == 0, "pthread_create");
     return server;
 }
 
@@ -214,7 +223,7 @@ int http_server_connections(http_server *server)
 
 void http_server_stop(http_server *server)
 {
-    ck_assert_int_eq(write(server->stop_pipe[1], "x", 1), 1);
+    must(write(server->stop_pipe[1], "x", 1) == 1, "write");
     pthread_join(server->acceptor, NULL);
     while (server->connections) {
         connection *c = server->connections;

@@ -1,6 +1,6 @@
 /* tests/curl — a loopback HTTP/1.1 server on its own threads (plain blocking
  * sockets, one thread per connection, any number of them, keep-alive), for the libcurl bridge's
- * tests. Routes:
+ * tests and bench/curl-bench. Routes:
  *   /body/N   200, N bytes: byte i is http_body_byte(i)
  *   /seed/S/N 200, N bytes: byte i is http_seeded_byte(S, i), a body
  *             telling transfers apart
@@ -17,8 +17,8 @@
 
 typedef struct http_server http_server;
 
-/* Starts a server on 127.0.0.1 (an ephemeral port); fails the test if it
- * cannot. */
+/* Starts a server on 127.0.0.1 (an ephemeral port); aborts if it cannot
+ * (Check reports that as the test's failure). */
 http_server *http_server_start(void);
 int http_server_port(const http_server *server);
 /* Connections accepted so far. */
