@@ -1,4 +1,5 @@
-/* loom — asynchronous files: open, read, write, sync, stat and close as
+/** @file
+ * loom — asynchronous files: open, read, write, sync, stat and close as
  * futures, on every host.
  *
  * Each call starts one operation and returns its future (a new reference the
@@ -51,39 +52,43 @@
 
 LOOM_BEGIN_DECLS
 
-/* open(2) of path (copied) with flags and mode; O_CLOEXEC is always added.
+/** open(2) of path (copied) with flags and mode; O_CLOEXEC is always added.
  * Resolves with the new fd, which the caller then owns. */
 LOOM_API loom_future *loom_file_open(loom_loop *loop, const char *path, int flags, mode_t mode);
 
-/* pread(2) of up to len bytes at offset into buf (see "Buffers": valid while
+/** pread(2) of up to len bytes at offset into buf (see "Buffers": valid while
  * pending). Resolves with the byte count; 0 at end of file. */
 LOOM_API loom_future *loom_file_read(loom_loop *loop, int fd, void *buf, size_t len, int64_t offset);
 
-/* pwrite(2) of len bytes from buf (copied) at offset. Resolves with the byte
+/** pwrite(2) of len bytes from buf (copied) at offset. Resolves with the byte
  * count written. */
 LOOM_API loom_future *loom_file_write(loom_loop *loop, int fd, const void *buf, size_t len, int64_t offset);
 
-/* preadv(2)/pwritev(2) over iovcnt (1..IOV_MAX) vectors; the iovec array is
+/** preadv(2)/pwritev(2) over iovcnt (1..IOV_MAX) vectors; the iovec array is
  * copied, the buffers it names follow the rules of read and write. */
+///@{
 LOOM_API loom_future *loom_file_readv(loom_loop *loop, int fd, const struct iovec *iov, int iovcnt,
                                       int64_t offset);
 LOOM_API loom_future *loom_file_writev(loom_loop *loop, int fd, const struct iovec *iov, int iovcnt,
                                        int64_t offset);
+///@}
 
-/* fsync(2) and fdatasync(2). Resolve with 0. */
+/** fsync(2) and fdatasync(2). Resolve with 0. */
+///@{
 LOOM_API loom_future *loom_file_fsync(loom_loop *loop, int fd);
 LOOM_API loom_future *loom_file_fdatasync(loom_loop *loop, int fd);
+///@}
 
-/* fstat(2) into *st, which the caller owns (valid while pending; written just
+/** fstat(2) into *st, which the caller owns (valid while pending; written just
  * before the future resolves). Resolves with 0. */
 LOOM_API loom_future *loom_file_stat(loom_loop *loop, int fd, struct stat *st);
 
-/* close(2) of fd, which the operation takes over (do not use the number
+/** close(2) of fd, which the operation takes over (do not use the number
  * again; on NULL it is still the caller's). Resolves with 0 or fails with
  * close's error. */
 LOOM_API loom_future *loom_file_close(loom_loop *loop, int fd);
 
-/* "io_uring" or "executor": the engine of loop's files (chosen now if it was
+/** "io_uring" or "executor": the engine of loop's files (chosen now if it was
  * not yet). NULL with errno set (ESHUTDOWN, EXDEV, ENOMEM). Static string. */
 LOOM_API const char *loom_file_engine(loom_loop *loop);
 

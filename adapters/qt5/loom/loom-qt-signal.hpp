@@ -41,6 +41,7 @@
 namespace loom {
 
 namespace detail {
+/// @cond INTERNAL
 
 /* Whether T is a Q_OBJECT class's private QPrivateSignal tag: the tag's
  * injected class name is public even where the tag itself is not, and the
@@ -101,6 +102,7 @@ template <class... Params> struct emission_slot<std::tuple<Params...>> {
     }
 };
 
+/// @endcond
 } // namespace detail
 
 /** The value type of next_emission's future for a signal of type Signal
