@@ -436,6 +436,44 @@ START_TEST(test_write_order_and_abort)
 }
 END_TEST
 
+/* A write the kernel takes in full is done when the call returns (its
+ * future resolved, a handed-over buffer destroyed); an empty one completes
+ * at once with nothing queued, and behind a queued write only after it. */
+START_TEST(test_write_sent_at_once)
+{
+    loom_stream *s[2];
+    socketpair_streams(s);
+    loom_future *done, *empty;
+    ck_assert_int_eq(loom_stream_write(s[0], "abc", 3, &done), 0);
+    ck_assert_int_eq(loom_future_state_get(done), LOOM_FUTURE_RESOLVED);
+    ck_assert_int_eq(loom_future_value_int(done), 3);
+    loom_future_unref(done);
+    destroyed = 0;
+    ck_assert_int_eq(loom_stream_write_take(s[0], strdup("de"), 2, count_destroy, &done), 0);
+    ck_assert_int_eq(destroyed, 1);
+    ck_assert_int_eq(loom_future_value_int(done), 2);
+    loom_future_unref(done);
+    ck_assert_int_eq(loom_stream_write(s[0], "", 0, &empty), 0);
+    ck_assert_int_eq(loom_future_state_get(empty), LOOM_FUTURE_RESOLVED);
+    loom_future_unref(empty);
+    ck_assert_uint_eq(loom_stream_write_queued(s[0]), 0);
+    expect_read(loom_stream_read_exactly(s[1], 5), "abcde");
+    size_t big = 4 << 20; /* more than the kernel buffers: queued */
+    ck_assert_int_eq(loom_stream_write_take(s[0], calloc(1, big), big, free, &done), 0);
+    ck_assert_int_eq(loom_stream_write(s[0], "", 0, &empty), 0);
+    ck_assert_int_eq(loom_future_state_get(empty), LOOM_FUTURE_PENDING);
+    loom_future *got = check_future(loom_stream_read_exactly(s[1], big));
+    ck_assert_int_eq(run(got, "big write"), 0);
+    ck_assert_int_eq(run(empty, "empty write behind it"), 0);
+    ck_assert_int_eq(loom_future_state_get(done), LOOM_FUTURE_RESOLVED);
+    loom_future_unref(got);
+    loom_future_unref(empty);
+    loom_future_unref(done);
+    loom_stream_abort(s[0]);
+    loom_stream_abort(s[1]);
+}
+END_TEST
+
 /* --- framing --------------------------------------------------------------------------- */
 
 START_TEST(test_readline_limit)
@@ -909,6 +947,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_echo_many_ready_one_iteration);
     tcase_add_test(tc, test_small_kernel_buffers);
     tcase_add_test(tc, test_write_order_and_abort);
+    tcase_add_test(tc, test_write_sent_at_once);
     tcase_add_test(tc, test_readline_limit);
     tcase_add_test(tc, test_read_exactly_at_eof);
     tcase_add_test(tc, test_read_limit_pauses);
