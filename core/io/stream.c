@@ -537,6 +537,7 @@ static void stream_maybe_free(loom_stream *s);
 static void stream_ready(loom_loop *loop, int fd, unsigned events, void *data)
 {
     loom_stream *s = data;
+    uint64_t mark = loop->ready.tail;
     if (events & LOOM_WRITE)
         stream_flush(s);
     if ((events & LOOM_READ) && s->fd >= 0)
@@ -544,6 +545,8 @@ static void stream_ready(loom_loop *loop, int fd, unsigned events, void *data)
     serve_read(s);
     stream_set_interest(s);
     stream_maybe_free(s);
+    /* An echo goes out before the next fd is read (s may be gone now). */
+    loom__loop_run_completion(loop, mark);
 }
 
 /* --- life cycle ------------------------------------------------------------- */

@@ -176,6 +176,14 @@ int loom__loop_call_soon_threadsafe_owned(loom_loop *loop, loom_callback cb, voi
                                     void (*drop)(void *data));
 void loom__loop_arm(loom_loop *loop);
 
+/* An I/O completion's callbacks run right after its fd event (as libuv's
+ * read callback and asyncio's protocol callback do), not behind every other
+ * event of the poll: runs what was queued since mark (the ready queue's
+ * tail before the completion), and what that queues, a few rounds, if
+ * nothing older waits and no AFTER_POLL hook must run first. For fd
+ * callbacks; the caller must not touch what the callbacks may free. */
+void loom__loop_run_completion(loom_loop *loop, uint64_t mark);
+
 /* loom_loop_run, until until(loop, arg) holds (checked before each
  * iteration; NULL: until stopped). 0, or a negative errno. */
 int loom__loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), void *arg);

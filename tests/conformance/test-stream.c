@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +280,48 @@ START_TEST(test_echo_many_ready_one_iteration)
 }
 END_TEST
 
+static loom_future *pair_reads[2];
+static int pair_first = -1; /* the read whose callback ran first */
+static bool pair_other_done;
+
+static void on_pair_read(loom_future *f, void *data)
+{
+    int i = (int)(intptr_t)data;
+    if (pair_first < 0) {
+        pair_first = i;
+        pair_other_done = loom_future_done(pair_reads[1 - i]);
+    }
+}
+
+/* A read's completion runs right after its fd event, before the next ready
+ * fd is read: an echo server's reply goes out while its peer waits, not
+ * behind every other connection's read (issue 9's 10-connection echo). */
+START_TEST(test_read_completion_before_next_fd)
+{
+    int client[2];
+    loom_stream *server[2];
+    pair_first = -1;
+    for (int i = 0; i < 2; i++) {
+        int fds[2];
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+        client[i] = fds[0];
+        ck_assert_ptr_nonnull(server[i] = loom_stream_new(loop, fds[1]));
+        pair_reads[i] = check_future(loom_stream_read(server[i], 100));
+        ck_assert_int_eq(loom_future_on_done(pair_reads[i], on_pair_read, (void *)(intptr_t)i), 0);
+        ck_assert_int_eq(send(client[i], "ping", 4, MSG_NOSIGNAL), 4);
+    }
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(run(pair_reads[i], "read"), 0);
+    ck_assert_int_ge(pair_first, 0);
+    ck_assert_msg(!pair_other_done, "the second fd was read before the first read's callback ran");
+    for (int i = 0; i < 2; i++) {
+        expect_read(pair_reads[i], "ping");
+        close(client[i]);
+        loom_stream_abort(server[i]);
+    }
+}
+END_TEST
+
 /* One round trip each way over s, then both ends closed. */
 static void echo_round_trip(loom_stream *s[2])
 {
@@ -303,11 +346,24 @@ START_TEST(test_echo_socketpair)
 }
 END_TEST
 
+/* Whether the TCP stream's socket has TCP_NODELAY. */
+static bool nodelay(const loom_stream *s)
+{
+    int on = 0;
+    socklen_t len = sizeof(on);
+    ck_assert_int_eq(getsockopt(loom_stream_fd(s), IPPROTO_TCP, TCP_NODELAY, &on, &len), 0);
+    return on != 0;
+}
+
+/* Connected and accepted TCP streams come with TCP_NODELAY (asyncio's
+ * default; the echo benchmark's peers all set it). */
 START_TEST(test_echo_tcp)
 {
     int fds = fixture_count_open_fds();
     loom_stream *s[2];
     tcp_streams(s, NULL);
+    ck_assert(nodelay(s[0]));
+    ck_assert(nodelay(s[1]));
     echo_round_trip(s);
     loom_executor_shutdown();
     ck_assert_int_eq(fixture_count_open_fds(), fds);
@@ -945,6 +1001,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_echo_tcp);
     tcase_add_test(tc, test_echo_unix);
     tcase_add_test(tc, test_echo_many_ready_one_iteration);
+    tcase_add_test(tc, test_read_completion_before_next_fd);
     tcase_add_test(tc, test_small_kernel_buffers);
     tcase_add_test(tc, test_write_order_and_abort);
     tcase_add_test(tc, test_write_sent_at_once);
