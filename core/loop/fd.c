@@ -55,12 +55,14 @@ static void unwatch(loom_loop *loop, int fd, struct fd_entry *e)
 {
     if (e->watch)
         loop->fd_ops->watch_del(loop->fd_backend, e->watch, fd);
-    loom_destroy_fn destroy = e->kind == FD_ONE ? e->destroy : NULL;
-    void *data = e->read_data;
+    loom_destroy_fn destroy = e->kind == FD_ONE ? e->destroy : NULL, tap_drop = e->tap_drop;
+    void *data = e->read_data, *tap_data = e->tap_data;
     *e = (struct fd_entry){.gen = e->gen + 1};
     loop->watches--;
     if (destroy)
         destroy(data);
+    if (tap_drop)
+        tap_drop(tap_data);
 }
 
 /* The entry for a new watch on fd (st: its fstat). A watch whose fd was
@@ -94,9 +96,11 @@ static void claim_done(loom_loop *loop, struct fd_entry *e, enum fd_kind kind, c
     loop->watches++;
 }
 
-/* Gives the backend the interest events, adding its watch if there is none. */
+/* Gives the backend the interest events (and the tap's), adding its watch
+ * if there is none. */
 static int backend_interest(loom_loop *loop, int fd, struct fd_entry *e, unsigned events)
 {
+    events |= e->tap_interest;
     if (e->watch)
         return loop->fd_ops->watch_set(loop->fd_backend, e->watch, fd, events);
     return events ? loop->fd_ops->watch_add(loop->fd_backend, fd, fd_token(fd, e->gen), events, &e->watch) : 0;
@@ -149,7 +153,7 @@ static int remove_side(loom_loop *loop, int fd, unsigned side)
     if (!e->interest)
         unwatch(loop, fd, e);
     else if (!e->suspended)
-        loop->fd_ops->watch_set(loop->fd_backend, e->watch, fd, e->interest);
+        backend_interest(loop, fd, e, e->interest);
     return 0;
 }
 
@@ -235,6 +239,44 @@ int loom__fd_unwatch(loom_loop *loop, int fd)
     return 0;
 }
 
+int loom__fd_tap(loom_loop *loop, int fd, unsigned events, loom_fd_callback cb, void *data, loom_destroy_fn drop)
+{
+    struct fd_entry *e = watched_entry(loop, fd);
+    if (!e)
+        return -ENOENT;
+    if (e->suspended)
+        return -EBADF;
+    if (e->tap)
+        return -EEXIST;
+    int r = backend_interest(loop, fd, e, e->interest | events);
+    if (r < 0)
+        return r;
+    e->tap = cb;
+    e->tap_data = data;
+    e->tap_drop = drop;
+    e->tap_interest = events;
+    return 0;
+}
+
+int loom__fd_tap_set(loom_loop *loop, int fd, unsigned events)
+{
+    struct fd_entry *e = watched_entry(loop, fd);
+    if (!e || !e->tap)
+        return -ENOENT;
+    loom_destroy_fn drop = e->tap_drop;
+    void *data = e->tap_data;
+    e->tap_interest = events;
+    if (!events) { /* the tap goes */
+        e->tap = NULL;
+        e->tap_data = NULL;
+        e->tap_drop = NULL;
+    }
+    int r = e->suspended ? 0 : backend_interest(loop, fd, e, e->interest);
+    if (!events && drop)
+        drop(data);
+    return r;
+}
+
 /* --- delivery ------------------------------------------------------------------- */
 
 /* The entry for token if the event is not stale. */
@@ -284,7 +326,7 @@ static unsigned deliverable(unsigned want, unsigned events)
     return events & (want | fd_problems);
 }
 
-static void deliver(loom_loop *loop, uint64_t token, int fd, struct fd_entry *e, unsigned events)
+static void deliver_own(loom_loop *loop, uint64_t token, int fd, struct fd_entry *e, unsigned events)
 {
     if (e->kind == FD_ONE) {
         unsigned got = deliverable(e->interest, events);
@@ -302,6 +344,19 @@ static void deliver(loom_loop *loop, uint64_t token, int fd, struct fd_entry *e,
     got = e ? deliverable(e->interest & LOOM_WRITE, events) : 0;
     if (got)
         e->on_write(loop, fd, got, e->write_data);
+}
+
+/* The watch's callbacks, then its tap's. */
+static void deliver(loom_loop *loop, uint64_t token, int fd, struct fd_entry *e, unsigned events)
+{
+    bool tapped = e->tap != NULL;
+    deliver_own(loop, token, fd, e, events);
+    /* The callbacks may have removed the watch (and its tap) or grown the table. */
+    if (tapped && (e = live_entry(loop, token)) && e->tap) {
+        unsigned got = deliverable(e->tap_interest, events);
+        if (got)
+            e->tap(loop, fd, got, e->tap_data);
+    }
 }
 
 /* The events of a token that names no live entry: one of the core's own
@@ -330,7 +385,7 @@ static __attribute__((noinline)) bool fd_ready_slow(loom_loop *loop, uint64_t to
     struct fd_entry *e = live_entry(loop, token);
     if (!e)
         return core_token_ready(loop, token);
-    if (e->suspended || !e->interest)
+    if (e->suspended || !(e->interest | e->tap_interest))
         return false;
     int fd = (int)(uint32_t)token;
     if (fd_gone(fd, e, events)) {
@@ -351,7 +406,7 @@ bool loom__fd_ready(loom_loop *loop, uint64_t token, unsigned events)
     /* The straight line: a live entry not due for its check, and plain READ
      * or WRITE, so that one callback at most runs and no lookup follows. */
     if (!e || e->suspended || e->unchecked >= FD_CHECK_EVERY - 1 || (events != LOOM_READ && events != LOOM_WRITE) ||
-        atomic_load_explicit(&loop->closed, memory_order_relaxed))
+        e->tap || atomic_load_explicit(&loop->closed, memory_order_relaxed))
         return fd_ready_slow(loop, token, events);
     e->unchecked++;
     unsigned got = events & e->interest; /* what deliver gives a plain event */

@@ -28,6 +28,12 @@ struct fd_entry {
     uint8_t kind;      /* enum fd_kind */
     uint8_t unchecked; /* events delivered since the file was last checked */
     bool suspended;    /* the fd was found closed or replaced: the backend watches nothing */
+    /* loom_fd_wait's waiters riding on this watch (loom__fd_tap), or NULL;
+     * the backend watches interest | tap_interest. */
+    loom_fd_callback tap;
+    void *tap_data;
+    loom_destroy_fn tap_drop;
+    unsigned tap_interest;
 };
 
 
@@ -193,6 +199,16 @@ int loom__loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), v
  * reports what is left as dropped. On the owner thread; 0 or -ENOENT (also
  * once the fd table is gone). */
 int loom__fd_unwatch(loom_loop *loop, int fd);
+
+/* A second callback on fd's existing watch (a reader, writer or
+ * loom_fd_watch), for loom_fd_wait: cb gets the events of interest events
+ * (HUP/ERR with them) after the watch's own callbacks; drop(data) runs once
+ * when the tap goes: loom__fd_tap_set(.., 0), or the watch went. 0, -ENOENT
+ * (no watch), -EBADF (suspended), -EEXIST (it has a tap), or the backend's
+ * error. Works on the closed loop, like loom__fd_unwatch. */
+int loom__fd_tap(loom_loop *loop, int fd, unsigned events, loom_fd_callback cb, void *data, loom_destroy_fn drop);
+/* The tap's interest; 0 removes it (drop runs). 0, -ENOENT or the backend's error. */
+int loom__fd_tap_set(loom_loop *loop, int fd, unsigned events);
 
 static inline void loop_member_add(loom_loop *loop, struct loop_member *m)
 {

@@ -138,10 +138,8 @@ START_TEST(test_fd_wait_waiters_and_cancel)
     ck_assert(loom_future_done(w[0]));
     ck_assert_uint_eq(loom_future_value_int(w[0]), LOOM_READ);
     ck_assert_int_eq(loom_future_status(w[1]), -ECANCELED);
-    /* The last waiter gone, the fd is free for a reader, and the reverse. */
+    /* The last waiter gone, the fd is free for a reader. */
     ck_assert_int_eq(loom_add_reader(loop, p[0], ignore_fd, NULL), 0);
-    ck_assert_ptr_null(loom_fd_wait(loop, p[0], LOOM_READ));
-    ck_assert_int_eq(errno, EEXIST);
     ck_assert_int_eq(loom_remove_reader(loop, p[0]), 0);
     ck_assert_ptr_null(loom_fd_wait(loop, p[0], 0));
     ck_assert_int_eq(errno, EINVAL);
@@ -150,6 +148,73 @@ START_TEST(test_fd_wait_waiters_and_cancel)
     loom_future_unref(out);
     close(p[0]);
     close(p[1]);
+}
+END_TEST
+
+static int reader_calls;
+
+static void count_and_drain(loom_loop *l, int fd, unsigned events, void *data)
+{
+    char buf[16];
+    reader_calls++;
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+}
+
+/* Waiters ride on an fd's own watch: beside a reader (which still gets its
+ * events), beside a loom_fd_watch that wants nothing now, beside a stream
+ * with a read pending; when the watch they share goes, they get LOOM_ERR. */
+START_TEST(test_fd_wait_beside_a_watch)
+{
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    reader_calls = 0;
+    ck_assert_int_eq(loom_add_reader(loop, p[0], count_and_drain, NULL), 0);
+    loom_future *w[3];
+    for (int i = 0; i < 3; i++)
+        w[i] = check_future(loom_fd_wait(loop, p[0], LOOM_READ));
+    ck_assert(loom_future_cancel(w[1]));
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    ck_assert_int_eq(run(w[2], "readable beside a reader"), 0);
+    ck_assert(loom_future_done(w[0]));
+    ck_assert_uint_eq(loom_future_value_int(w[0]), LOOM_READ);
+    ck_assert_int_eq(reader_calls, 1);
+    for (int i = 0; i < 3; i++)
+        loom_future_unref(w[i]);
+    ck_assert_int_eq(write(p[1], "y", 1), 1); /* the reader alone again */
+    while (reader_calls < 2)
+        ck_assert_int_eq(loom_loop_run_once(loop, true), 0);
+    /* The reader goes while a waiter waits. */
+    loom_future *orphan = check_future(loom_fd_wait(loop, p[0], LOOM_READ));
+    ck_assert_int_eq(loom_remove_reader(loop, p[0]), 0);
+    ck_assert_int_eq(run(orphan, "watch gone"), 0);
+    ck_assert(loom_future_value_int(orphan) & LOOM_ERR);
+    loom_future_unref(orphan);
+    /* Beside a watch that wants nothing now. */
+    ck_assert_int_eq(loom_fd_watch(loop, p[1], 0, ignore_fd, NULL, NULL), 0);
+    loom_future *out = check_future(loom_fd_wait(loop, p[1], LOOM_WRITE));
+    ck_assert_int_eq(run(out, "writable beside an idle watch"), 0);
+    ck_assert_uint_eq(loom_future_value_int(out), LOOM_WRITE);
+    loom_future_unref(out);
+    ck_assert_int_eq(loom_fd_unwatch(loop, p[1]), 0);
+    close(p[0]);
+    close(p[1]);
+    /* Beside a stream that reads. */
+    loom_stream *s[2];
+    socketpair_streams(s);
+    loom_future *got = check_future(loom_stream_read(s[1], 100));
+    loom_future *wr = check_future(loom_fd_wait(loop, loom_stream_fd(s[1]), LOOM_WRITE));
+    ck_assert_int_eq(run(wr, "writable beside a stream"), 0);
+    ck_assert_uint_eq(loom_future_value_int(wr), LOOM_WRITE);
+    loom_future_unref(wr);
+    write_ok(s[0], "ping");
+    expect_read(got, "ping");
+    loom_future *rd = check_future(loom_fd_wait(loop, loom_stream_fd(s[1]), LOOM_READ));
+    loom_stream_abort(s[1]);
+    ck_assert_int_eq(run(rd, "stream gone"), 0);
+    ck_assert(loom_future_value_int(rd) & LOOM_ERR);
+    loom_future_unref(rd);
+    loom_stream_abort(s[0]);
 }
 END_TEST
 
@@ -995,6 +1060,7 @@ Suite *stream_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_fd_wait_waiters_and_cancel);
+    tcase_add_test(tc, test_fd_wait_beside_a_watch);
     tcase_add_test(tc, test_fd_wait_hup_and_close);
     tcase_add_test(tc, test_fd_wait_fd_reused);
     tcase_add_test(tc, test_echo_socketpair);
