@@ -1,6 +1,6 @@
 /* loom_fd_wait: futures that resolve when an fd is ready. The waiters of one
- * fd share one loom_fd_watch whose interest is the union of theirs, or, on
- * an fd that has a watch already (a reader, a stream), its tap. */
+ * fd share one callback whose interest is the union of theirs: the fd's
+ * loom__fd_tap, beside any reader, writer, watch or stream. */
 #include "config.h"
 #include <stdlib.h>
 #include <loom/io.h>
@@ -17,12 +17,10 @@ struct fd_waiter {
     unsigned events;
 };
 
-/* The waiters of one fd, and the loom_fd_watch they share (its data), or
- * the tap they ride on (tapped). */
+/* The waiters of one fd, and the tap they share (its data). */
 struct fd_waits {
     struct wait_table *table;
     int fd;
-    bool tapped;
     struct list waiters;
 };
 
@@ -61,14 +59,11 @@ static void waiter_resolve(struct fd_waiter *w, unsigned events)
     loom_future_unref(f);
 }
 
-/* The interest of the watch or tap: 0 removes it (then waits_dropped frees
- * waits). On the closed loop too, at its shutdown. */
+/* The tap's interest: 0 removes it (then waits_dropped frees waits). On
+ * the closed loop too, at its shutdown. */
 static int waits_set_events(struct fd_waits *waits, unsigned events)
 {
-    loom_loop *loop = waits->table->loop;
-    if (waits->tapped)
-        return loom__fd_tap_set(loop, waits->fd, events);
-    return events ? loom_fd_set_events(loop, waits->fd, events) : loom__fd_unwatch(loop, waits->fd);
+    return loom__fd_tap_set(waits->table->loop, waits->fd, events);
 }
 
 /* After waiters went: the watch follows what is left, and goes with the
@@ -78,9 +73,9 @@ static void update_watch(struct fd_waits *waits)
     waits_set_events(waits, list_empty(&waits->waiters) ? 0 : waiters_interest(waits));
 }
 
-/* The watch's destroy (the tap's drop): removed by update_watch, at loop
- * close, dropped because the fd was closed and its number reused, or (a
- * tap) its watch went: those still waiting learn it as LOOM_ERR. */
+/* The tap's drop: removed by update_watch, at loop close, dropped because
+ * the fd was closed and its number reused, or the watch it rode on went:
+ * those still waiting learn it as LOOM_ERR. */
 static void waits_dropped(void *data)
 {
     struct fd_waits *waits = data;
@@ -213,11 +208,7 @@ static int waits_get(struct wait_table *t, int fd, unsigned events, struct fd_wa
     if (!waits)
         return -ENOMEM;
     *waits = (struct fd_waits){.table = t, .fd = fd};
-    r = loom_fd_watch(t->loop, fd, events, fd_ready, waits, waits_dropped);
-    if (r == -EEXIST) { /* a reader, writer, stream or watch has the fd: ride on it */
-        waits->tapped = true;
-        r = loom__fd_tap(t->loop, fd, events, fd_ready, waits, waits_dropped);
-    }
+    r = loom__fd_tap(t->loop, fd, events, fd_ready, waits, waits_dropped);
     if (r < 0) {
         free(waits);
         return r;

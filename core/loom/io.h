@@ -9,14 +9,12 @@
  *     loom_future_unref(f);
  *
  * Any number of waiters may wait on one fd at the same time, for the same
- * or different events; they share one loom_fd_watch on the fd, which goes
- * with the last waiter. On an fd that has a reader, a writer, a
- * loom_fd_watch or a stream of its own, the waiters ride on that watch
- * instead (its callbacks still get their events, first), and if that watch
- * goes while they wait they resolve with LOOM_ERR. The reverse is not
- * shared: a reader, writer or watch cannot be added while waiters hold
- * the fd's own watch (-EEXIST). It works on every backend. Like every loop
- * function, call it on the loop's thread. */
+ * or different events, also on an fd that has a reader, a writer, a
+ * loom_fd_watch or a stream (before or after they came): they share the
+ * fd's one backend watch with it, and its callbacks get their events first.
+ * If a reader, writer or watch that the waiters came after goes while they
+ * wait, they resolve with LOOM_ERR. It works on every backend. Like every
+ * loop function, call it on the loop's thread. */
 #ifndef LOOM_IO_H
 #define LOOM_IO_H
 

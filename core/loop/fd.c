@@ -114,6 +114,23 @@ static int claim_fd(loom_loop *loop, int fd, struct stat *st, struct fd_entry **
     return claim(loop, fd, st, ep);
 }
 
+/* loom__fd_tap's own watch becomes the tap of the watch being added on its
+ * entry (the backend watch, token and file stay). */
+static void yield_watch(loom_loop *loop, struct fd_entry *e)
+{
+    e->tap = e->on_read;
+    e->tap_data = e->read_data;
+    e->tap_drop = e->destroy;
+    e->tap_interest = e->interest;
+    e->kind = FD_NONE;
+    e->interest = 0;
+    e->on_read = NULL;
+    e->read_data = NULL;
+    e->destroy = NULL;
+    e->yields = false;
+    loop->watches--;
+}
+
 static int add_side(loom_loop *loop, int fd, unsigned side, loom_fd_callback cb, void *data)
 {
     LOOP_CHECK(loop);
@@ -124,11 +141,14 @@ static int add_side(loom_loop *loop, int fd, unsigned side, loom_fd_callback cb,
     int r = claim_fd(loop, fd, &st, &e);
     if (r < 0)
         return r;
-    if (e->kind == FD_ONE || (e->interest & side))
+    bool yield = e->yields; /* its interest goes on as the tap's */
+    if (!yield && (e->kind == FD_ONE || (e->interest & side)))
         return -EEXIST;
     r = backend_interest(loop, fd, e, e->interest | side);
     if (r < 0)
         return r;
+    if (yield)
+        yield_watch(loop, e);
     claim_done(loop, e, FD_SIDES, &st);
     e->interest |= side;
     if (side == LOOM_READ) {
@@ -190,11 +210,14 @@ int loom_fd_watch(loom_loop *loop, int fd, unsigned events, loom_fd_callback cb,
     int r = claim_fd(loop, fd, &st, &e);
     if (r < 0)
         return r;
-    if (e->kind != FD_NONE)
+    bool yield = e->yields; /* its interest goes on as the tap's */
+    if (e->kind != FD_NONE && !yield)
         return -EEXIST;
-    r = backend_interest(loop, fd, e, events);
+    r = backend_interest(loop, fd, e, events | (yield ? e->interest : 0));
     if (r < 0)
         return r;
+    if (yield)
+        yield_watch(loop, e);
     claim_done(loop, e, FD_ONE, &st);
     e->interest = events;
     e->on_read = cb;
@@ -241,14 +264,18 @@ int loom__fd_unwatch(loom_loop *loop, int fd)
 
 int loom__fd_tap(loom_loop *loop, int fd, unsigned events, loom_fd_callback cb, void *data, loom_destroy_fn drop)
 {
+    int r = loom_fd_watch(loop, fd, events, cb, data, drop);
+    if (r != -EEXIST) {
+        if (r == 0)
+            loop->fds[fd].yields = true;
+        return r;
+    }
     struct fd_entry *e = watched_entry(loop, fd);
-    if (!e)
-        return -ENOENT;
     if (e->suspended)
         return -EBADF;
     if (e->tap)
         return -EEXIST;
-    int r = backend_interest(loop, fd, e, e->interest | events);
+    r = backend_interest(loop, fd, e, e->interest | events);
     if (r < 0)
         return r;
     e->tap = cb;
@@ -261,6 +288,12 @@ int loom__fd_tap(loom_loop *loop, int fd, unsigned events, loom_fd_callback cb, 
 int loom__fd_tap_set(loom_loop *loop, int fd, unsigned events)
 {
     struct fd_entry *e = watched_entry(loop, fd);
+    if (e && e->yields && events)
+        return loom_fd_set_events(loop, fd, events);
+    if (e && e->yields) {
+        unwatch(loop, fd, e);
+        return 0;
+    }
     if (!e || !e->tap)
         return -ENOENT;
     loom_destroy_fn drop = e->tap_drop;

@@ -34,6 +34,7 @@ struct fd_entry {
     void *tap_data;
     loom_destroy_fn tap_drop;
     unsigned tap_interest;
+    bool yields; /* FD_ONE of loom__fd_tap's own: becomes the tap of a watch added later */
 };
 
 
@@ -200,14 +201,18 @@ int loom__loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), v
  * once the fd table is gone). */
 int loom__fd_unwatch(loom_loop *loop, int fd);
 
-/* A second callback on fd's existing watch (a reader, writer or
- * loom_fd_watch), for loom_fd_wait: cb gets the events of interest events
- * (HUP/ERR with them) after the watch's own callbacks; drop(data) runs once
- * when the tap goes: loom__fd_tap_set(.., 0), or the watch went. 0, -ENOENT
- * (no watch), -EBADF (suspended), -EEXIST (it has a tap), or the backend's
- * error. Works on the closed loop, like loom__fd_unwatch. */
+/* A callback on fd for loom_fd_wait that shares the fd with any watch: a
+ * loom_fd_watch of its own while the fd has no other, which yields (becomes
+ * the tap) when a reader, writer or watch is added; or the tap of the
+ * fd's existing watch. A tap gets the events of its interest (HUP/ERR with
+ * them) after the watch's own callbacks. drop(data) runs once when it goes:
+ * loom__fd_tap_set(.., 0), or the watch it rides on went. 0, or
+ * loom_fd_watch's errors, -EBADF (the watch is suspended), -EEXIST (a tap
+ * is there already). */
 int loom__fd_tap(loom_loop *loop, int fd, unsigned events, loom_fd_callback cb, void *data, loom_destroy_fn drop);
-/* The tap's interest; 0 removes it (drop runs). 0, -ENOENT or the backend's error. */
+/* The interest of fd's loom__fd_tap callback; 0 removes it (drop runs).
+ * Works on the closed loop, like loom__fd_unwatch. 0, -ENOENT, -EBADF or
+ * the backend's error. */
 int loom__fd_tap_set(loom_loop *loop, int fd, unsigned events);
 
 static inline void loop_member_add(loom_loop *loop, struct loop_member *m)

@@ -161,9 +161,10 @@ static void count_and_drain(loom_loop *l, int fd, unsigned events, void *data)
         ;
 }
 
-/* Waiters ride on an fd's own watch: beside a reader (which still gets its
- * events), beside a loom_fd_watch that wants nothing now, beside a stream
- * with a read pending; when the watch they share goes, they get LOOM_ERR. */
+/* Waiters share an fd with its watch: beside a reader (which still gets its
+ * events), before one, beside a loom_fd_watch that wants nothing now,
+ * beside a stream with a read pending and before one; when the watch they
+ * ride on goes, they get LOOM_ERR. */
 START_TEST(test_fd_wait_beside_a_watch)
 {
     int p[2];
@@ -184,6 +185,15 @@ START_TEST(test_fd_wait_beside_a_watch)
     ck_assert_int_eq(write(p[1], "y", 1), 1); /* the reader alone again */
     while (reader_calls < 2)
         ck_assert_int_eq(loom_loop_run_once(loop, true), 0);
+    /* A waiter first, then a reader: they share the fd. */
+    ck_assert_int_eq(loom_remove_reader(loop, p[0]), 0);
+    loom_future *first = check_future(loom_fd_wait(loop, p[0], LOOM_READ));
+    ck_assert_int_eq(loom_add_reader(loop, p[0], count_and_drain, NULL), 0);
+    ck_assert_int_eq(write(p[1], "z", 1), 1);
+    ck_assert_int_eq(run(first, "readable, waited for before the reader came"), 0);
+    ck_assert_uint_eq(loom_future_value_int(first), LOOM_READ);
+    ck_assert_int_eq(reader_calls, 3);
+    loom_future_unref(first);
     /* The reader goes while a waiter waits. */
     loom_future *orphan = check_future(loom_fd_wait(loop, p[0], LOOM_READ));
     ck_assert_int_eq(loom_remove_reader(loop, p[0]), 0);
@@ -199,9 +209,15 @@ START_TEST(test_fd_wait_beside_a_watch)
     ck_assert_int_eq(loom_fd_unwatch(loop, p[1]), 0);
     close(p[0]);
     close(p[1]);
-    /* Beside a stream that reads. */
+    /* Beside a stream that reads, made while a waiter waits. */
+    int sp[2];
     loom_stream *s[2];
-    socketpair_streams(s);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+    loom_future *early = check_future(loom_fd_wait(loop, sp[1], LOOM_WRITE));
+    for (int i = 0; i < 2; i++)
+        ck_assert_ptr_nonnull(s[i] = loom_stream_new(loop, sp[i]));
+    ck_assert_int_eq(run(early, "writable, waited for before the stream came"), 0);
+    loom_future_unref(early);
     loom_future *got = check_future(loom_stream_read(s[1], 100));
     loom_future *wr = check_future(loom_fd_wait(loop, loom_stream_fd(s[1]), LOOM_WRITE));
     ck_assert_int_eq(run(wr, "writable beside a stream"), 0);
