@@ -16,6 +16,27 @@
 
 static const unsigned fd_problems = LOOM_HUP | LOOM_ERR;
 
+/* A loom__fd_tap callback riding on another watch (owned by its entry). */
+struct fd_tap {
+    loom_fd_callback cb;
+    void *data;
+    loom_destroy_fn drop;
+    unsigned interest;
+};
+
+static unsigned tap_interest(const struct fd_entry *e)
+{
+    return e->tap ? e->tap->interest : 0;
+}
+
+/* Runs the tap's drop, then frees it. */
+static void tap_free(struct fd_tap *tap)
+{
+    if (tap && tap->drop)
+        tap->drop(tap->data);
+    free(tap);
+}
+
 static uint64_t fd_token(int fd, uint32_t gen)
 {
     return ((uint64_t)gen << 32) | (uint32_t)fd;
@@ -55,14 +76,14 @@ static void unwatch(loom_loop *loop, int fd, struct fd_entry *e)
 {
     if (e->watch)
         loop->fd_ops->watch_del(loop->fd_backend, e->watch, fd);
-    loom_destroy_fn destroy = e->kind == FD_ONE ? e->destroy : NULL, tap_drop = e->tap_drop;
-    void *data = e->read_data, *tap_data = e->tap_data;
+    loom_destroy_fn destroy = e->kind == FD_ONE ? e->destroy : NULL;
+    void *data = e->read_data;
+    struct fd_tap *tap = e->tap;
     *e = (struct fd_entry){.gen = e->gen + 1};
     loop->watches--;
     if (destroy)
         destroy(data);
-    if (tap_drop)
-        tap_drop(tap_data);
+    tap_free(tap);
 }
 
 /* The entry for a new watch on fd (st: its fstat). A watch whose fd was
@@ -100,7 +121,7 @@ static void claim_done(loom_loop *loop, struct fd_entry *e, enum fd_kind kind, c
  * if there is none. */
 static int backend_interest(loom_loop *loop, int fd, struct fd_entry *e, unsigned events)
 {
-    events |= e->tap_interest;
+    events |= tap_interest(e);
     if (e->watch)
         return loop->fd_ops->watch_set(loop->fd_backend, e->watch, fd, events);
     return events ? loop->fd_ops->watch_add(loop->fd_backend, fd, fd_token(fd, e->gen), events, &e->watch) : 0;
@@ -114,14 +135,20 @@ static int claim_fd(loom_loop *loop, int fd, struct stat *st, struct fd_entry **
     return claim(loop, fd, st, ep);
 }
 
-/* loom__fd_tap's own watch becomes the tap of the watch being added on its
- * entry (the backend watch, token and file stay). */
-static void yield_watch(loom_loop *loop, struct fd_entry *e)
+/* For an add on e: the tap that loom__fd_tap's own watch there will become
+ * (*tapp, NULL if e has none), or -ENOMEM. */
+static int yield_prepare(const struct fd_entry *e, struct fd_tap **tapp)
 {
-    e->tap = e->on_read;
-    e->tap_data = e->read_data;
-    e->tap_drop = e->destroy;
-    e->tap_interest = e->interest;
+    *tapp = e->yields ? malloc(sizeof(**tapp)) : NULL;
+    return e->yields && !*tapp ? -ENOMEM : 0;
+}
+
+/* loom__fd_tap's own watch becomes tap, the tap of the watch being added on
+ * its entry (the backend watch, token and file stay). */
+static void yield_watch(loom_loop *loop, struct fd_entry *e, struct fd_tap *tap)
+{
+    *tap = (struct fd_tap){.cb = e->on_read, .data = e->read_data, .drop = e->destroy, .interest = e->interest};
+    e->tap = tap;
     e->kind = FD_NONE;
     e->interest = 0;
     e->on_read = NULL;
@@ -141,14 +168,18 @@ static int add_side(loom_loop *loop, int fd, unsigned side, loom_fd_callback cb,
     int r = claim_fd(loop, fd, &st, &e);
     if (r < 0)
         return r;
-    bool yield = e->yields; /* its interest goes on as the tap's */
-    if (!yield && (e->kind == FD_ONE || (e->interest & side)))
+    struct fd_tap *tap; /* its interest goes on as the tap's */
+    if ((r = yield_prepare(e, &tap)) < 0)
+        return r;
+    if (!tap && (e->kind == FD_ONE || (e->interest & side)))
         return -EEXIST;
     r = backend_interest(loop, fd, e, e->interest | side);
-    if (r < 0)
+    if (r < 0) {
+        free(tap);
         return r;
-    if (yield)
-        yield_watch(loop, e);
+    }
+    if (tap)
+        yield_watch(loop, e, tap);
     claim_done(loop, e, FD_SIDES, &st);
     e->interest |= side;
     if (side == LOOM_READ) {
@@ -210,14 +241,18 @@ int loom_fd_watch(loom_loop *loop, int fd, unsigned events, loom_fd_callback cb,
     int r = claim_fd(loop, fd, &st, &e);
     if (r < 0)
         return r;
-    bool yield = e->yields; /* its interest goes on as the tap's */
-    if (e->kind != FD_NONE && !yield)
-        return -EEXIST;
-    r = backend_interest(loop, fd, e, events | (yield ? e->interest : 0));
-    if (r < 0)
+    struct fd_tap *tap; /* its interest goes on as the tap's */
+    if ((r = yield_prepare(e, &tap)) < 0)
         return r;
-    if (yield)
-        yield_watch(loop, e);
+    if (e->kind != FD_NONE && !tap)
+        return -EEXIST;
+    r = backend_interest(loop, fd, e, events | (tap ? e->interest : 0));
+    if (r < 0) {
+        free(tap);
+        return r;
+    }
+    if (tap)
+        yield_watch(loop, e, tap);
     claim_done(loop, e, FD_ONE, &st);
     e->interest = events;
     e->on_read = cb;
@@ -275,13 +310,16 @@ int loom__fd_tap(loom_loop *loop, int fd, unsigned events, loom_fd_callback cb, 
         return -EBADF;
     if (e->tap)
         return -EEXIST;
+    struct fd_tap *tap = malloc(sizeof(*tap));
+    if (!tap)
+        return -ENOMEM;
     r = backend_interest(loop, fd, e, e->interest | events);
-    if (r < 0)
+    if (r < 0) {
+        free(tap);
         return r;
-    e->tap = cb;
-    e->tap_data = data;
-    e->tap_drop = drop;
-    e->tap_interest = events;
+    }
+    *tap = (struct fd_tap){.cb = cb, .data = data, .drop = drop, .interest = events};
+    e->tap = tap;
     return 0;
 }
 
@@ -296,17 +334,13 @@ int loom__fd_tap_set(loom_loop *loop, int fd, unsigned events)
     }
     if (!e || !e->tap)
         return -ENOENT;
-    loom_destroy_fn drop = e->tap_drop;
-    void *data = e->tap_data;
-    e->tap_interest = events;
-    if (!events) { /* the tap goes */
-        e->tap = NULL;
-        e->tap_data = NULL;
-        e->tap_drop = NULL;
-    }
+    struct fd_tap *tap = e->tap;
+    tap->interest = events;
+    if (!events)
+        e->tap = NULL; /* it goes */
     int r = e->suspended ? 0 : backend_interest(loop, fd, e, e->interest);
-    if (!events && drop)
-        drop(data);
+    if (!events)
+        tap_free(tap);
     return r;
 }
 
@@ -386,9 +420,9 @@ static void deliver(loom_loop *loop, uint64_t token, int fd, struct fd_entry *e,
     deliver_own(loop, token, fd, e, events);
     /* The callbacks may have removed the watch (and its tap) or grown the table. */
     if (tapped && (e = live_entry(loop, token)) && e->tap) {
-        unsigned got = deliverable(e->tap_interest, events);
+        unsigned got = deliverable(e->tap->interest, events);
         if (got)
-            e->tap(loop, fd, got, e->tap_data);
+            e->tap->cb(loop, fd, got, e->tap->data);
     }
 }
 
@@ -418,7 +452,7 @@ static __attribute__((noinline)) bool fd_ready_slow(loom_loop *loop, uint64_t to
     struct fd_entry *e = live_entry(loop, token);
     if (!e)
         return core_token_ready(loop, token);
-    if (e->suspended || !(e->interest | e->tap_interest))
+    if (e->suspended || !(e->interest | tap_interest(e)))
         return false;
     int fd = (int)(uint32_t)token;
     if (fd_gone(fd, e, events)) {

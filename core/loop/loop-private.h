@@ -16,6 +16,7 @@
 /* The watch state of one fd; the fd table is indexed by fd. It holds either
  * a reader and a writer (FD_SIDES) or one loom_fd_watch callback (FD_ONE). */
 enum fd_kind { FD_NONE, FD_SIDES, FD_ONE };
+struct fd_tap; /* fd.c's */
 struct fd_entry {
     loom_fd_callback on_read, on_write; /* on_read: FD_ONE's callback */
     void *read_data, *write_data;
@@ -28,13 +29,10 @@ struct fd_entry {
     uint8_t kind;      /* enum fd_kind */
     uint8_t unchecked; /* events delivered since the file was last checked */
     bool suspended;    /* the fd was found closed or replaced: the backend watches nothing */
+    bool yields;       /* FD_ONE of loom__fd_tap's own: becomes the tap of a watch added later */
     /* loom_fd_wait's waiters riding on this watch (loom__fd_tap), or NULL;
-     * the backend watches interest | tap_interest. */
-    loom_fd_callback tap;
-    void *tap_data;
-    loom_destroy_fn tap_drop;
-    unsigned tap_interest;
-    bool yields; /* FD_ONE of loom__fd_tap's own: becomes the tap of a watch added later */
+     * the backend watches interest | the tap's. */
+    struct fd_tap *tap;
 };
 
 
