@@ -1,5 +1,6 @@
 /* loom_fd_wait: futures that resolve when an fd is ready. The waiters of one
- * fd share one loom_fd_watch whose interest is the union of theirs. */
+ * fd share one callback whose interest is the union of theirs: the fd's
+ * loom__fd_tap, beside any reader, writer, watch or stream. */
 #include "config.h"
 #include <stdlib.h>
 #include <loom/io.h>
@@ -16,7 +17,7 @@ struct fd_waiter {
     unsigned events;
 };
 
-/* The waiters of one fd, and the loom_fd_watch they share (its data). */
+/* The waiters of one fd, and the tap they share (its data). */
 struct fd_waits {
     struct wait_table *table;
     int fd;
@@ -58,19 +59,23 @@ static void waiter_resolve(struct fd_waiter *w, unsigned events)
     loom_future_unref(f);
 }
 
-/* After waiters went: the watch follows what is left, and goes with the
- * last one (its destroy, waits_dropped, frees waits). */
-static void update_watch(struct fd_waits *waits)
+/* The tap's interest: 0 removes it (then waits_dropped frees waits). On
+ * the closed loop too, at its shutdown. */
+static int waits_set_events(struct fd_waits *waits, unsigned events)
 {
-    if (list_empty(&waits->waiters))
-        loom_fd_unwatch(waits->table->loop, waits->fd);
-    else
-        loom_fd_set_events(waits->table->loop, waits->fd, waiters_interest(waits));
+    return loom__fd_tap_set(waits->table->loop, waits->fd, events);
 }
 
-/* The watch's destroy: removed by update_watch, at loop close, or dropped
- * because the fd was closed and its number reused: those still waiting
- * learn it as LOOM_ERR. */
+/* After waiters went: the watch follows what is left, and goes with the
+ * last one. */
+static void update_watch(struct fd_waits *waits)
+{
+    waits_set_events(waits, list_empty(&waits->waiters) ? 0 : waiters_interest(waits));
+}
+
+/* The tap's drop: removed by update_watch, at loop close, dropped because
+ * the fd was closed and its number reused, or the watch it rode on went:
+ * those still waiting learn it as LOOM_ERR. */
 static void waits_dropped(void *data)
 {
     struct fd_waits *waits = data;
@@ -126,7 +131,7 @@ static void wait_table_shutdown(struct loop_member *m)
             loom__io_future_fail(waiter_unlink(list_item(waits->waiters.first, struct fd_waiter, node)),
                                  -ESHUTDOWN, NULL);
         if (waits)
-            loom__fd_unwatch(t->loop, fd);
+            waits_set_events(waits, 0);
     }
 }
 
@@ -197,13 +202,13 @@ static int waits_get(struct wait_table *t, int fd, unsigned events, struct fd_wa
         return r;
     if ((*wp = t->fds[fd])) {
         unsigned want = waiters_interest(*wp);
-        return (want | events) == want ? 0 : loom_fd_set_events(t->loop, fd, want | events);
+        return (want | events) == want ? 0 : waits_set_events(*wp, want | events);
     }
     struct fd_waits *waits = calloc(1, sizeof(*waits));
     if (!waits)
         return -ENOMEM;
     *waits = (struct fd_waits){.table = t, .fd = fd};
-    r = loom_fd_watch(t->loop, fd, events, fd_ready, waits, waits_dropped);
+    r = loom__fd_tap(t->loop, fd, events, fd_ready, waits, waits_dropped);
     if (r < 0) {
         free(waits);
         return r;

@@ -362,8 +362,23 @@ static void fill_ended(loom_stream *s, ssize_t n)
         stream_fail(s, (int)n);
 }
 
-/* An outstanding "up to n" read with nothing buffered reads straight into
- * its result, without the buffer and a copy. false: not that case. */
+static const char scratch_key; /* the loop's read scratch, per-loop data */
+
+/* READ_CHUNK bytes a direct read lands in, one per loop (made on first
+ * use), so that its result is allocated to fit; NULL without memory. */
+static unsigned char *read_scratch(loom_loop *loop)
+{
+    unsigned char *p = loom_loop_get_data(loop, &scratch_key);
+    if (!p && (p = malloc(READ_CHUNK)) && loom_loop_set_data(loop, &scratch_key, p, free) < 0) {
+        free(p);
+        p = NULL;
+    }
+    return p;
+}
+
+/* An outstanding "up to n" read with nothing buffered reads into the
+ * scratch and resolves with a result of the size read, without the read
+ * buffer. false: not that case. */
 static bool fill_direct(loom_stream *s)
 {
     struct read_op *r = &s->read;
@@ -371,18 +386,21 @@ static bool fill_direct(loom_stream *s)
         return false;
     size_t cap = r->n < s->read_limit ? r->n : s->read_limit;
     cap = cap < READ_CHUNK ? cap : READ_CHUNK;
-    loom_bytes *b = malloc(sizeof(*b) + cap + 1);
-    if (!b)
+    unsigned char *scratch = read_scratch(s->loop);
+    if (!scratch)
         return false; /* the buffered way reports it */
-    ssize_t n = fd_read(s->fd, b + 1, cap);
+    ssize_t n = fd_read(s->fd, scratch, cap);
     if (n <= 0) {
-        free(b);
         fill_ended(s, n);
         return true;
     }
-    loom_bytes *fit = (size_t)n < cap ? realloc(b, sizeof(*b) + (size_t)n + 1) : b;
-    b = fit ? fit : b;
+    loom_bytes *b = malloc(sizeof(*b) + (size_t)n + 1);
+    if (!b) {
+        stream_fail(s, -ENOMEM);
+        return true;
+    }
     *b = (loom_bytes){.data = (unsigned char *)(b + 1), .len = (size_t)n};
+    memcpy(b->data, scratch, (size_t)n);
     b->data[n] = 0;
     loom_future *f = r->done;
     r->done = NULL;
@@ -519,6 +537,7 @@ static void stream_maybe_free(loom_stream *s);
 static void stream_ready(loom_loop *loop, int fd, unsigned events, void *data)
 {
     loom_stream *s = data;
+    uint64_t mark = loop->ready.tail;
     if (events & LOOM_WRITE)
         stream_flush(s);
     if ((events & LOOM_READ) && s->fd >= 0)
@@ -526,6 +545,8 @@ static void stream_ready(loom_loop *loop, int fd, unsigned events, void *data)
     serve_read(s);
     stream_set_interest(s);
     stream_maybe_free(s);
+    /* An echo goes out before the next fd is read (s may be gone now). */
+    loom__loop_run_completion(loop, mark);
 }
 
 /* --- life cycle ------------------------------------------------------------- */
@@ -764,9 +785,21 @@ static int write_queue(loom_stream *s, struct write_op *op, loom_future **donep)
     }
     list_push_back(&s->writes, &op->node);
     s->queued += op->len - op->off;
-    if (op->off == op->len && s->writes.first == &op->node)
-        write_op_done(s, op); /* all went to the kernel at once */
     stream_set_interest(s);
+    return 0;
+}
+
+/* A write that went to the kernel in full at once (or an empty one with
+ * nothing queued): no queue entry, only the future if one is asked for. */
+static int write_sent(loom_stream *s, size_t total, loom_future **donep)
+{
+    if (!donep)
+        return 0;
+    loom_future *f = loom_future_new(s->loop);
+    if (!f)
+        return -errno; /* the bytes went, though */
+    loom_future_resolve_int(f, (int64_t)total);
+    *donep = f;
     return 0;
 }
 
@@ -814,6 +847,8 @@ int loom_stream_writev(loom_stream *stream, const struct iovec *iov, int iovcnt,
     ssize_t sent = total ? write_now(stream, iov, iovcnt) : 0;
     if (sent < 0)
         return (int)sent;
+    if ((size_t)sent == total && list_empty(&stream->writes))
+        return write_sent(stream, total, donep);
     struct write_op *op = write_op_copy(iov, iovcnt, total, (size_t)sent);
     if (!op)
         return -ENOMEM; /* what went to the kernel went, though */
@@ -839,15 +874,19 @@ int loom_stream_write_take(loom_stream *stream, void *data, size_t len, loom_des
         return r;
     if (len && !data)
         return -EINVAL;
-    struct write_op *op = malloc(sizeof(*op));
-    if (!op)
-        return -ENOMEM;
     struct iovec iov = {data, len};
     ssize_t sent = len ? write_now(stream, &iov, 1) : 0;
-    if (sent < 0) {
-        free(op);
+    if (sent < 0)
         return (int)sent;
+    if ((size_t)sent == len && list_empty(&stream->writes)) {
+        r = write_sent(stream, len, donep);
+        if (r == 0 && destroy)
+            destroy(data); /* the kernel has the bytes */
+        return r;
     }
+    struct write_op *op = malloc(sizeof(*op));
+    if (!op)
+        return -ENOMEM; /* what went to the kernel went, though */
     *op = (struct write_op){
         .data = data, .len = len, .off = (size_t)sent, .total = len, .owned = data, .destroy = destroy};
     r = write_queue(stream, op, donep);

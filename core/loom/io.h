@@ -10,11 +10,12 @@
  *     loom_future_unref(f);
  *
  * Any number of waiters may wait on one fd at the same time, for the same
- * or different events; they share one loom_fd_watch on the fd, so an fd
- * that has a reader, a writer or a loom_fd_watch of its own cannot be waited
- * for (EEXIST), and a watch cannot be added while waiters wait (-EEXIST).
- * The watch goes with the last waiter. It works on every backend. Like
- * every loop function, call it on the loop's thread. */
+ * or different events, also on an fd that has a reader, a writer, a
+ * loom_fd_watch or a stream (before or after they came): they share the
+ * fd's one backend watch with it, and its callbacks get their events first.
+ * If a reader, writer or watch that the waiters came after goes while they
+ * wait, they resolve with LOOM_ERR. It works on every backend. Like every
+ * loop function, call it on the loop's thread. */
 #ifndef LOOM_IO_H
 #define LOOM_IO_H
 
@@ -33,7 +34,8 @@ LOOM_BEGIN_DECLS
  * waited for, the future resolves with LOOM_ERR in its events; closing the
  * loop fails it with -ESHUTDOWN.
  * Returns NULL with errno set: EINVAL (events empty or with other bits, NULL
- * loop), EBADF (fd not open), EEXIST (see above), ESHUTDOWN, EXDEV, ENOMEM. */
+ * loop), EBADF (fd not open, or its watch found it closed), ESHUTDOWN,
+ * EXDEV, ENOMEM. */
 LOOM_API loom_future *loom_fd_wait(loom_loop *loop, int fd, unsigned events);
 
 LOOM_END_DECLS

@@ -287,7 +287,8 @@ LOOM_API int loom_remove_writer(loom_loop *loop, int fd);
 /** One callback for fd with an interest mask: LOOM_READ, LOOM_WRITE, both,
  * or 0 (watch nothing yet); cb gets the delivered events. -EEXIST if fd
  * already has a watch or a reader or writer (and add_reader/add_writer fail
- * the same way on an fd watched here), -EINVAL for a NULL cb or other bits,
+ * the same way on an fd watched here; loom_fd_wait's waiters never count,
+ * they share the fd), -EINVAL for a NULL cb or other bits,
  * -EBADF for an invalid fd. The watch owns data from a successful call on:
  * destroy(data) (may be NULL) runs exactly once, when the watch is removed
  * (loom_fd_unwatch, or a new add that drops it as dead) or the loop closes;

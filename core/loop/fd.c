@@ -16,6 +16,27 @@
 
 static const unsigned fd_problems = LOOM_HUP | LOOM_ERR;
 
+/* A loom__fd_tap callback riding on another watch (owned by its entry). */
+struct fd_tap {
+    loom_fd_callback cb;
+    void *data;
+    loom_destroy_fn drop;
+    unsigned interest;
+};
+
+static unsigned tap_interest(const struct fd_entry *e)
+{
+    return e->tap ? e->tap->interest : 0;
+}
+
+/* Runs the tap's drop, then frees it. */
+static void tap_free(struct fd_tap *tap)
+{
+    if (tap && tap->drop)
+        tap->drop(tap->data);
+    free(tap);
+}
+
 static uint64_t fd_token(int fd, uint32_t gen)
 {
     return ((uint64_t)gen << 32) | (uint32_t)fd;
@@ -57,10 +78,12 @@ static void unwatch(loom_loop *loop, int fd, struct fd_entry *e)
         loop->fd_ops->watch_del(loop->fd_backend, e->watch, fd);
     loom_destroy_fn destroy = e->kind == FD_ONE ? e->destroy : NULL;
     void *data = e->read_data;
+    struct fd_tap *tap = e->tap;
     *e = (struct fd_entry){.gen = e->gen + 1};
     loop->watches--;
     if (destroy)
         destroy(data);
+    tap_free(tap);
 }
 
 /* The entry for a new watch on fd (st: its fstat). A watch whose fd was
@@ -94,9 +117,11 @@ static void claim_done(loom_loop *loop, struct fd_entry *e, enum fd_kind kind, c
     loop->watches++;
 }
 
-/* Gives the backend the interest events, adding its watch if there is none. */
+/* Gives the backend the interest events (and the tap's), adding its watch
+ * if there is none. */
 static int backend_interest(loom_loop *loop, int fd, struct fd_entry *e, unsigned events)
 {
+    events |= tap_interest(e);
     if (e->watch)
         return loop->fd_ops->watch_set(loop->fd_backend, e->watch, fd, events);
     return events ? loop->fd_ops->watch_add(loop->fd_backend, fd, fd_token(fd, e->gen), events, &e->watch) : 0;
@@ -110,6 +135,29 @@ static int claim_fd(loom_loop *loop, int fd, struct stat *st, struct fd_entry **
     return claim(loop, fd, st, ep);
 }
 
+/* For an add on e: the tap that loom__fd_tap's own watch there will become
+ * (*tapp, NULL if e has none), or -ENOMEM. */
+static int yield_prepare(const struct fd_entry *e, struct fd_tap **tapp)
+{
+    *tapp = e->yields ? malloc(sizeof(**tapp)) : NULL;
+    return e->yields && !*tapp ? -ENOMEM : 0;
+}
+
+/* loom__fd_tap's own watch becomes tap, the tap of the watch being added on
+ * its entry (the backend watch, token and file stay). */
+static void yield_watch(loom_loop *loop, struct fd_entry *e, struct fd_tap *tap)
+{
+    *tap = (struct fd_tap){.cb = e->on_read, .data = e->read_data, .drop = e->destroy, .interest = e->interest};
+    e->tap = tap;
+    e->kind = FD_NONE;
+    e->interest = 0;
+    e->on_read = NULL;
+    e->read_data = NULL;
+    e->destroy = NULL;
+    e->yields = false;
+    loop->watches--;
+}
+
 static int add_side(loom_loop *loop, int fd, unsigned side, loom_fd_callback cb, void *data)
 {
     LOOP_CHECK(loop);
@@ -120,11 +168,18 @@ static int add_side(loom_loop *loop, int fd, unsigned side, loom_fd_callback cb,
     int r = claim_fd(loop, fd, &st, &e);
     if (r < 0)
         return r;
-    if (e->kind == FD_ONE || (e->interest & side))
+    struct fd_tap *tap; /* its interest goes on as the tap's */
+    if ((r = yield_prepare(e, &tap)) < 0)
+        return r;
+    if (!tap && (e->kind == FD_ONE || (e->interest & side)))
         return -EEXIST;
     r = backend_interest(loop, fd, e, e->interest | side);
-    if (r < 0)
+    if (r < 0) {
+        free(tap);
         return r;
+    }
+    if (tap)
+        yield_watch(loop, e, tap);
     claim_done(loop, e, FD_SIDES, &st);
     e->interest |= side;
     if (side == LOOM_READ) {
@@ -149,7 +204,7 @@ static int remove_side(loom_loop *loop, int fd, unsigned side)
     if (!e->interest)
         unwatch(loop, fd, e);
     else if (!e->suspended)
-        loop->fd_ops->watch_set(loop->fd_backend, e->watch, fd, e->interest);
+        backend_interest(loop, fd, e, e->interest);
     return 0;
 }
 
@@ -186,11 +241,18 @@ int loom_fd_watch(loom_loop *loop, int fd, unsigned events, loom_fd_callback cb,
     int r = claim_fd(loop, fd, &st, &e);
     if (r < 0)
         return r;
-    if (e->kind != FD_NONE)
-        return -EEXIST;
-    r = backend_interest(loop, fd, e, events);
-    if (r < 0)
+    struct fd_tap *tap; /* its interest goes on as the tap's */
+    if ((r = yield_prepare(e, &tap)) < 0)
         return r;
+    if (e->kind != FD_NONE && !tap)
+        return -EEXIST;
+    r = backend_interest(loop, fd, e, events | (tap ? e->interest : 0));
+    if (r < 0) {
+        free(tap);
+        return r;
+    }
+    if (tap)
+        yield_watch(loop, e, tap);
     claim_done(loop, e, FD_ONE, &st);
     e->interest = events;
     e->on_read = cb;
@@ -233,6 +295,53 @@ int loom__fd_unwatch(loom_loop *loop, int fd)
         return -ENOENT;
     unwatch(loop, fd, e);
     return 0;
+}
+
+int loom__fd_tap(loom_loop *loop, int fd, unsigned events, loom_fd_callback cb, void *data, loom_destroy_fn drop)
+{
+    int r = loom_fd_watch(loop, fd, events, cb, data, drop);
+    if (r != -EEXIST) {
+        if (r == 0)
+            loop->fds[fd].yields = true;
+        return r;
+    }
+    struct fd_entry *e = watched_entry(loop, fd);
+    if (e->suspended)
+        return -EBADF;
+    if (e->tap)
+        return -EEXIST;
+    struct fd_tap *tap = malloc(sizeof(*tap));
+    if (!tap)
+        return -ENOMEM;
+    r = backend_interest(loop, fd, e, e->interest | events);
+    if (r < 0) {
+        free(tap);
+        return r;
+    }
+    *tap = (struct fd_tap){.cb = cb, .data = data, .drop = drop, .interest = events};
+    e->tap = tap;
+    return 0;
+}
+
+int loom__fd_tap_set(loom_loop *loop, int fd, unsigned events)
+{
+    struct fd_entry *e = watched_entry(loop, fd);
+    if (e && e->yields && events)
+        return loom_fd_set_events(loop, fd, events);
+    if (e && e->yields) {
+        unwatch(loop, fd, e);
+        return 0;
+    }
+    if (!e || !e->tap)
+        return -ENOENT;
+    struct fd_tap *tap = e->tap;
+    tap->interest = events;
+    if (!events)
+        e->tap = NULL; /* it goes */
+    int r = e->suspended ? 0 : backend_interest(loop, fd, e, e->interest);
+    if (!events)
+        tap_free(tap);
+    return r;
 }
 
 /* --- delivery ------------------------------------------------------------------- */
@@ -284,7 +393,7 @@ static unsigned deliverable(unsigned want, unsigned events)
     return events & (want | fd_problems);
 }
 
-static void deliver(loom_loop *loop, uint64_t token, int fd, struct fd_entry *e, unsigned events)
+static void deliver_own(loom_loop *loop, uint64_t token, int fd, struct fd_entry *e, unsigned events)
 {
     if (e->kind == FD_ONE) {
         unsigned got = deliverable(e->interest, events);
@@ -302,6 +411,19 @@ static void deliver(loom_loop *loop, uint64_t token, int fd, struct fd_entry *e,
     got = e ? deliverable(e->interest & LOOM_WRITE, events) : 0;
     if (got)
         e->on_write(loop, fd, got, e->write_data);
+}
+
+/* The watch's callbacks, then its tap's. */
+static void deliver(loom_loop *loop, uint64_t token, int fd, struct fd_entry *e, unsigned events)
+{
+    bool tapped = e->tap != NULL;
+    deliver_own(loop, token, fd, e, events);
+    /* The callbacks may have removed the watch (and its tap) or grown the table. */
+    if (tapped && (e = live_entry(loop, token)) && e->tap) {
+        unsigned got = deliverable(e->tap->interest, events);
+        if (got)
+            e->tap->cb(loop, fd, got, e->tap->data);
+    }
 }
 
 /* The events of a token that names no live entry: one of the core's own
@@ -330,7 +452,7 @@ static __attribute__((noinline)) bool fd_ready_slow(loom_loop *loop, uint64_t to
     struct fd_entry *e = live_entry(loop, token);
     if (!e)
         return core_token_ready(loop, token);
-    if (e->suspended || !e->interest)
+    if (e->suspended || !(e->interest | tap_interest(e)))
         return false;
     int fd = (int)(uint32_t)token;
     if (fd_gone(fd, e, events)) {
@@ -351,7 +473,7 @@ bool loom__fd_ready(loom_loop *loop, uint64_t token, unsigned events)
     /* The straight line: a live entry not due for its check, and plain READ
      * or WRITE, so that one callback at most runs and no lookup follows. */
     if (!e || e->suspended || e->unchecked >= FD_CHECK_EVERY - 1 || (events != LOOM_READ && events != LOOM_WRITE) ||
-        atomic_load_explicit(&loop->closed, memory_order_relaxed))
+        e->tap || atomic_load_explicit(&loop->closed, memory_order_relaxed))
         return fd_ready_slow(loop, token, events);
     e->unchecked++;
     unsigned got = events & e->interest; /* what deliver gives a plain event */

@@ -17,6 +17,7 @@
 /* The watch state of one fd; the fd table is indexed by fd. It holds either
  * a reader and a writer (FD_SIDES) or one loom_fd_watch callback (FD_ONE). */
 enum fd_kind { FD_NONE, FD_SIDES, FD_ONE };
+struct fd_tap; /* fd.c's */
 struct fd_entry {
     loom_fd_callback on_read, on_write; /* on_read: FD_ONE's callback */
     void *read_data, *write_data;
@@ -29,6 +30,10 @@ struct fd_entry {
     uint8_t kind;      /* enum fd_kind */
     uint8_t unchecked; /* events delivered since the file was last checked */
     bool suspended;    /* the fd was found closed or replaced: the backend watches nothing */
+    bool yields;       /* FD_ONE of loom__fd_tap's own: becomes the tap of a watch added later */
+    /* loom_fd_wait's waiters riding on this watch (loom__fd_tap), or NULL;
+     * the backend watches interest | the tap's. */
+    struct fd_tap *tap;
 };
 
 
@@ -190,6 +195,14 @@ static inline bool loop_schedule_owned(loom_loop *loop, loom_callback cb, void *
     return true;
 }
 
+/* An I/O completion's callbacks run right after its fd event (as libuv's
+ * read callback and asyncio's protocol callback do), not behind every other
+ * event of the poll: runs what was queued since mark (the ready queue's
+ * tail before the completion), and what that queues, a few rounds, if
+ * nothing older waits and no AFTER_POLL hook must run first. For fd
+ * callbacks; the caller must not touch what the callbacks may free. */
+void loom__loop_run_completion(loom_loop *loop, uint64_t mark);
+
 /* loom_loop_run, until until(loop, arg) holds (checked before each
  * iteration; NULL: until stopped). 0, or a negative errno. */
 int loom__loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), void *arg);
@@ -199,6 +212,20 @@ int loom__loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), v
  * reports what is left as dropped. On the owner thread; 0 or -ENOENT (also
  * once the fd table is gone). */
 int loom__fd_unwatch(loom_loop *loop, int fd);
+
+/* A callback on fd for loom_fd_wait that shares the fd with any watch: a
+ * loom_fd_watch of its own while the fd has no other, which yields (becomes
+ * the tap) when a reader, writer or watch is added; or the tap of the
+ * fd's existing watch. A tap gets the events of its interest (HUP/ERR with
+ * them) after the watch's own callbacks. drop(data) runs once when it goes:
+ * loom__fd_tap_set(.., 0), or the watch it rides on went. 0, or
+ * loom_fd_watch's errors, -EBADF (the watch is suspended), -EEXIST (a tap
+ * is there already). */
+int loom__fd_tap(loom_loop *loop, int fd, unsigned events, loom_fd_callback cb, void *data, loom_destroy_fn drop);
+/* The interest of fd's loom__fd_tap callback; 0 removes it (drop runs).
+ * Works on the closed loop, like loom__fd_unwatch. 0, -ENOENT, -EBADF or
+ * the backend's error. */
+int loom__fd_tap_set(loom_loop *loop, int fd, unsigned events);
 
 static inline void loop_member_add(loom_loop *loop, struct loop_member *m)
 {

@@ -565,6 +565,39 @@ static bool take_table_call(loom_loop *loop, loom_handle h, struct ready_entry *
     return true;
 }
 
+/* Runs the ready callbacks before position end, with dispatching set; a
+ * nested tick may run part of them, so positions are compared, not counted. */
+static inline void run_ready_until(loom_loop *loop, uint64_t end)
+{
+    while ((int64_t)(end - loop->ready.head) > 0) { /* (close is refused inside a tick) */
+        struct ready_entry e = ready_queue_pop(&loop->ready);
+        void (*destroy)(void *) = NULL;
+        if (!e.cb && !take_table_call(loop, e.h, &e, &destroy))
+            continue; /* cancelled */
+        e.cb(loop, e.data);
+        if (destroy)
+            destroy(e.data);
+        loop->dispatching = true; /* a nested tick cleared it */
+    }
+}
+
+enum { COMPLETION_ROUNDS = 4 };
+
+void loom__loop_run_completion(loom_loop *loop, uint64_t mark)
+{
+    if (loop->ready.head != mark || ready_queue_empty(&loop->ready) || loop->hooks.live[LOOM_HOOK_AFTER_POLL] ||
+        atomic_load_explicit(&loop->closed, memory_order_relaxed))
+        return;
+    bool was = loop->dispatching;
+    loop->depth++;
+    loop->dispatching = true;
+    for (int i = 0; i < COMPLETION_ROUNDS && !ready_queue_empty(&loop->ready); i++)
+        run_ready_until(loop, loop->ready.tail);
+    loop->dispatching = was;
+    loop->depth--;
+    loom__loop_arm(loop); /* the completion's wakeup, if all of it ran */
+}
+
 /* Nothing to run and no deadline armed: the tick after I/O alone would
  * only find that out again (and leave the backend's deadline as it is). */
 static inline bool tick_is_idle(loom_loop *loop)
@@ -593,19 +626,8 @@ static void tick_open(loom_loop *loop, bool polled)
         loop->ops->set_deadline(loop->backend, 0);
     }
 
-    /* Run what was ready when the tick began; a nested tick may run part of
-     * it, so compare positions rather than count. */
-    uint64_t end = loop->ready.tail;
-    while ((int64_t)(end - loop->ready.head) > 0) { /* (close is refused inside a tick) */
-        struct ready_entry e = ready_queue_pop(&loop->ready);
-        void (*destroy)(void *) = NULL;
-        if (!e.cb && !take_table_call(loop, e.h, &e, &destroy))
-            continue; /* cancelled */
-        e.cb(loop, e.data);
-        if (destroy)
-            destroy(e.data);
-        loop->dispatching = true; /* a nested tick cleared it */
-    }
+    /* Run what was ready when the tick began. */
+    run_ready_until(loop, loop->ready.tail);
     hooks_run(loop, LOOM_HOOK_BEFORE_POLL);
     loop->dispatching = false;
     loop->depth--;

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,10 +138,8 @@ START_TEST(test_fd_wait_waiters_and_cancel)
     ck_assert(loom_future_done(w[0]));
     ck_assert_uint_eq(loom_future_value_int(w[0]), LOOM_READ);
     ck_assert_int_eq(loom_future_status(w[1]), -ECANCELED);
-    /* The last waiter gone, the fd is free for a reader, and the reverse. */
+    /* The last waiter gone, the fd is free for a reader. */
     ck_assert_int_eq(loom_add_reader(loop, p[0], ignore_fd, NULL), 0);
-    ck_assert_ptr_null(loom_fd_wait(loop, p[0], LOOM_READ));
-    ck_assert_int_eq(errno, EEXIST);
     ck_assert_int_eq(loom_remove_reader(loop, p[0]), 0);
     ck_assert_ptr_null(loom_fd_wait(loop, p[0], 0));
     ck_assert_int_eq(errno, EINVAL);
@@ -149,6 +148,89 @@ START_TEST(test_fd_wait_waiters_and_cancel)
     loom_future_unref(out);
     close(p[0]);
     close(p[1]);
+}
+END_TEST
+
+static int reader_calls;
+
+static void count_and_drain(loom_loop *l, int fd, unsigned events, void *data)
+{
+    char buf[16];
+    reader_calls++;
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+}
+
+/* Waiters share an fd with its watch: beside a reader (which still gets its
+ * events), before one, beside a loom_fd_watch that wants nothing now,
+ * beside a stream with a read pending and before one; when the watch they
+ * ride on goes, they get LOOM_ERR. */
+START_TEST(test_fd_wait_beside_a_watch)
+{
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    reader_calls = 0;
+    ck_assert_int_eq(loom_add_reader(loop, p[0], count_and_drain, NULL), 0);
+    loom_future *w[3];
+    for (int i = 0; i < 3; i++)
+        w[i] = check_future(loom_fd_wait(loop, p[0], LOOM_READ));
+    ck_assert(loom_future_cancel(w[1]));
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    ck_assert_int_eq(run(w[2], "readable beside a reader"), 0);
+    ck_assert(loom_future_done(w[0]));
+    ck_assert_uint_eq(loom_future_value_int(w[0]), LOOM_READ);
+    ck_assert_int_eq(reader_calls, 1);
+    for (int i = 0; i < 3; i++)
+        loom_future_unref(w[i]);
+    ck_assert_int_eq(write(p[1], "y", 1), 1); /* the reader alone again */
+    while (reader_calls < 2)
+        ck_assert_int_eq(loom_loop_run_once(loop, true), 0);
+    /* A waiter first, then a reader: they share the fd. */
+    ck_assert_int_eq(loom_remove_reader(loop, p[0]), 0);
+    loom_future *first = check_future(loom_fd_wait(loop, p[0], LOOM_READ));
+    ck_assert_int_eq(loom_add_reader(loop, p[0], count_and_drain, NULL), 0);
+    ck_assert_int_eq(write(p[1], "z", 1), 1);
+    ck_assert_int_eq(run(first, "readable, waited for before the reader came"), 0);
+    ck_assert_uint_eq(loom_future_value_int(first), LOOM_READ);
+    ck_assert_int_eq(reader_calls, 3);
+    loom_future_unref(first);
+    /* The reader goes while a waiter waits. */
+    loom_future *orphan = check_future(loom_fd_wait(loop, p[0], LOOM_READ));
+    ck_assert_int_eq(loom_remove_reader(loop, p[0]), 0);
+    ck_assert_int_eq(run(orphan, "watch gone"), 0);
+    ck_assert(loom_future_value_int(orphan) & LOOM_ERR);
+    loom_future_unref(orphan);
+    /* Beside a watch that wants nothing now. */
+    ck_assert_int_eq(loom_fd_watch(loop, p[1], 0, ignore_fd, NULL, NULL), 0);
+    loom_future *out = check_future(loom_fd_wait(loop, p[1], LOOM_WRITE));
+    ck_assert_int_eq(run(out, "writable beside an idle watch"), 0);
+    ck_assert_uint_eq(loom_future_value_int(out), LOOM_WRITE);
+    loom_future_unref(out);
+    ck_assert_int_eq(loom_fd_unwatch(loop, p[1]), 0);
+    close(p[0]);
+    close(p[1]);
+    /* Beside a stream that reads, made while a waiter waits. */
+    int sp[2];
+    loom_stream *s[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+    loom_future *early = check_future(loom_fd_wait(loop, sp[1], LOOM_WRITE));
+    for (int i = 0; i < 2; i++)
+        ck_assert_ptr_nonnull(s[i] = loom_stream_new(loop, sp[i]));
+    ck_assert_int_eq(run(early, "writable, waited for before the stream came"), 0);
+    loom_future_unref(early);
+    loom_future *got = check_future(loom_stream_read(s[1], 100));
+    loom_future *wr = check_future(loom_fd_wait(loop, loom_stream_fd(s[1]), LOOM_WRITE));
+    ck_assert_int_eq(run(wr, "writable beside a stream"), 0);
+    ck_assert_uint_eq(loom_future_value_int(wr), LOOM_WRITE);
+    loom_future_unref(wr);
+    write_ok(s[0], "ping");
+    expect_read(got, "ping");
+    loom_future *rd = check_future(loom_fd_wait(loop, loom_stream_fd(s[1]), LOOM_READ));
+    loom_stream_abort(s[1]);
+    ck_assert_int_eq(run(rd, "stream gone"), 0);
+    ck_assert(loom_future_value_int(rd) & LOOM_ERR);
+    loom_future_unref(rd);
+    loom_stream_abort(s[0]);
 }
 END_TEST
 
@@ -279,6 +361,48 @@ START_TEST(test_echo_many_ready_one_iteration)
 }
 END_TEST
 
+static loom_future *pair_reads[2];
+static int pair_first = -1; /* the read whose callback ran first */
+static bool pair_other_done;
+
+static void on_pair_read(loom_future *f, void *data)
+{
+    int i = (int)(intptr_t)data;
+    if (pair_first < 0) {
+        pair_first = i;
+        pair_other_done = loom_future_done(pair_reads[1 - i]);
+    }
+}
+
+/* A read's completion runs right after its fd event, before the next ready
+ * fd is read: an echo server's reply goes out while its peer waits, not
+ * behind every other connection's read (issue 9's 10-connection echo). */
+START_TEST(test_read_completion_before_next_fd)
+{
+    int client[2];
+    loom_stream *server[2];
+    pair_first = -1;
+    for (int i = 0; i < 2; i++) {
+        int fds[2];
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+        client[i] = fds[0];
+        ck_assert_ptr_nonnull(server[i] = loom_stream_new(loop, fds[1]));
+        pair_reads[i] = check_future(loom_stream_read(server[i], 100));
+        ck_assert_int_eq(loom_future_on_done(pair_reads[i], on_pair_read, (void *)(intptr_t)i), 0);
+        ck_assert_int_eq(send(client[i], "ping", 4, MSG_NOSIGNAL), 4);
+    }
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(run(pair_reads[i], "read"), 0);
+    ck_assert_int_ge(pair_first, 0);
+    ck_assert_msg(!pair_other_done, "the second fd was read before the first read's callback ran");
+    for (int i = 0; i < 2; i++) {
+        expect_read(pair_reads[i], "ping");
+        close(client[i]);
+        loom_stream_abort(server[i]);
+    }
+}
+END_TEST
+
 /* One round trip each way over s, then both ends closed. */
 static void echo_round_trip(loom_stream *s[2])
 {
@@ -303,11 +427,24 @@ START_TEST(test_echo_socketpair)
 }
 END_TEST
 
+/* Whether the TCP stream's socket has TCP_NODELAY. */
+static bool nodelay(const loom_stream *s)
+{
+    int on = 0;
+    socklen_t len = sizeof(on);
+    ck_assert_int_eq(getsockopt(loom_stream_fd(s), IPPROTO_TCP, TCP_NODELAY, &on, &len), 0);
+    return on != 0;
+}
+
+/* Connected and accepted TCP streams come with TCP_NODELAY (asyncio's
+ * default; the echo benchmark's peers all set it). */
 START_TEST(test_echo_tcp)
 {
     int fds = fixture_count_open_fds();
     loom_stream *s[2];
     tcp_streams(s, NULL);
+    ck_assert(nodelay(s[0]));
+    ck_assert(nodelay(s[1]));
     echo_round_trip(s);
     loom_executor_shutdown();
     ck_assert_int_eq(fixture_count_open_fds(), fds);
@@ -432,6 +569,44 @@ START_TEST(test_write_order_and_abort)
     ck_assert_int_eq(destroyed, 2);
     ck_assert_int_eq(loom_future_state_get(last), LOOM_FUTURE_CANCELLED);
     loom_future_unref(last);
+    loom_stream_abort(s[1]);
+}
+END_TEST
+
+/* A write the kernel takes in full is done when the call returns (its
+ * future resolved, a handed-over buffer destroyed); an empty one completes
+ * at once with nothing queued, and behind a queued write only after it. */
+START_TEST(test_write_sent_at_once)
+{
+    loom_stream *s[2];
+    socketpair_streams(s);
+    loom_future *done, *empty;
+    ck_assert_int_eq(loom_stream_write(s[0], "abc", 3, &done), 0);
+    ck_assert_int_eq(loom_future_state_get(done), LOOM_FUTURE_RESOLVED);
+    ck_assert_int_eq(loom_future_value_int(done), 3);
+    loom_future_unref(done);
+    destroyed = 0;
+    ck_assert_int_eq(loom_stream_write_take(s[0], strdup("de"), 2, count_destroy, &done), 0);
+    ck_assert_int_eq(destroyed, 1);
+    ck_assert_int_eq(loom_future_value_int(done), 2);
+    loom_future_unref(done);
+    ck_assert_int_eq(loom_stream_write(s[0], "", 0, &empty), 0);
+    ck_assert_int_eq(loom_future_state_get(empty), LOOM_FUTURE_RESOLVED);
+    loom_future_unref(empty);
+    ck_assert_uint_eq(loom_stream_write_queued(s[0]), 0);
+    expect_read(loom_stream_read_exactly(s[1], 5), "abcde");
+    size_t big = 4 << 20; /* more than the kernel buffers: queued */
+    ck_assert_int_eq(loom_stream_write_take(s[0], calloc(1, big), big, free, &done), 0);
+    ck_assert_int_eq(loom_stream_write(s[0], "", 0, &empty), 0);
+    ck_assert_int_eq(loom_future_state_get(empty), LOOM_FUTURE_PENDING);
+    loom_future *got = check_future(loom_stream_read_exactly(s[1], big));
+    ck_assert_int_eq(run(got, "big write"), 0);
+    ck_assert_int_eq(run(empty, "empty write behind it"), 0);
+    ck_assert_int_eq(loom_future_state_get(done), LOOM_FUTURE_RESOLVED);
+    loom_future_unref(got);
+    loom_future_unref(empty);
+    loom_future_unref(done);
+    loom_stream_abort(s[0]);
     loom_stream_abort(s[1]);
 }
 END_TEST
@@ -901,14 +1076,17 @@ Suite *stream_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_fd_wait_waiters_and_cancel);
+    tcase_add_test(tc, test_fd_wait_beside_a_watch);
     tcase_add_test(tc, test_fd_wait_hup_and_close);
     tcase_add_test(tc, test_fd_wait_fd_reused);
     tcase_add_test(tc, test_echo_socketpair);
     tcase_add_test(tc, test_echo_tcp);
     tcase_add_test(tc, test_echo_unix);
     tcase_add_test(tc, test_echo_many_ready_one_iteration);
+    tcase_add_test(tc, test_read_completion_before_next_fd);
     tcase_add_test(tc, test_small_kernel_buffers);
     tcase_add_test(tc, test_write_order_and_abort);
+    tcase_add_test(tc, test_write_sent_at_once);
     tcase_add_test(tc, test_readline_limit);
     tcase_add_test(tc, test_read_exactly_at_eof);
     tcase_add_test(tc, test_read_limit_pauses);
