@@ -100,11 +100,17 @@ struct group {
     loom_future *inputs[];
 };
 
+static void group_release(struct group *g);
+
+/* An input's cancel can release it at once (its callback dropped, not run),
+ * so the group holds a count of its own while it walks them. */
 static void group_cancel(void *data)
 {
     struct group *g = data;
+    g->pending++;
     for (size_t i = 0; i < g->n; i++)
         loom_future_cancel(g->inputs[i]);
+    group_release(g);
 }
 
 /* Whether an input's completion still matters: once the result is done, or

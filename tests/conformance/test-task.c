@@ -600,6 +600,45 @@ START_TEST(test_close_while_task_awaits_task)
 }
 END_TEST
 
+/* A task resumed by the loop's close cancels itself and awaits
+ * loom_future_any: the await cancels the combinator, which cancels each input, and on the closed loop
+ * each input's callback is released at once instead of run; the last
+ * release must not free the group under its walk (a use-after-free the
+ * fuzzer found; ASan and Valgrind see it). */
+struct any_at_close {
+    loom_future *never, *any;
+    int first, second;
+};
+
+static int await_never_then_any(void *arg)
+{
+    struct any_at_close *c = arg;
+    c->first = loom_await(c->never);
+    loom_future_cancel(loom_task_current()); /* the await below cancels any */
+    c->second = loom_await(c->any);
+    return 0;
+}
+
+START_TEST(test_close_then_await_any)
+{
+    loom_future *in[2] = {new_future(), new_future()};
+    struct any_at_close c = {.never = new_future(), .any = loom_future_any(loop, in, 2)};
+    ck_assert_ptr_nonnull(c.any);
+    loom_future *task = spawn(await_never_then_any, &c);
+    settle();
+    ck_assert_int_eq(loom_loop_close(loop), 0);
+    ck_assert(loom_future_done(task));
+    ck_assert_int_eq(c.first, -ESHUTDOWN);
+    ck_assert_int_eq(c.second, -ECANCELED);
+    ck_assert_int_eq(loom_future_state_get(c.any), LOOM_FUTURE_CANCELLED);
+    loom_future_unref(task);
+    loom_future_unref(c.any);
+    loom_future_unref(c.never);
+    loom_future_unref(in[0]);
+    loom_future_unref(in[1]);
+}
+END_TEST
+
 /* A task nobody holds that is still waiting when the loop closes fails
  * with -ESHUTDOWN, and that failure is reported. */
 START_TEST(test_dropped_pending_task_reported)
@@ -1062,6 +1101,7 @@ Suite *task_suite(void)
     tcase_add_test(tc, test_close_resumes_suspended_tasks);
     tcase_add_test(tc, test_unawaited_failure_reported_once);
     tcase_add_test(tc, test_close_while_task_awaits_task);
+    tcase_add_test(tc, test_close_then_await_any);
     tcase_add_test(tc, test_dropped_pending_task_reported);
     tcase_add_test(tc, test_await_timeout);
     tcase_add_test(tc, test_group_success);
