@@ -72,9 +72,6 @@ enum {
  * error). The same on every backend. */
 typedef void (*loom_fd_callback)(loom_loop *loop, int fd, unsigned events, void *data);
 
-/** Releases data that a callback would have used (a destroy function). */
-typedef void (*loom_destroy_fn)(void *data);
-
 /** Called for failures nobody handled: an unretrieved failed future, a loop
  * closed with live handles, a loop used from a foreign thread. msg is only
  * valid during the call. */
