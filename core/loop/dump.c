@@ -78,6 +78,12 @@ static void dump_fd_side(FILE *out, const char *side, loom_fd_callback cb, void 
     fprintf(out, "(data %p)", data);
 }
 
+static const char *interest_text(unsigned interest)
+{
+    static const char *const text[] = {"", " READ", " WRITE", " READ WRITE"};
+    return text[interest & (LOOM_READ | LOOM_WRITE)];
+}
+
 static void dump_fds(loom_loop *loop, FILE *out)
 {
     for (int fd = 0; fd < loop->fds_size; fd++) {
@@ -86,13 +92,20 @@ static void dump_fds(loom_loop *loop, FILE *out)
             continue;
         fprintf(out, "  fd %d:", fd);
         if (e->kind == FD_ONE) {
-            fprintf(out, " watch%s%s", e->interest & LOOM_READ ? " READ" : "", e->interest & LOOM_WRITE ? " WRITE" : "");
+            fprintf(out, " watch%s", interest_text(e->interest));
             dump_fd_side(out, "by", e->on_read, e->read_data);
         }
         if (e->kind == FD_SIDES && (e->interest & LOOM_READ))
             dump_fd_side(out, "read", e->on_read, e->read_data);
         if (e->kind == FD_SIDES && (e->interest & LOOM_WRITE))
             dump_fd_side(out, "write", e->on_write, e->write_data);
+        loom_fd_callback tap;
+        void *tap_data;
+        unsigned tap_interest;
+        if (loom__fd_tap_get(e, &tap, &tap_data, &tap_interest)) {
+            fprintf(out, " tap%s", interest_text(tap_interest));
+            dump_fd_side(out, "by", tap, tap_data);
+        }
         fprintf(out, "%s\n", e->suspended ? " (suspended: closed under its watch)" : "");
     }
 }

@@ -29,6 +29,16 @@ static unsigned tap_interest(const struct fd_entry *e)
     return e->tap ? e->tap->interest : 0;
 }
 
+bool loom__fd_tap_get(const struct fd_entry *e, loom_fd_callback *cb, void **data, unsigned *interest)
+{
+    if (!e->tap)
+        return false;
+    *cb = e->tap->cb;
+    *data = e->tap->data;
+    *interest = e->tap->interest;
+    return true;
+}
+
 /* Runs the tap's drop, then frees it. */
 static void tap_free(struct fd_tap *tap)
 {

@@ -226,6 +226,9 @@ int loom__fd_tap(loom_loop *loop, int fd, unsigned events, loom_fd_callback cb, 
  * Works on the closed loop, like loom__fd_unwatch. 0, -ENOENT, -EBADF or
  * the backend's error. */
 int loom__fd_tap_set(loom_loop *loop, int fd, unsigned events);
+/* For loom_loop_dump: the tap on e (its callback, data and interest), or
+ * false if e has none. */
+bool loom__fd_tap_get(const struct fd_entry *e, loom_fd_callback *cb, void **data, unsigned *interest);
 
 static inline void loop_member_add(loom_loop *loop, struct loop_member *m)
 {

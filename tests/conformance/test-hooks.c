@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <loom/io.h>
 #include <loom/task.h>
 #include "fixture.h"
 #include "suites.h"
@@ -480,6 +481,8 @@ START_TEST(test_dump_lists_what_the_loop_holds)
     int p[2];
     ck_assert_int_eq(pipe(p), 0);
     ck_assert_int_eq(loom_add_reader(loop, p[0], never_read, NULL), 0);
+    loom_future *writable = loom_fd_wait(loop, p[0], LOOM_WRITE); /* rides on the reader */
+    ck_assert_ptr_nonnull(writable);
     loom_handle soon, later, hook;
     ck_assert_int_eq(loom_call_soon(loop, never_runs, &key_a, &soon), 0);
     ck_assert_int_eq(loom_call_later(loop, LOOM_SEC(60), never_runs, &key_b, &later), 0);
@@ -498,6 +501,7 @@ START_TEST(test_dump_lists_what_the_loop_holds)
     ck_assert_msg(strstr(text, "timer in 59") || strstr(text, "timer in 60"), "%s", text);
     snprintf(expect, sizeof(expect), "fd %d: read", p[0]);
     ck_assert_msg(strstr(text, expect), "no \"%s\" in:\n%s", expect, text);
+    ck_assert_msg(strstr(text, " tap WRITE by "), "no fd_wait tap in:\n%s", text);
     ck_assert_msg(strstr(text, "hook before-poll: "), "%s", text);
     snprintf(expect, sizeof(expect), "data %p: %p", (void *)&key_a, (void *)&key_b);
     ck_assert_msg(strstr(text, expect), "no \"%s\" in:\n%s", expect, text);
@@ -512,6 +516,8 @@ START_TEST(test_dump_lists_what_the_loop_holds)
     ck_assert_int_eq(loom_cancel(loop, soon), 0);
     ck_assert_int_eq(loom_cancel(loop, later), 0);
     ck_assert_int_eq(loom_hook_remove(loop, hook), 0);
+    ck_assert(loom_future_cancel(writable));
+    loom_future_unref(writable);
     ck_assert_int_eq(loom_remove_reader(loop, p[0]), 0);
     loom_future_resolve_int(awaited, 1);
     ck_assert_int_eq(fixture_run_until(loop, task, 5000, "the dumped task"), 0);
