@@ -307,10 +307,11 @@ LOOM_API int loom_fd_unwatch(loom_loop *loop, int fd);
 /* --- debugging ------------------------------------------------------------ */
 
 /** Prints what the loop holds to out, one line each: ready callbacks, timers
- * (with the time left), fd watches (with the loom_fd_wait waiters riding on them), hooks, tasks (with their names and what
- * each awaits) and per-loop data. Callbacks are named where they are exported
- * symbols (link with -rdynamic to name a program's own), else shown as
- * addresses. Returns 0, or -EIO if out failed. */
+ * (with the time left), fd watches (with the loom_fd_wait waiters riding on
+ * them), hooks, tasks (with their names and what each awaits) and per-loop
+ * data. Callbacks are named where they are exported symbols (link with
+ * -rdynamic to name a program's own), else shown as addresses. Returns 0,
+ * or -EIO if out failed. */
 LOOM_API int loom_loop_dump(loom_loop *loop, FILE *out);
 
 /* --- failures ------------------------------------------------------------- */
