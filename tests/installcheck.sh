@@ -78,6 +78,10 @@ if have loom-glib loom-qt5 gio-2.0 Qt5Network; then
     build one-thread c++ "$src/examples/one-thread/main.cpp" -- loom-glib loom-qt5 gio-2.0 Qt5Network
     run "$work/one-thread" --self-test >/dev/null
 else skip one-thread "loom-glib loom-qt5 gio-2.0 Qt5Network"; fi
+if have loom-qt5 Qt5Network; then
+    build qt-futures c++ "$src/examples/qt-futures/main.cpp" -- loom-qt5 Qt5Network
+    run "$work/qt-futures" --self-test >/dev/null
+else skip qt-futures "loom-qt5 Qt5Network"; fi
 
 # The README: each complete program, numbered in order.
 awk -v dir="$work" '
