@@ -223,7 +223,6 @@ private:
     std::atomic<bool> latched_{false};
     std::atomic<bool> interrupted_{false};
     bool in_poll_ = false;         /* a processEvents waits in run_once: it delivers what is marked */
-    bool in_round_ = false;        /* in round_now, a loom callback: the tick's BEFORE_POLL hook follows */
     bool delivered_ = false;       /* a loom-driven round ran since aboutToBlock was last emitted */
     bool exec_refused_ = false;
     /* By id: Qt hands out small ids and reuses released ones, so a vector
@@ -423,12 +422,10 @@ void LoomDispatcher::round_now()
     round_ = 0;
     if (in_poll_)
         return; /* the waiting processEvents delivers it */
-    in_round_ = true;
     emit awake();
     latched_.store(false);
     QCoreApplication::sendPostedEvents();
     deliver(QEventLoop::AllEvents);
-    in_round_ = false;
     delivered_ = true;
     if (has_work())
         kick();
@@ -665,9 +662,10 @@ void LoomDispatcher::defer(int fd, FdEntry &e)
         return;
     e.changed = true;
     changed_.push_back(fd);
-    /* In a loom tick its BEFORE_POLL hook applies it; elsewhere (main, a
-     * processEvents Qt drives) loom might poll first. */
-    if (!in_poll_ && !in_round_ && !changes_ && loom_call_soon(loop_, on_changes, this, &changes_) < 0)
+    /* Usually the BEFORE_POLL hook applies it and cancels this call; but a
+     * change made after that hook ran (another hook, main, a processEvents
+     * Qt drives) must not wait for a poll that could block. */
+    if (!changes_ && loom_call_soon(loop_, on_changes, this, &changes_) < 0)
         changes_ = 0; /* the loop is closed: it polls no more */
 }
 
