@@ -214,7 +214,8 @@ void run_churn(void *ctx, uint64_t n)
     QCoreApplication::processEvents(); // the idle iteration loom-bench has too
 }
 
-void measure_churn(const std::string &prefix, const char *name, int background)
+// f(fd) beside `background` quiet notifiers; fd is the churned one.
+template <typename F> void beside_quiet(int background, F f)
 {
     int *quiet = bench_quiet_fds(background + 1);
     {
@@ -222,10 +223,20 @@ void measure_churn(const std::string &prefix, const char *name, int background)
         for (int i = 0; i < background; i++)
             notifiers.emplace_back(new QSocketNotifier(quiet[i], QSocketNotifier::Read));
         QCoreApplication::processEvents();
-        bench_measure(prefix.c_str(), name, "ns/op", 1, run_churn, &quiet[background]);
+        f(&quiet[background]);
     }
     bench_quiet_fds_close(quiet, background + 1);
 }
+
+void measure_churn(const std::string &prefix, const char *name, int background)
+{
+    beside_quiet(background, [&](int *fd) { bench_measure(prefix.c_str(), name, "ns/op", 1, run_churn, fd); });
+}
+
+// Qt keeps references to argc and argv for the application's lifetime.
+int app_argc = 1;
+char app_arg0[] = "peer-bench";
+char *app_argv[] = { app_arg0, nullptr };
 
 } // namespace
 
@@ -236,11 +247,7 @@ void peer_qt(void)
 
 void peer_qt_as(const char *name)
 {
-    // Qt keeps references to argc and argv for the application's lifetime.
-    static int argc = 1;
-    static char arg0[] = "peer-bench";
-    static char *argv[] = { arg0, nullptr };
-    QCoreApplication app(argc, argv);
+    QCoreApplication app(app_argc, app_argv);
     QEventLoop loop;
     TimerOwner owner;
     bool glib = QAbstractEventDispatcher::instance()->inherits("QEventDispatcherGlib");
@@ -259,4 +266,10 @@ void peer_qt_as(const char *name)
     measure_conns(prefix);
     event_loop = nullptr;
     receiver = nullptr;
+}
+
+void peer_qt_churn(uint64_t n)
+{
+    QCoreApplication app(app_argc, app_argv);
+    beside_quiet(BENCH_FEW_WATCHES, [n](int *fd) { run_churn(fd, n); });
 }

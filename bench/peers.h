@@ -18,6 +18,9 @@ void peer_qt(void);
 /* The same metrics named "<name>.<metric>" (NULL: as peer_qt), on whatever
  * dispatcher the thread has: qt-guest-bench installs loom's first. */
 void peer_qt_as(const char *name);
+/* watch_churn_10's workload n times, untimed (for callgrind), on whatever
+ * dispatcher the thread has. */
+void peer_qt_churn(uint64_t n);
 
 #ifdef __cplusplus
 }

@@ -6,7 +6,11 @@
 // prints the same as qt (QEventDispatcherGlib) and qt_noglib
 // (QEventDispatcherUNIX); compare.awk pairs them.
 //   qt-guest-bench [--backend=epoll|poll|libevent]
+//   qt-guest-bench --churn=N [--backend=epoll|poll|libevent|qt]
+// --churn runs watch_churn_10's workload N times untimed, for callgrind;
+// backend qt leaves Qt's own dispatcher (QT_NO_GLIB=1: QEventDispatcherUNIX).
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <event2/event.h>
@@ -18,10 +22,16 @@
 
 int main(int argc, char **argv)
 {
-    const char *backend = "epoll";
+    const char *backend = "epoll", *churn = nullptr;
     for (int i = 1; i < argc; i++)
         if (strncmp(argv[i], "--backend=", 10) == 0)
             backend = argv[i] + 10;
+        else if (strncmp(argv[i], "--churn=", 8) == 0)
+            churn = argv[i] + 8;
+    if (churn && strcmp(backend, "qt") == 0) {
+        peer_qt_churn(strtoull(churn, nullptr, 10));
+        return 0;
+    }
     struct event_base *base = nullptr;
     loom_loop *loop = nullptr;
     int r;
@@ -35,8 +45,12 @@ int main(int argc, char **argv)
         r = loom_qt_dispatcher_install(loop);
     if (r < 0)
         bench_die(-r, "a loop with the Qt guest");
-    printf("# qt-guest-bench backend=%s\n", backend);
-    peer_qt_as(("qt_guest_" + std::string(backend)).c_str());
+    if (churn) {
+        peer_qt_churn(strtoull(churn, nullptr, 10));
+    } else {
+        printf("# qt-guest-bench backend=%s\n", backend);
+        peer_qt_as(("qt_guest_" + std::string(backend)).c_str());
+    }
     loom_loop_unref(loop);
     if (base)
         event_base_free(base);

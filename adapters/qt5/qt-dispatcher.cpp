@@ -148,6 +148,8 @@ struct FdEntry {
     bool watched = false;               /* has a loom fd watch */
     bool always_ready = false;          /* a file loom cannot watch: poll(2) calls it ready */
     bool invalid = false;               /* not an open fd: warned about and disabled next round */
+    bool changed = false;               /* in changed_: the watch catches up before loom polls */
+    bool emptied = false;               /* left with no notifier since: the fd may name another file */
 };
 
 const char *type_name(int type)
@@ -182,6 +184,7 @@ public:
     void woken();
     void round_now();
     void before_poll();
+    void changes_due();
 
 private:
     explicit LoomDispatcher(loom_loop *loop) : loop_(loom_loop_ref(loop)) {}
@@ -197,8 +200,10 @@ private:
     bool has_work() const;
     void arm(Timer *t);
     Timer *find_timer(int id) const { return id > 0 && size_t(id) < timers_.size() ? timers_[id] : nullptr; }
+    void defer(int fd, FdEntry &e);
+    void apply_changes();
     void update_watch(int fd, FdEntry &e);
-    void drop_fd(int fd);
+    void release_fd(int fd, FdEntry &e);
     void mute_notifiers(bool mute);
     void make_invalid(int fd, FdEntry &e);
     void disable_invalid(int fd);
@@ -214,6 +219,7 @@ private:
     std::atomic<bool> wake_sent_{false};
     loom_handle hook_ = 0;
     loom_handle round_ = 0; /* a scheduled loom-driven round */
+    loom_handle changes_ = 0; /* a scheduled apply_changes, for changes made outside loom's ticks */
     std::atomic<bool> latched_{false};
     std::atomic<bool> interrupted_{false};
     bool in_poll_ = false;         /* a processEvents waits in run_once: it delivers what is marked */
@@ -225,6 +231,10 @@ private:
     std::vector<Timer *> spare_timers_; /* freed ones, reused without malloc */
     std::vector<int> due_, due_spare_;
     std::unordered_map<int, FdEntry> fds_;
+    /* Notifier changes since loom last polled: watched only then, so a
+     * notifier made and deleted between two polls costs loom nothing, as
+     * QEventDispatcherUNIX's poll set built each round. */
+    std::vector<int> changed_;
     std::vector<QSocketNotifier *> pending_;
     std::vector<int> invalid_fds_;
     int always_ready_ = 0;
@@ -258,6 +268,11 @@ void on_round(loom_loop *, void *data)
 void on_before_poll(loom_loop *, void *data)
 {
     static_cast<LoomDispatcher *>(data)->before_poll();
+}
+
+void on_changes(loom_loop *, void *data)
+{
+    static_cast<LoomDispatcher *>(data)->changes_due();
 }
 
 /* --- life cycle ---------------------------------------------------------------- */
@@ -298,6 +313,8 @@ LoomDispatcher::~LoomDispatcher()
             loom_fd_unwatch(loop_, kv.first);
     if (round_)
         loom_cancel(loop_, round_);
+    if (changes_)
+        loom_cancel(loop_, changes_);
     if (hook_)
         loom_hook_remove(loop_, hook_);
     if (wake_fd_[0] >= 0) {
@@ -329,6 +346,7 @@ bool LoomDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
      * event, as Qt's thread pipe does. */
     int n = latched_.exchange(false, std::memory_order_seq_cst) ? 1 : 0;
     QCoreApplication::sendPostedEvents();
+    apply_changes();
 
     const bool notifiers = !(flags & QEventLoop::ExcludeSocketNotifiers);
     const bool wait = (flags & QEventLoop::WaitForMoreEvents) && !latched_.load() &&
@@ -431,6 +449,8 @@ void LoomDispatcher::kick()
 
 void LoomDispatcher::before_poll()
 {
+    if (!changed_.empty())
+        apply_changes();
     if (in_poll_ || !delivered_)
         return;
     delivered_ = false;
@@ -619,7 +639,7 @@ void LoomDispatcher::registerSocketNotifier(QSocketNotifier *notifier)
     if (e.notifiers[type] && e.notifiers[type] != notifier)
         qWarning("QSocketNotifier: Multiple socket notifiers for same socket %d and type %s", fd, type_name(type));
     e.notifiers[type] = notifier;
-    update_watch(fd, e);
+    defer(fd, e);
 }
 
 void LoomDispatcher::unregisterSocketNotifier(QSocketNotifier *notifier)
@@ -632,9 +652,49 @@ void LoomDispatcher::unregisterSocketNotifier(QSocketNotifier *notifier)
     FdEntry &e = it->second;
     e.notifiers[type] = nullptr;
     if (!e.notifiers[0] && !e.notifiers[1] && !e.notifiers[2])
-        drop_fd(fd);
-    else
-        update_watch(fd, e);
+        e.emptied = true;
+    defer(fd, e);
+}
+
+void LoomDispatcher::defer(int fd, FdEntry &e)
+{
+    if (e.changed)
+        return;
+    e.changed = true;
+    changed_.push_back(fd);
+    /* Usually the BEFORE_POLL hook applies it and cancels this call; but a
+     * change made after that hook ran (another hook, main, a processEvents
+     * Qt drives) must not wait for a poll that could block. */
+    if (!changes_ && loom_call_soon(loop_, on_changes, this, &changes_) < 0)
+        changes_ = 0; /* the loop is closed: it polls no more */
+}
+
+void LoomDispatcher::changes_due()
+{
+    changes_ = 0;
+    apply_changes();
+}
+
+/* Entries leave fds_ only here, so each fd in changed_ is found. */
+void LoomDispatcher::apply_changes()
+{
+    if (changes_) {
+        loom_cancel(loop_, changes_); /* a ready callback would keep the coming poll from blocking */
+        changes_ = 0;
+    }
+    for (size_t i = 0; i < changed_.size(); i++) {
+        auto it = fds_.find(changed_[i]);
+        FdEntry &e = it->second;
+        const bool emptied = e.emptied;
+        e.changed = e.emptied = false;
+        if (emptied)
+            release_fd(it->first, e); /* watched afresh: the old watch may be another file's */
+        if (!e.notifiers[0] && !e.notifiers[1] && !e.notifiers[2])
+            fds_.erase(it);
+        else
+            update_watch(it->first, e);
+    }
+    changed_.clear();
 }
 
 void LoomDispatcher::update_watch(int fd, FdEntry &e)
@@ -677,14 +737,14 @@ void LoomDispatcher::mute_notifiers(bool mute)
             loom_fd_set_events(loop_, kv.first, mute ? 0 : kv.second.events);
 }
 
-void LoomDispatcher::drop_fd(int fd)
+/* Undoes what update_watch did with loom. */
+void LoomDispatcher::release_fd(int fd, FdEntry &e)
 {
-    auto it = fds_.find(fd);
-    if (it->second.watched)
+    if (e.watched)
         loom_fd_unwatch(loop_, fd);
-    if (it->second.always_ready)
+    if (e.always_ready)
         always_ready_--;
-    fds_.erase(it);
+    e.watched = e.always_ready = e.invalid = false;
 }
 
 void LoomDispatcher::mark(QSocketNotifier *n)

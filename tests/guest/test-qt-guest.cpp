@@ -563,6 +563,57 @@ START_TEST(test_loom_drives)
 }
 END_TEST
 
+void ignore_fd(loom_loop *, int, unsigned, void *) {}
+
+/* Notifier changes reach loom when it next polls: made and deleted in
+ * between, a notifier leaves no watch; an fd number given to another file
+ * under a new notifier is watched afresh. */
+START_TEST(test_socket_notifier_changes_between_polls)
+{
+    Guest g;
+    Pair p;
+    settle(g.dispatcher());
+    for (int i = 0; i < 3; i++)
+        delete new QSocketNotifier(p.fd[0], QSocketNotifier::Read);
+    g.dispatcher()->processEvents(QEventLoop::AllEvents);
+    ck_assert_int_eq(loom_fd_watch(g.loop, p.fd[0], LOOM_READ, ignore_fd, nullptr, nullptr), 0); /* none left */
+    ck_assert_int_eq(loom_fd_unwatch(g.loop, p.fd[0]), 0);
+
+    const int fd = p.fd[0];
+    auto *old = new QSocketNotifier(fd, QSocketNotifier::Read);
+    g.dispatcher()->processEvents(QEventLoop::AllEvents); /* watched */
+    delete old;
+    Pair q;
+    ck_assert_int_eq(dup2(q.fd[0], fd), fd); /* the number now names q's end */
+    QSocketNotifier reader(fd, QSocketNotifier::Read);
+    QEventLoop loop;
+    QObject::connect(&reader, &QSocketNotifier::activated, &loop, &QEventLoop::quit);
+    ck_assert_int_eq(write(q.fd[1], "x", 1), 1);
+    exec_bounded(loop, 3000, "a notifier on a reused fd number");
+}
+END_TEST
+
+/* A notifier made outside any loop run is watched before loom's first poll. */
+START_TEST(test_socket_notifier_before_loom_runs)
+{
+    Guest g;
+    Pair p;
+    settle(g.dispatcher());
+    QSocketNotifier reader(p.fd[0], QSocketNotifier::Read);
+    int activations = 0;
+    QObject::connect(&reader, &QSocketNotifier::activated, [&] {
+        activations++;
+        loom_loop_stop(g.loop);
+    });
+    ck_assert_int_eq(write(p.fd[1], "x", 1), 1);
+    loom_handle dog;
+    ck_assert_int_eq(loom_call_later(g.loop, LOOM_MSEC(scaled_ms(3000)), stop_loop, nullptr, &dog), 0);
+    ck_assert_int_eq(loom_loop_run(g.loop), 0);
+    ck_assert_int_eq(activations, 1);
+    loom_cancel(g.loop, dog);
+}
+END_TEST
+
 void run_nested_exec(loom_loop *, void *data)
 {
     *static_cast<int *>(data) = [] {
@@ -660,6 +711,8 @@ int main()
     add_case(s, "interrupt", test_interrupt_ends_process_events);
     add_case(s, "idle", test_idle_does_not_wake);
     add_case(s, "loom_drives", test_loom_drives);
+    add_case(s, "socket_notifier_changes", test_socket_notifier_changes_between_polls);
+    add_case(s, "socket_notifier_before_loom_runs", test_socket_notifier_before_loom_runs);
     add_case(s, "nested_exec_in_loom_callback", test_nested_exec_in_loom_callback);
     add_case(s, "install_errors", test_install_errors);
     add_case(s, "exec_on_closed_loop", test_exec_on_closed_loop);
