@@ -567,7 +567,7 @@ static bool take_table_call(loom_loop *loop, loom_handle h, struct ready_entry *
 
 /* Runs the ready callbacks before position end, with dispatching set; a
  * nested tick may run part of them, so positions are compared, not counted. */
-static inline void run_ready_until(loom_loop *loop, uint64_t end)
+static inline __attribute__((always_inline)) void run_ready_until(loom_loop *loop, uint64_t end)
 {
     while ((int64_t)(end - loop->ready.head) > 0) { /* (close is refused inside a tick) */
         struct ready_entry e = ready_queue_pop(&loop->ready);
