@@ -219,7 +219,7 @@ private:
     std::atomic<bool> wake_sent_{false};
     loom_handle hook_ = 0;
     loom_handle round_ = 0; /* a scheduled loom-driven round */
-    loom_handle changes_ = 0; /* a scheduled apply_changes, for changes made outside loom's ticks */
+    loom_handle changes_ = 0; /* apply_changes scheduled with the first change, in case no poll comes first */
     std::atomic<bool> latched_{false};
     std::atomic<bool> interrupted_{false};
     bool in_poll_ = false;         /* a processEvents waits in run_once: it delivers what is marked */
