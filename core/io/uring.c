@@ -7,19 +7,20 @@
 #include "config.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include "base/clock.h"
 #include "loop/loop-private.h"
+#include "uring-lib.h"
 #include "uring-private.h"
 
 #define RING_ENTRIES 256
 
 struct loom__uring {
     struct io_uring ring;
+    const struct loom__liburing *lib;
     loom_loop *loop;
     unsigned inflight; /* operations whose CQE has not come */
     unsigned limit;    /* the completion queue's size: never more in flight */
@@ -44,15 +45,15 @@ static const char *setup_failure(int err)
     }
 }
 
-static bool has_needed_ops(struct io_uring *ring)
+static bool has_needed_ops(struct loom__uring *r)
 {
-    struct io_uring_probe *probe = io_uring_get_probe_ring(ring);
+    struct io_uring_probe *probe = r->lib->io_uring_get_probe_ring(&r->ring);
     bool ok = probe != NULL;
 
     for (size_t i = 0; ok && i < sizeof(needed_ops); i++)
         ok = io_uring_opcode_supported(probe, needed_ops[i]);
     if (probe)
-        io_uring_free_probe(probe);
+        r->lib->io_uring_free_probe(probe);
     return ok;
 }
 
@@ -112,7 +113,7 @@ static void ring_ready(loom_loop *loop, int fd, unsigned events, void *data)
     (void)events;
     reap(r);
     if (io_uring_sq_ready(&r->ring))
-        io_uring_submit(&r->ring); /* one the kernel pushed back (-EBUSY) */
+        r->lib->io_uring_submit(&r->ring); /* one the kernel pushed back (-EBUSY) */
 }
 
 struct loom__uring *loom__uring_new(loom_loop *loop, const char **why)
@@ -124,13 +125,17 @@ struct loom__uring *loom__uring_new(loom_loop *loop, const char **why)
         *why = "out of memory";
         return NULL;
     }
-    err = io_uring_queue_init(RING_ENTRIES, &r->ring, 0);
+    if (!(r->lib = loom__liburing(why))) {
+        free(r);
+        return NULL;
+    }
+    err = r->lib->io_uring_queue_init(RING_ENTRIES, &r->ring, 0);
     if (err < 0) {
         *why = setup_failure(err);
         free(r);
         return NULL;
     }
-    if (!has_needed_ops(&r->ring))
+    if (!has_needed_ops(r))
         *why = "the kernel's io_uring lacks an operation loom needs (5.6 has them all)";
     else if (loom_fd_watch(loop, r->ring.ring_fd, LOOM_READ, ring_ready, r, NULL) < 0)
         *why = "the ring fd could not be watched";
@@ -140,7 +145,7 @@ struct loom__uring *loom__uring_new(loom_loop *loop, const char **why)
         r->limit = r->ring.cq.ring_entries;
         return r;
     }
-    io_uring_queue_exit(&r->ring);
+    r->lib->io_uring_queue_exit(&r->ring);
     free(r);
     return NULL;
 }
@@ -149,7 +154,7 @@ static struct io_uring_sqe *get_sqe(struct loom__uring *r)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
 
-    if (!sqe && io_uring_submit(&r->ring) >= 0)
+    if (!sqe && r->lib->io_uring_submit(&r->ring) >= 0)
         sqe = io_uring_get_sqe(&r->ring);
     return sqe;
 }
@@ -197,7 +202,7 @@ int loom__uring_submit(struct loom__uring *r, struct loom__file_op *op)
     atomic_fetch_add_explicit(&op->refs, 1, memory_order_relaxed);
     r->inflight++;
     /* A refusal (-EBUSY) leaves the SQE queued: ring_ready submits it. */
-    io_uring_submit(&r->ring);
+    r->lib->io_uring_submit(&r->ring);
     return 0;
 }
 
@@ -209,7 +214,7 @@ void loom__uring_cancel(struct loom__uring *r, struct loom__file_op *op)
         return; /* the operation then ends by itself, or at the drain's bound */
     io_uring_prep_cancel(sqe, op, 0);
     io_uring_sqe_set_data(sqe, NULL);
-    io_uring_submit(&r->ring);
+    r->lib->io_uring_submit(&r->ring);
 }
 
 unsigned loom__uring_drain(struct loom__uring *r, int64_t timeout_ns)
@@ -225,7 +230,7 @@ unsigned loom__uring_drain(struct loom__uring *r, int64_t timeout_ns)
 
         if (left <= 0)
             break;
-        err = io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts);
+        err = r->lib->io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts);
         if (err < 0 && err != -EINTR)
             break;
         reap(r);
@@ -238,6 +243,6 @@ void loom__uring_free(struct loom__uring *r)
     if (!r)
         return;
     loom__fd_unwatch(r->loop, r->ring.ring_fd);
-    io_uring_queue_exit(&r->ring);
+    r->lib->io_uring_queue_exit(&r->ring);
     free(r);
 }
