@@ -431,6 +431,8 @@ static void stream_fill(loom_stream *s)
  * signal is blocked around the write and one it raised is taken back. */
 static ssize_t fd_writev(const loom_stream *s, const struct iovec *iov, int n)
 {
+    if (s->socket && n == 1) /* send: the kernel imports no msghdr and iovec */
+        return send(s->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
     if (s->socket) {
         struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
         return sendmsg(s->fd, &msg, MSG_NOSIGNAL);
