@@ -2,9 +2,10 @@
  * work on any loom loop. GLib's poll fds are loom watches kept in step with
  * each query by a merge of two fd-sorted lists (system calls only for what
  * changed), its timeout is one loom timer, and a BEFORE_POLL hook runs
- * prepare/query again before the loop may block. A source of the guest's own
- * in the context notices iterations it did not run (nested GLib loops) and,
- * where the loop has an embedding fd, runs loom inside them. */
+ * prepare/query again before the loop may block. The context's poll function
+ * notices iterations the guest did not run (nested GLib loops) and, where the
+ * loop has an embedding fd, attaches a source of the guest's own that runs
+ * loom inside them until the guest's next round. */
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,7 @@ struct loom_glib_guest {
     loom_handle timer;        /* check+dispatch at GLib's timeout, or 0 */
     int64_t timer_when;
     loom_handle hook, close_hook;
-    nest_source *nest; /* our reference */
+    nest_source *nest; /* our reference; NULL while no foreign iteration ran since our last round */
     int loop_fd;       /* loom_loop_get_fd, or negative */
     size_t n_always;   /* watches on regular files (always ready) */
     bool queried;      /* fds hold a query that no check consumed yet */
@@ -93,6 +94,7 @@ static bool passive(const loom_glib_guest *g)
 static void run_soon(loom_loop *loop, void *data);
 static void run_at_timeout(loom_loop *loop, void *data);
 static void own_round(loom_glib_guest *g, bool own);
+static void nest_update(loom_glib_guest *g);
 
 static void schedule_run(loom_glib_guest *g)
 {
@@ -345,6 +347,7 @@ static gint prepare_query(loom_glib_guest *g)
     gboolean ready;
     gint timeout, n;
 
+    nest_update(g);
     own_round(g, true);
     ready = g_main_context_prepare(g->ctx, &g->max_priority);
     own_round(g, false);
@@ -518,6 +521,8 @@ static void own_round(loom_glib_guest *g, bool own)
     g->nest_funcs.check = own ? NULL : nest_check;
 }
 
+/* The nest source, made when a foreign iteration shows up: in our own
+ * rounds it would cost a place in each of GLib's source walks. */
 static void nest_attach(loom_glib_guest *g)
 {
     g->nest_funcs.dispatch = nest_dispatch;
@@ -529,6 +534,47 @@ static void nest_attach(loom_glib_guest *g)
     if (g->loop_fd >= 0)
         g_source_add_unix_fd(&g->nest->source, g->loop_fd, G_IO_IN);
     g_source_attach(&g->nest->source, g->ctx);
+}
+
+static void nest_detach(loom_glib_guest *g)
+{
+    g_source_destroy(&g->nest->source);
+    g_source_unref(&g->nest->source);
+    g->nest = NULL;
+}
+
+/* The context's poll function while the guest drives it: only a foreign
+ * iteration calls it (the guest polls with g_poll). Its context is not
+ * named, so each guest of the thread takes it as its own: at worst a spare
+ * query and a spare nest source. */
+static gint foreign_poll(GPollFD *fds, guint n_fds, gint timeout)
+{
+    bool attached = false;
+
+    for (loom_glib_guest *g = thread_guests; g; g = g->next_on_thread) {
+        if (g->closed)
+            continue;
+        g->queried = false; /* our query is no longer GLib's */
+        if (!g->nest && g->loop_fd >= 0) {
+            nest_attach(g);
+            attached = true;
+        }
+    }
+    /* GLib's check gives up on an iteration whose poll records changed:
+     * this one ends at once, the next one polls loom's fd as well. */
+    return g_poll(fds, n_fds, attached ? 0 : timeout);
+}
+
+/* Between our rounds the nest source is kept only while someone else's
+ * poll function (set before or after us) would miss foreign iterations. */
+static void nest_update(loom_glib_guest *g)
+{
+    bool ours = g_main_context_get_poll_func(g->ctx) == foreign_poll;
+
+    if (ours && g->nest)
+        nest_detach(g);
+    else if (!ours && !g->nest)
+        nest_attach(g);
 }
 
 /* --- life cycle ------------------------------------------------------------------ */
@@ -553,10 +599,10 @@ static void on_close(loom_loop *loop, void *data)
 
 static void guest_destroy(loom_glib_guest *g)
 {
-    if (g->nest) {
-        g_source_destroy(&g->nest->source);
-        g_source_unref(&g->nest->source);
-    }
+    if (g->nest)
+        nest_detach(g);
+    if (g_main_context_get_poll_func(g->ctx) == foreign_poll)
+        g_main_context_set_poll_func(g->ctx, NULL);
     g_main_context_release(g->ctx);
     g_main_context_unref(g->ctx);
     loom_loop_unref(g->loop);
@@ -602,7 +648,9 @@ int loom_glib_guest_new(loom_glib_guest **guestp, loom_loop *loop, GMainContext 
         return r;
     }
     g->loop_fd = loom_loop_get_fd(loop);
-    nest_attach(g);
+    if (g_main_context_get_poll_func(g->ctx) == g_poll)
+        g_main_context_set_poll_func(g->ctx, foreign_poll);
+    nest_update(g);
     schedule_run(g); /* the first query, and what is ready already */
     g->next_on_thread = thread_guests;
     thread_guests = g;
