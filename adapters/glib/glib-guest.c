@@ -60,7 +60,8 @@ struct loom_glib_guest {
     size_t n_always;   /* watches on regular files (always ready) */
     bool queried;      /* fds hold a query that no check consumed yet */
     bool poll_first;   /* the run was due without an fd event: poll before the check */
-    bool recheck;      /* a dispatch ran: the next query rechecks each fd's file */
+    bool recheck;      /* a dispatch ran since the kept watches' files were checked */
+    bool probed;       /* and a poll of GLib's fds found work since that dispatch */
     GSourceFuncs nest_funcs; /* the nest source's: no prepare or check inside our own */
     int dispatching;   /* inside g_main_context_dispatch */
     int nesting;       /* inside a loom iteration run by a nested GLib loop */
@@ -226,10 +227,12 @@ static void watch_recheck(loom_glib_guest *g, guest_watch *w)
 
 static void watch_update(loom_glib_guest *g, guest_watch *w, unsigned events)
 {
-    if (g->recheck && !w->failed)
-        watch_recheck(g, w);
-    if (!w->failed && w->events != events)
-        loom_fd_set_events(g->loop, w->fd, events);
+    if (!w->failed && w->events != events) {
+        if (g->recheck)
+            watch_recheck(g, w); /* the new interest is for the file there now */
+        if (!w->failed)
+            loom_fd_set_events(g->loop, w->fd, events);
+    }
     w->events = events;
 }
 
@@ -316,18 +319,21 @@ static void merge_watches(loom_glib_guest *g)
     *next = done;
 }
 
-/* Only the watches GLib still wants are rechecked: a dropped one's number
- * may already be another loom user's. */
 static void update_watches(loom_glib_guest *g)
 {
     if (!query_merged(g)) {
         merge_watches(g);
         remember_query(g);
-    } else if (g->recheck) {
-        for (size_t i = 0; i < g->watches.len; i++) {
-            if (!g->watches.items[i].failed)
-                watch_recheck(g, &g->watches.items[i]);
-        }
+    }
+}
+
+/* Only the watches GLib still wants are rechecked: a dropped one's number
+ * may already be another loom user's. */
+static void recheck_watches(loom_glib_guest *g)
+{
+    for (size_t i = 0; i < g->watches.len; i++) {
+        if (!g->watches.items[i].failed)
+            watch_recheck(g, &g->watches.items[i]);
     }
     g->recheck = false;
 }
@@ -381,6 +387,38 @@ static void arm_timer(loom_glib_guest *g, gint timeout_ms)
     g->timer_when = when;
 }
 
+/* Polls GLib's fds without waiting; true if one is ready. Our own source's
+ * fd (loom's) is not one for this round: GLib would find its source ready
+ * by it. */
+static bool poll_now(loom_glib_guest *g)
+{
+    gint n = g_poll(g->fds, (guint)g->n_fds, 0);
+    GPollFD *own = g->loop_fd >= 0 ? find_pollfd(g, g->loop_fd) : NULL;
+
+    if (own && own->revents) {
+        own->revents = 0;
+        n--;
+    }
+    return n > 0;
+}
+
+/* Before loom may wait after a dispatch: the kept watches' files are checked
+ * (a system call each, see watch_recheck) unless one poll of GLib's fds by
+ * number, which sees a new file under an old number as well, finds work:
+ * then the round runs at once, and a busy stream of events costs no check.
+ * Once per dispatch: a ready fd no source takes cannot keep loom polling. */
+static bool before_block(loom_glib_guest *g)
+{
+    if (!g->recheck)
+        return false;
+    if (!g->probed && poll_now(g)) {
+        g->probed = true;
+        return true;
+    }
+    recheck_watches(g);
+    return false;
+}
+
 /* The BEFORE_POLL hook: what became ready on this thread since the last
  * query (GLib writes no wakeup for it) is found here, before loom blocks. */
 static void before_poll(loom_loop *loop, void *data)
@@ -395,6 +433,8 @@ static void before_poll(loom_loop *loop, void *data)
         cancel_timer(g);
         g->poll_first = true;
         schedule_run(g);
+    } else if (before_block(g)) {
+        schedule_run(g); /* it polled already */
     } else {
         arm_timer(g, timeout);
     }
@@ -407,18 +447,7 @@ static void dispatch(loom_glib_guest *g)
     g->dispatching--;
     g->dispatches++;
     g->recheck = true;
-}
-
-/* Polls GLib's fds without waiting. Our own source's fd (loom's) is not one
- * for this round: GLib would find its source ready by it. */
-static void poll_now(loom_glib_guest *g)
-{
-    GPollFD *own;
-
-    g_poll(g->fds, (guint)g->n_fds, 0);
-    own = g->loop_fd >= 0 ? find_pollfd(g, g->loop_fd) : NULL;
-    if (own)
-        own->revents = 0;
+    g->probed = false;
 }
 
 /* check + dispatch, once neither the scheduled round nor the timer is pending. */

@@ -349,10 +349,16 @@ typedef struct reuse {
     guest_env *env;
     int old[2], fresh[2];
     guint old_source;
+    bool late; /* the new pipe's data comes once loom waits */
 } reuse;
 
+static void write_fresh(loom_loop *loop, void *data)
+{
+    ck_assert_int_eq(write(((reuse *)data)->fresh[1], "x", 1), 1);
+}
+
 /* In one dispatch: the old pipe's source goes, its fds close, a new pipe
- * takes the same fd numbers and gets a source, and has data. */
+ * takes the same fd numbers and gets a source, and has data (now or later). */
 static gboolean swap_pipes(gpointer data)
 {
     reuse *r = data;
@@ -364,14 +370,17 @@ static gboolean swap_pipes(gpointer data)
     ck_assert_int_eq(r->fresh[0], r->old[0]); /* the lowest free numbers */
     attach(r->env->ctx, g_unix_fd_source_new(r->fresh[0], G_IO_IN), G_PRIORITY_DEFAULT,
            (GSourceFunc)(void (*)(void))stop_on_fd, r->env->loop);
-    ck_assert_int_eq(write(r->fresh[1], "x", 1), 1);
+    if (r->late)
+        ck_assert_int_eq(loom_call_later(r->env->loop, LOOM_MSEC(20), write_fresh, r, NULL), 0);
+    else
+        write_fresh(r->env->loop, r);
     return G_SOURCE_REMOVE;
 }
 
-START_TEST(fd_number_reused_within_one_dispatch)
+static void fd_number_reused(bool late)
 {
     guest_env e = env_new();
-    reuse r = {.env = &e};
+    reuse r = {.env = &e, .late = late};
     GSource *old;
 
     ck_assert_int_eq(pipe(r.old), 0);
@@ -384,6 +393,19 @@ START_TEST(fd_number_reused_within_one_dispatch)
     env_free(&e);
     close(r.fresh[0]);
     close(r.fresh[1]);
+}
+
+START_TEST(fd_number_reused_within_one_dispatch)
+{
+    fd_number_reused(false);
+}
+END_TEST
+
+/* The guest's poll by number sees the new file at once; loom, which waits
+ * here, must have been told of it first. */
+START_TEST(fd_number_reused_then_data_while_loom_waits)
+{
+    fd_number_reused(true);
 }
 END_TEST
 
@@ -1047,6 +1069,7 @@ static Suite *guest_suite(void)
     tcase_add_test(tc, empty_context_dispatches_nothing);
     tcase_add_test(tc, regular_file_fd_source_is_ready);
     tcase_add_test(tc, fd_number_reused_within_one_dispatch);
+    tcase_add_test(tc, fd_number_reused_then_data_while_loom_waits);
     tc = fixture_tcase(s, "threads");
     tcase_add_test(tc, g_idle_add_from_another_thread_wakes_loom);
     tcase_add_test(tc, g_main_context_invoke_from_another_thread_wakes_loom);
