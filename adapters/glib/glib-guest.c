@@ -388,12 +388,12 @@ static void arm_timer(loom_glib_guest *g, gint timeout_ms)
 }
 
 /* Polls GLib's fds without waiting; true if one is ready. Our own source's
- * fd (loom's) is not one for this round: GLib would find its source ready
- * by it. */
+ * fd (loom's, queried while the source is attached) is not one for this
+ * round: GLib would find its source ready by it. */
 static bool poll_now(loom_glib_guest *g)
 {
     gint n = g_poll(g->fds, (guint)g->n_fds, 0);
-    GPollFD *own = g->loop_fd >= 0 ? find_pollfd(g, g->loop_fd) : NULL;
+    GPollFD *own = g->nest && g->loop_fd >= 0 ? find_pollfd(g, g->loop_fd) : NULL;
 
     if (own && own->revents) {
         own->revents = 0;
