@@ -2,9 +2,10 @@
  * work on any loom loop. GLib's poll fds are loom watches kept in step with
  * each query by a merge of two fd-sorted lists (system calls only for what
  * changed), its timeout is one loom timer, and a BEFORE_POLL hook runs
- * prepare/query again before the loop may block. A source of the guest's own
- * in the context notices iterations it did not run (nested GLib loops) and,
- * where the loop has an embedding fd, runs loom inside them. */
+ * prepare/query again before the loop may block. The context's poll function
+ * notices iterations the guest did not run (nested GLib loops) and, where the
+ * loop has an embedding fd, attaches a source of the guest's own that runs
+ * loom inside them until the guest's next round. */
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
@@ -54,12 +55,13 @@ struct loom_glib_guest {
     loom_handle timer;        /* check+dispatch at GLib's timeout, or 0 */
     int64_t timer_when;
     loom_handle hook, close_hook;
-    nest_source *nest; /* our reference */
+    nest_source *nest; /* our reference; NULL while no foreign iteration ran since our last round */
     int loop_fd;       /* loom_loop_get_fd, or negative */
     size_t n_always;   /* watches on regular files (always ready) */
     bool queried;      /* fds hold a query that no check consumed yet */
     bool poll_first;   /* the run was due without an fd event: poll before the check */
-    bool recheck;      /* a dispatch ran: the next query rechecks each fd's file */
+    bool recheck;      /* a dispatch ran since the kept watches' files were checked */
+    bool probed;       /* and a poll of GLib's fds found work since that dispatch */
     GSourceFuncs nest_funcs; /* the nest source's: no prepare or check inside our own */
     int dispatching;   /* inside g_main_context_dispatch */
     int nesting;       /* inside a loom iteration run by a nested GLib loop */
@@ -93,6 +95,7 @@ static bool passive(const loom_glib_guest *g)
 static void run_soon(loom_loop *loop, void *data);
 static void run_at_timeout(loom_loop *loop, void *data);
 static void own_round(loom_glib_guest *g, bool own);
+static void nest_update(loom_glib_guest *g);
 
 static void schedule_run(loom_glib_guest *g)
 {
@@ -224,10 +227,12 @@ static void watch_recheck(loom_glib_guest *g, guest_watch *w)
 
 static void watch_update(loom_glib_guest *g, guest_watch *w, unsigned events)
 {
-    if (g->recheck && !w->failed)
-        watch_recheck(g, w);
-    if (!w->failed && w->events != events)
-        loom_fd_set_events(g->loop, w->fd, events);
+    if (!w->failed && w->events != events) {
+        if (g->recheck)
+            watch_recheck(g, w); /* the new interest is for the file there now */
+        if (!w->failed)
+            loom_fd_set_events(g->loop, w->fd, events);
+    }
     w->events = events;
 }
 
@@ -314,18 +319,21 @@ static void merge_watches(loom_glib_guest *g)
     *next = done;
 }
 
-/* Only the watches GLib still wants are rechecked: a dropped one's number
- * may already be another loom user's. */
 static void update_watches(loom_glib_guest *g)
 {
     if (!query_merged(g)) {
         merge_watches(g);
         remember_query(g);
-    } else if (g->recheck) {
-        for (size_t i = 0; i < g->watches.len; i++) {
-            if (!g->watches.items[i].failed)
-                watch_recheck(g, &g->watches.items[i]);
-        }
+    }
+}
+
+/* Only the watches GLib still wants are rechecked: a dropped one's number
+ * may already be another loom user's. */
+static void recheck_watches(loom_glib_guest *g)
+{
+    for (size_t i = 0; i < g->watches.len; i++) {
+        if (!g->watches.items[i].failed)
+            watch_recheck(g, &g->watches.items[i]);
     }
     g->recheck = false;
 }
@@ -345,6 +353,7 @@ static gint prepare_query(loom_glib_guest *g)
     gboolean ready;
     gint timeout, n;
 
+    nest_update(g);
     own_round(g, true);
     ready = g_main_context_prepare(g->ctx, &g->max_priority);
     own_round(g, false);
@@ -378,6 +387,38 @@ static void arm_timer(loom_glib_guest *g, gint timeout_ms)
     g->timer_when = when;
 }
 
+/* Polls GLib's fds without waiting; true if one is ready. Our own source's
+ * fd (loom's, queried while the source is attached) is not one for this
+ * round: GLib would find its source ready by it. */
+static bool poll_now(loom_glib_guest *g)
+{
+    gint n = g_poll(g->fds, (guint)g->n_fds, 0);
+    GPollFD *own = g->nest && g->loop_fd >= 0 ? find_pollfd(g, g->loop_fd) : NULL;
+
+    if (own && own->revents) {
+        own->revents = 0;
+        n--;
+    }
+    return n > 0;
+}
+
+/* Before loom may wait after a dispatch: the kept watches' files are checked
+ * (a system call each, see watch_recheck) unless one poll of GLib's fds by
+ * number, which sees a new file under an old number as well, finds work:
+ * then the round runs at once, and a busy stream of events costs no check.
+ * Once per dispatch: a ready fd no source takes cannot keep loom polling. */
+static bool before_block(loom_glib_guest *g)
+{
+    if (!g->recheck)
+        return false;
+    if (!g->probed && poll_now(g)) {
+        g->probed = true;
+        return true;
+    }
+    recheck_watches(g);
+    return false;
+}
+
 /* The BEFORE_POLL hook: what became ready on this thread since the last
  * query (GLib writes no wakeup for it) is found here, before loom blocks. */
 static void before_poll(loom_loop *loop, void *data)
@@ -392,6 +433,8 @@ static void before_poll(loom_loop *loop, void *data)
         cancel_timer(g);
         g->poll_first = true;
         schedule_run(g);
+    } else if (before_block(g)) {
+        schedule_run(g); /* it polled already */
     } else {
         arm_timer(g, timeout);
     }
@@ -404,18 +447,7 @@ static void dispatch(loom_glib_guest *g)
     g->dispatching--;
     g->dispatches++;
     g->recheck = true;
-}
-
-/* Polls GLib's fds without waiting. Our own source's fd (loom's) is not one
- * for this round: GLib would find its source ready by it. */
-static void poll_now(loom_glib_guest *g)
-{
-    GPollFD *own;
-
-    g_poll(g->fds, (guint)g->n_fds, 0);
-    own = g->loop_fd >= 0 ? find_pollfd(g, g->loop_fd) : NULL;
-    if (own)
-        own->revents = 0;
+    g->probed = false;
 }
 
 /* check + dispatch, once neither the scheduled round nor the timer is pending. */
@@ -518,6 +550,8 @@ static void own_round(loom_glib_guest *g, bool own)
     g->nest_funcs.check = own ? NULL : nest_check;
 }
 
+/* The nest source, made when a foreign iteration shows up: in our own
+ * rounds it would cost a place in each of GLib's source walks. */
 static void nest_attach(loom_glib_guest *g)
 {
     g->nest_funcs.dispatch = nest_dispatch;
@@ -529,6 +563,47 @@ static void nest_attach(loom_glib_guest *g)
     if (g->loop_fd >= 0)
         g_source_add_unix_fd(&g->nest->source, g->loop_fd, G_IO_IN);
     g_source_attach(&g->nest->source, g->ctx);
+}
+
+static void nest_detach(loom_glib_guest *g)
+{
+    g_source_destroy(&g->nest->source);
+    g_source_unref(&g->nest->source);
+    g->nest = NULL;
+}
+
+/* The context's poll function while the guest drives it: only a foreign
+ * iteration calls it (the guest polls with g_poll). Its context is not
+ * named, so each guest of the thread takes it as its own: at worst a spare
+ * query and a spare nest source. */
+static gint foreign_poll(GPollFD *fds, guint n_fds, gint timeout)
+{
+    bool attached = false;
+
+    for (loom_glib_guest *g = thread_guests; g; g = g->next_on_thread) {
+        if (g->closed)
+            continue;
+        g->queried = false; /* our query is no longer GLib's */
+        if (!g->nest && g->loop_fd >= 0) {
+            nest_attach(g);
+            attached = true;
+        }
+    }
+    /* GLib's check gives up on an iteration whose poll records changed:
+     * this one ends at once, the next one polls loom's fd as well. */
+    return g_poll(fds, n_fds, attached ? 0 : timeout);
+}
+
+/* Between our rounds the nest source is kept only while someone else's
+ * poll function (set before or after us) would miss foreign iterations. */
+static void nest_update(loom_glib_guest *g)
+{
+    bool ours = g_main_context_get_poll_func(g->ctx) == foreign_poll;
+
+    if (ours && g->nest)
+        nest_detach(g);
+    else if (!ours && !g->nest)
+        nest_attach(g);
 }
 
 /* --- life cycle ------------------------------------------------------------------ */
@@ -553,10 +628,10 @@ static void on_close(loom_loop *loop, void *data)
 
 static void guest_destroy(loom_glib_guest *g)
 {
-    if (g->nest) {
-        g_source_destroy(&g->nest->source);
-        g_source_unref(&g->nest->source);
-    }
+    if (g->nest)
+        nest_detach(g);
+    if (g_main_context_get_poll_func(g->ctx) == foreign_poll)
+        g_main_context_set_poll_func(g->ctx, NULL);
     g_main_context_release(g->ctx);
     g_main_context_unref(g->ctx);
     loom_loop_unref(g->loop);
@@ -602,7 +677,9 @@ int loom_glib_guest_new(loom_glib_guest **guestp, loom_loop *loop, GMainContext 
         return r;
     }
     g->loop_fd = loom_loop_get_fd(loop);
-    nest_attach(g);
+    if (g_main_context_get_poll_func(g->ctx) == g_poll)
+        g_main_context_set_poll_func(g->ctx, foreign_poll);
+    nest_update(g);
     schedule_run(g); /* the first query, and what is ready already */
     g->next_on_thread = thread_guests;
     thread_guests = g;

@@ -349,10 +349,16 @@ typedef struct reuse {
     guest_env *env;
     int old[2], fresh[2];
     guint old_source;
+    bool late; /* the new pipe's data comes once loom waits */
 } reuse;
 
+static void write_fresh(loom_loop *loop, void *data)
+{
+    ck_assert_int_eq(write(((reuse *)data)->fresh[1], "x", 1), 1);
+}
+
 /* In one dispatch: the old pipe's source goes, its fds close, a new pipe
- * takes the same fd numbers and gets a source, and has data. */
+ * takes the same fd numbers and gets a source, and has data (now or later). */
 static gboolean swap_pipes(gpointer data)
 {
     reuse *r = data;
@@ -364,14 +370,17 @@ static gboolean swap_pipes(gpointer data)
     ck_assert_int_eq(r->fresh[0], r->old[0]); /* the lowest free numbers */
     attach(r->env->ctx, g_unix_fd_source_new(r->fresh[0], G_IO_IN), G_PRIORITY_DEFAULT,
            (GSourceFunc)(void (*)(void))stop_on_fd, r->env->loop);
-    ck_assert_int_eq(write(r->fresh[1], "x", 1), 1);
+    if (r->late)
+        ck_assert_int_eq(loom_call_later(r->env->loop, LOOM_MSEC(20), write_fresh, r, NULL), 0);
+    else
+        write_fresh(r->env->loop, r);
     return G_SOURCE_REMOVE;
 }
 
-START_TEST(fd_number_reused_within_one_dispatch)
+static void fd_number_reused(bool late)
 {
     guest_env e = env_new();
-    reuse r = {.env = &e};
+    reuse r = {.env = &e, .late = late};
     GSource *old;
 
     ck_assert_int_eq(pipe(r.old), 0);
@@ -384,6 +393,19 @@ START_TEST(fd_number_reused_within_one_dispatch)
     env_free(&e);
     close(r.fresh[0]);
     close(r.fresh[1]);
+}
+
+START_TEST(fd_number_reused_within_one_dispatch)
+{
+    fd_number_reused(false);
+}
+END_TEST
+
+/* The guest's poll by number sees the new file at once; loom, which waits
+ * here, must have been told of it first. */
+START_TEST(fd_number_reused_then_data_while_loom_waits)
+{
+    fd_number_reused(true);
 }
 END_TEST
 
@@ -784,6 +806,68 @@ START_TEST(nested_glib_loop_from_glib_dispatch)
 }
 END_TEST
 
+static int app_polls;
+
+/* A poll function of the application's own, as some set on their context. */
+static gint app_poll(GPollFD *fds, guint n_fds, gint timeout)
+{
+    app_polls++;
+    return g_poll(fds, n_fds, timeout);
+}
+
+/* The guest finds foreign iterations by the context's poll function; one
+ * the application set instead (before the guest or after it) is kept, and
+ * nested loops still run loom where the host nests. */
+static void nested_with_app_poll(bool before_guest)
+{
+    guest_env e = {.loop = host_loop_new(), .ctx = g_main_context_new()};
+    nested n = {.env = &e};
+
+    g_main_context_push_thread_default(e.ctx);
+    if (before_guest)
+        g_main_context_set_poll_func(e.ctx, app_poll);
+    ck_assert_int_eq(loom_glib_guest_new(&e.guest, e.loop, e.ctx), 0);
+    if (!before_guest)
+        g_main_context_set_poll_func(e.ctx, app_poll);
+    app_polls = 0;
+    count_iterations(e.ctx, &n.prepares);
+    attach(e.ctx, g_idle_source_new(), G_PRIORITY_DEFAULT, nested_from_glib, &n);
+    fixture_run(e.loop, 5000, "a nested g_main_loop_run");
+    check_nested(&n);
+    ck_assert_int_ge(app_polls, 1); /* the nested loop polled through it */
+    loom_glib_guest_free(e.guest);
+    ck_assert_ptr_eq((void *)g_main_context_get_poll_func(e.ctx), (void *)app_poll);
+    g_main_context_set_poll_func(e.ctx, NULL);
+    ck_assert_int_eq(loom_glib_guest_new(&e.guest, e.loop, e.ctx), 0); /* for env_free */
+    env_free(&e);
+}
+
+START_TEST(nested_loop_with_app_poll_func_set_before_guest)
+{
+    nested_with_app_poll(true);
+}
+END_TEST
+
+START_TEST(nested_loop_with_app_poll_func_set_after_guest)
+{
+    nested_with_app_poll(false);
+}
+END_TEST
+
+/* The guest's poll function is its own business: the context gets GLib's
+ * back when the guest goes. */
+START_TEST(free_restores_glib_poll_func)
+{
+    guest_env e = env_new();
+
+    fixture_settle(e.loop);
+    loom_glib_guest_free(e.guest);
+    ck_assert_ptr_eq((void *)g_main_context_get_poll_func(e.ctx), (void *)g_poll);
+    ck_assert_int_eq(loom_glib_guest_new(&e.guest, e.loop, e.ctx), 0);
+    env_free(&e);
+}
+END_TEST
+
 START_TEST(nested_glib_loop_from_loom_callback)
 {
     nested_test(false);
@@ -985,6 +1069,7 @@ static Suite *guest_suite(void)
     tcase_add_test(tc, empty_context_dispatches_nothing);
     tcase_add_test(tc, regular_file_fd_source_is_ready);
     tcase_add_test(tc, fd_number_reused_within_one_dispatch);
+    tcase_add_test(tc, fd_number_reused_then_data_while_loom_waits);
     tc = fixture_tcase(s, "threads");
     tcase_add_test(tc, g_idle_add_from_another_thread_wakes_loom);
     tcase_add_test(tc, g_main_context_invoke_from_another_thread_wakes_loom);
@@ -997,6 +1082,9 @@ static Suite *guest_suite(void)
     tcase_add_test(tc, nested_glib_loop_from_glib_dispatch);
     tcase_add_test(tc, nested_glib_loop_from_loom_callback);
     tcase_add_test(tc, nested_loop_in_readable_fd_source_does_not_spin);
+    tcase_add_test(tc, nested_loop_with_app_poll_func_set_before_guest);
+    tcase_add_test(tc, nested_loop_with_app_poll_func_set_after_guest);
+    tcase_add_test(tc, free_restores_glib_poll_func);
     tc = fixture_tcase(s, "lifecycle");
     tcase_add_test(tc, idle_guest_costs_no_wakeup);
     tcase_add_test(tc, free_with_sources_attached_leaves_nothing);

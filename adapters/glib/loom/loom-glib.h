@@ -61,17 +61,23 @@ LOOM_API GMainContext *loom_glib_loop_context(loom_loop *loop);
  * callbacks, so neither starves the other. An idle context costs no wakeup.
  *
  * Sources attached or removed outside any loom callback (in main, between
- * two runs) are seen at the loop's next tick: guest_new makes one, later ones
- * need an event or a loom callback. So an fd whose source was removed there
+ * two runs) are seen at the loop's next tick: guest_new makes one, and so
+ * does each GIO call prepared with loom-gio.h's loom_gio_call_init; other
+ * ones need an event or a loom callback. So an fd whose source was removed there
  * is still watched until then: closing it first makes loom report it closed
  * under its watch (run one tick, e.g. a loom_call_soon, before closing it).
  *
  * Nested GLib loops (gtk_dialog_run, a nested g_main_loop_run) run by code
- * the guest dispatches iterate the context themselves. On a loop that has an
- * embedding fd (loom_loop_get_fd: the built-in epoll loop) the guest puts a
- * source of its own into the context for the time of each dispatch, so
- * loom's callbacks, timers, fd watches and tasks keep running inside the
- * nested GLib loop. On loops without one (poll, libevent, Qt, a GLib loop on
+ * the guest dispatches iterate the context themselves. The guest notices
+ * them by the context's poll function, which it sets while attached (and
+ * gives back to GLib when freed; a context whose poll function is the
+ * application's, set before or after the guest, keeps it, and the guest then
+ * keeps its source in the context instead). On a loop that has an embedding
+ * fd (loom_loop_get_fd: the built-in epoll loop) the first iteration of a
+ * nested loop puts a source of the guest's own into the context (that
+ * iteration returns at once, dispatching nothing), until the guest's next
+ * round, so loom's callbacks, timers, fd watches and tasks keep running
+ * inside the nested GLib loop. On loops without one (poll, libevent, Qt, a GLib loop on
  * another context) loom waits until the nested GLib loop returns: nothing of
  * loom's runs meanwhile, and nothing spins. While a dispatch runs, nested
  * loom loops (loom_loop_run_until) do not iterate the context.
