@@ -132,11 +132,6 @@ static const char undriven_msg[] =
     "GIO: nobody drives the thread-default GMainContext from this loop (not a GLib loop on it, no "
     "loom_glib_guest_new on it): the GIO callback would never run";
 
-/* Nothing: the tick it makes is what counts. */
-static void tick_done(loom_loop *loop, void *data)
-{
-}
-
 int loom_gio_call_init(loom_gio_call *call, loom_loop *loop, loom_gio_finish_fn finish, GDestroyNotify destroy)
 {
     gio_op *op;
@@ -150,15 +145,6 @@ int loom_gio_call_init(loom_gio_call *call, loom_loop *loop, loom_gio_finish_fn 
     if (!context_driven(loop)) {
         loom_future_fail(call->future, -ENOTCONN, undriven_msg);
         return -ENOTCONN;
-    }
-    /* A GIO call made outside loom's callbacks (in main, between two runs)
-     * attaches sources a guest sees only at the loop's next tick (GLib
-     * writes no wakeup for them): this call makes that tick. */
-    r = loom_call_soon(loop, tick_done, NULL, NULL);
-    if (r < 0) {
-        loom_future_unref(call->future);
-        call->future = NULL;
-        return r;
     }
     op = g_new0(gio_op, 1);
     *op = (gio_op){.refs = 2, .future = loom_future_ref(call->future), .cancellable = g_cancellable_new(),

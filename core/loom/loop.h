@@ -208,7 +208,9 @@ LOOM_API int loom_call_soon_threadsafe_full(loom_loop *loop, loom_callback cb, v
  * AFTER_POLL hooks (the I/O events that woke the loop were delivered just
  * before) and ends with the BEFORE_POLL hooks, after which the loop may block
  * waiting for I/O: what a BEFORE_POLL hook schedules keeps it from blocking.
- * These are libuv's check and prepare handles; a GLib context pump, c-ares'
+ * They also run when loom_loop_run, _run_until or a blocking _run_once
+ * begins, before its first wait, so what the program changed between two
+ * runs is seen. These are libuv's check and prepare handles; a GLib context pump, c-ares'
  * timer re-arm or a toolkit's flush belongs in BEFORE_POLL. CLOSE hooks run
  * once, when the loop closes (loom_loop_close or the last unref), newest
  * first and before anything is dropped: the loop is still open during the

@@ -690,6 +690,24 @@ static int check_can_iterate(loom_loop *loop)
 
 enum { POLL_EVERY = 32 };
 
+/* Work made outside any callback since the last tick (a GLib source attached
+ * in main between two runs, which only a guest's before-poll hook finds)
+ * must not wait behind a run's first blocking poll: the before-poll hooks
+ * run first, as at a tick's end, and what they queue keeps the poll from
+ * blocking. */
+static void hooks_before_wait(loom_loop *loop)
+{
+    if (!loop->hooks.live[LOOM_HOOK_BEFORE_POLL] || atomic_load_explicit(&loop->closed, memory_order_relaxed))
+        return;
+    loop->depth++;
+    loop->dispatching = true;
+    hooks_run(loop, LOOM_HOOK_BEFORE_POLL);
+    loop->dispatching = false;
+    loop->depth--;
+    if (ready_queue_empty(&loop->ready) || loop->armed != 0)
+        loom__loop_arm(loop);
+}
+
 /* Done, and the callbacks added before completion have run (asyncio's
  * run_until_complete): the caller sees what they did. */
 int loom__loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), void *arg)
@@ -701,6 +719,7 @@ int loom__loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), v
     struct run_frame frame = {.outer = loop->frame};
     loop->frame = &frame;
     loom_loop_ref(loop); /* a callback may drop the caller's reference */
+    hooks_before_wait(loop);
     while (r == 0 && !frame.stop && !(until && until(loop, arg)) && !atomic_load(&loop->closed)) {
         /* While callbacks keep the queue busy, poll for I/O only every few
          * ticks: a chain of callbacks need not pay a syscall each, and I/O
@@ -730,6 +749,8 @@ int loom_loop_run_once(loom_loop *loop, bool block)
     if (r < 0)
         return r;
     loom_loop_ref(loop); /* a callback may drop the caller's reference */
+    if (block)
+        hooks_before_wait(loop);
     r = loop->ops->iterate(loop->backend, block);
     loom_loop_unref(loop);
     return r;

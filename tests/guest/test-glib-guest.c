@@ -574,6 +574,36 @@ START_TEST(source_attached_from_loom_callback_runs)
 }
 END_TEST
 
+static void do_nothing(loom_loop *loop, void *data)
+{
+}
+
+static gboolean set_flag(gpointer data)
+{
+    *(bool *)data = true;
+    return G_SOURCE_REMOVE;
+}
+
+/* In main, outside any loom callback: GLib writes no wakeup for it, so the
+ * run must look before it first waits (loom_loop_run and _run_once). */
+START_TEST(source_attached_between_runs_runs)
+{
+    guest_env e = env_new();
+    loom_handle bound;
+    bool ran = false;
+
+    fixture_settle(e.loop);
+    stop_soon(e.ctx, e.loop);
+    fixture_run(e.loop, 2000, "an idle attached in main between two runs");
+    attach(e.ctx, g_idle_source_new(), G_PRIORITY_DEFAULT_IDLE, set_flag, &ran);
+    ck_assert_int_eq(loom_call_later(e.loop, LOOM_MSEC(2000), do_nothing, NULL, &bound), 0);
+    ck_assert_int_eq(loom_loop_run_once(e.loop, true), 0);
+    ck_assert_msg(ran, "the idle waited for another event");
+    loom_cancel(e.loop, bound);
+    env_free(&e);
+}
+END_TEST
+
 static int attach_from_task(void *arg)
 {
     guest_env *e = arg;
@@ -1076,6 +1106,7 @@ static Suite *guest_suite(void)
     tcase_add_test(tc, g_main_context_wakeup_from_another_thread_wakes_loom);
     tc = fixture_tcase(s, "missed-wakeup");
     tcase_add_test(tc, source_attached_from_loom_callback_runs);
+    tcase_add_test(tc, source_attached_between_runs_runs);
     tcase_add_test(tc, source_attached_from_task_runs);
     tcase_add_test(tc, source_attached_from_glib_dispatch_runs);
     tc = fixture_tcase(s, "nested");

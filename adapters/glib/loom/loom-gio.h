@@ -52,8 +52,6 @@ typedef struct loom_gio_call {
  * the GError: errno from loom_gio_errno, the message kept. The bridge holds
  * a reference to the GCancellable and the future until the callback ran;
  * the source object is GIO's business (it keeps it alive for the call).
- * The loop ticks once after this call, so a GLib guest sees the sources a
- * GIO call made outside loom's callbacks (in main) attaches.
  * Returns 0; -ENOTCONN if nobody drives the thread-default context (see
  * above; then call->future is a failed future with the explanation, the
  * caller's reference, and no GIO call must be made); -EINVAL, -ESHUTDOWN

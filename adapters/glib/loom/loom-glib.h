@@ -61,11 +61,13 @@ LOOM_API GMainContext *loom_glib_loop_context(loom_loop *loop);
  * callbacks, so neither starves the other. An idle context costs no wakeup.
  *
  * Sources attached or removed outside any loom callback (in main, between
- * two runs) are seen at the loop's next tick: guest_new makes one, and so
- * does each GIO call prepared with loom-gio.h's loom_gio_call_init; other
- * ones need an event or a loom callback. So an fd whose source was removed there
- * is still watched until then: closing it first makes loom report it closed
- * under its watch (run one tick, e.g. a loom_call_soon, before closing it).
+ * two runs) are seen when the next loom_loop_run, _run_until or _run_once
+ * begins, before it may wait; where the host's own API runs the loop
+ * (event_base_dispatch, QCoreApplication::exec, g_main_loop_run) they are
+ * seen at the loop's next tick: guest_new makes one, later ones need an
+ * event or a loom callback. So an fd whose source was removed there is
+ * still watched until then: closing it first makes loom report it closed
+ * under its watch (run once, or a loom_call_soon, before closing it).
  *
  * Nested GLib loops (gtk_dialog_run, a nested g_main_loop_run) run by code
  * the guest dispatches iterate the context themselves. The guest notices
