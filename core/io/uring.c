@@ -29,7 +29,8 @@ struct loom__uring {
     loom_loop *loop;
     const char *why; /* why the engine runs or not */
     bool on;         /* ring is set up and watched */
-    bool reaping;    /* in ring_ready: it submits at the end */
+    bool reaping;    /* in ring_ready: it submits at the end ... */
+    const void *reap_frame; /* ... what its callbacks queue (not a nested run's) */
     bool hooked;     /* a BEFORE_POLL hook will submit */
     loom_handle hook;
     unsigned inflight; /* operations whose CQE has not come */
@@ -99,29 +100,31 @@ static void file_done(struct loom__uring_op *uop, int res)
     loom__file_op_unref(op);
 }
 
-/* One CQE: ends its operation (a cancel's own CQE carries nothing). */
-static void complete(struct loom__uring *r, const struct io_uring_cqe *cqe)
+/* Takes one CQE off the ring before ending its operation, so that a nested
+ * loop run inside the completion never sees it again; false if none. */
+static bool reap_one(struct loom__uring *r)
 {
-    struct loom__uring_op *op = io_uring_cqe_get_data(cqe);
+    struct io_uring_cqe *cqe;
+    struct loom__uring_op *op;
+    int res;
 
-    if (!op)
-        return;
-    op->in_ring = false;
-    r->inflight--;
-    op->done(op, cqe->res);
+    if (io_uring_peek_cqe(&r->ring, &cqe) != 0)
+        return false;
+    op = io_uring_cqe_get_data(cqe);
+    res = cqe->res;
+    io_uring_cqe_seen(&r->ring, cqe);
+    if (op) { /* a cancel's own CQE carries nothing */
+        op->in_ring = false;
+        r->inflight--;
+        op->done(op, res);
+    }
+    return true;
 }
 
 static void reap(struct loom__uring *r)
 {
-    struct io_uring_cqe *cqe;
-    unsigned head, n = 0;
-
-    io_uring_for_each_cqe(&r->ring, head, cqe)
-    {
-        complete(r, cqe);
-        n++;
-    }
-    io_uring_cq_advance(&r->ring, n);
+    while (reap_one(r))
+        ;
 }
 
 static void submit(struct loom__uring *r)
@@ -130,19 +133,26 @@ static void submit(struct loom__uring *r)
         io_uring_submit(&r->ring); /* a refusal (-EBUSY) stays queued for the next */
 }
 
-/* Completions run their callbacks, and what those completed, before the
- * SQEs they queued (an echo's send, the next recv) go in one enter. */
+/* Each completion's callbacks run before the next CQE (as a readiness
+ * stream's do before the next fd is read); the SQEs they queued (an echo's
+ * send, the next recv) go in one enter at the end. */
 static void ring_ready(loom_loop *loop, int fd, unsigned events, void *data)
 {
     struct loom__uring *r = data;
+    bool was = r->reaping;
+    const void *was_frame = r->reap_frame;
     uint64_t mark = loop->ready.tail;
 
     (void)fd;
     (void)events;
     r->reaping = true;
-    reap(r);
-    loom__loop_run_completion(loop, mark);
-    r->reaping = false;
+    r->reap_frame = loop->frame;
+    while (reap_one(r)) {
+        loom__loop_run_completion(loop, mark);
+        mark = loop->ready.tail;
+    }
+    r->reaping = was;
+    r->reap_frame = was_frame;
     submit(r);
 }
 
@@ -161,7 +171,7 @@ static void flush_hook(loom_loop *loop, void *data)
  * would wait a round). */
 static void schedule_submit(struct loom__uring *r)
 {
-    if (r->reaping || r->hooked)
+    if ((r->reaping && r->loop->frame == r->reap_frame) || r->hooked)
         return;
     if (!r->loop->depth || r->loop->hooks.running ||
         loom_hook_add(r->loop, LOOM_HOOK_BEFORE_POLL, flush_hook, r, NULL, &r->hook) < 0)
