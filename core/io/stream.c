@@ -157,6 +157,8 @@ static void stream_close_fd(loom_stream *s)
         loom__uring_cancel(s->ring, &s->recv);
     if (s->send.in_ring)
         loom__uring_cancel(s->ring, &s->send);
+    if (s->ring) /* it submits nothing more (its CQEs have room still) */
+        loom__uring_unreserve(s->ring, 2);
     close(s->fd);
     s->fd = -1;
 }
@@ -754,10 +756,14 @@ static loom_stream *stream_make(loom_loop *loop, int fd)
     }
     bool socket = fd_is_socket(fd);
     struct loom__uring *ring = socket ? loom__uring_get(loop, NULL) : NULL;
+    if (ring && !loom__uring_reserve(ring, 2))
+        ring = NULL; /* the ring is full of streams: this one on readiness */
     /* Watched on the ring too (wanting nothing): loom_fd_wait beside it
      * learns when it goes. */
     int r = loom_fd_watch(loop, fd, 0, stream_ready, s, NULL);
     if (r < 0) {
+        if (ring)
+            loom__uring_unreserve(ring, 2);
         free(s);
         errno = -r;
         return NULL;
@@ -952,8 +958,8 @@ static int write_sent(loom_stream *s, size_t total, loom_future **donep)
  * took, or a negative errno (the stream failed). */
 static ssize_t write_now(loom_stream *s, const struct iovec *iov, int n)
 {
-    if (s->ring || !list_empty(&s->writes))
-        return 0; /* on the ring, the write goes with the loop's batch */
+    if (!list_empty(&s->writes))
+        return 0; /* on the ring too: a send's CQE costs a poll, a direct one none */
     ssize_t r = stream_writev(s, iov, n);
     if (r == -EAGAIN)
         return 0;

@@ -75,6 +75,11 @@ struct loom__uring *loom__uring_get(loom_loop *loop, const char **why);
 int loom__uring_file(struct loom__uring *r, struct loom__file_op *op);
 int loom__uring_recv(struct loom__uring *r, struct loom__uring_op *op, int fd, void *buf, size_t len);
 int loom__uring_sendmsg(struct loom__uring *r, struct loom__uring_op *op, int fd, const struct msghdr *msg);
+/* Room for n operations always in flight (a stream's recv and send), so
+ * that they never find the ring full: false if the ring has none left
+ * (the caller then stays on readiness). */
+bool loom__uring_reserve(struct loom__uring *r, unsigned n);
+void loom__uring_unreserve(struct loom__uring *r, unsigned n);
 /* Asks the kernel at once to cancel op; its CQE still comes (-ECANCELED or
  * its result) and ends it. */
 void loom__uring_cancel(struct loom__uring *r, struct loom__uring_op *op);
@@ -109,6 +114,17 @@ static inline int loom__uring_sendmsg(struct loom__uring *r, struct loom__uring_
     (void)fd;
     (void)msg;
     return -ENOSYS;
+}
+static inline bool loom__uring_reserve(struct loom__uring *r, unsigned n)
+{
+    (void)r;
+    (void)n;
+    return false;
+}
+static inline void loom__uring_unreserve(struct loom__uring *r, unsigned n)
+{
+    (void)r;
+    (void)n;
 }
 static inline void loom__uring_cancel(struct loom__uring *r, struct loom__uring_op *op)
 {

@@ -18,8 +18,11 @@
 #include "loop/loop-private.h"
 #include "uring-private.h"
 
-/* Submission queue entries (the completion queue has twice as many). */
+/* Submission queue entries, and the completion queue's: the most in flight. */
 #define RING_ENTRIES 1024
+#define RING_CQ_ENTRIES 16384
+/* Completion queue entries never reserved for streams: files' room. */
+#define FILE_ROOM 1024
 /* How long closing the loop waits for the CQEs of what was cancelled. */
 #define DRAIN_NS 1000000000
 
@@ -35,6 +38,7 @@ struct loom__uring {
     loom_handle hook;
     unsigned inflight; /* operations whose CQE has not come */
     unsigned limit;    /* the completion queue's size: never more in flight */
+    unsigned reserved; /* entries the streams on the ring hold */
 };
 
 static const int ring_key;
@@ -251,7 +255,9 @@ static void ring_setup(struct loom__uring *r)
         r->why = "LOOM_URING=0";
         return;
     }
-    err = io_uring_queue_init(RING_ENTRIES, &r->ring, 0);
+    struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = RING_CQ_ENTRIES};
+
+    err = io_uring_queue_init_params(RING_ENTRIES, &r->ring, &p);
     if (err < 0) {
         r->why = setup_failure(err);
         return;
@@ -387,6 +393,19 @@ int loom__uring_sendmsg(struct loom__uring *r, struct loom__uring_op *op, int fd
         return -EBUSY;
     io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
     return queued(r, sqe, op);
+}
+
+bool loom__uring_reserve(struct loom__uring *r, unsigned n)
+{
+    if (r->reserved + n + FILE_ROOM > r->limit)
+        return false;
+    r->reserved += n;
+    return true;
+}
+
+void loom__uring_unreserve(struct loom__uring *r, unsigned n)
+{
+    r->reserved -= n;
 }
 
 void loom__uring_cancel(struct loom__uring *r, struct loom__uring_op *op)

@@ -40,10 +40,7 @@
  * Writing. Writes are queued in call order and go to the kernel in that
  * order; each may give a future that resolves (its integer: the byte count)
  * once all its bytes are in the kernel. A write tries the fd at once when
- * nothing is queued; a socket's write over the loop's io_uring (where it
- * runs, LOOM_URING=0 turns it off) goes instead with the sendmsg the loop
- * submits, in one batch, before it polls: its future and its error come
- * then. The queued bytes count against the write water marks
+ * nothing is queued. The queued bytes count against the write water marks
  * (64 KiB high, 16 KiB low by default): loom_stream_drain gives the
  * backpressure asyncio's drain() gives.
  *
