@@ -53,6 +53,10 @@ static void send_next(struct echo *e)
 static void on_server_read(loom_future *f, void *data)
 {
     struct echo *e = data;
+    if (loom_future_status(f) == -ECANCELED) { /* the stream went at the end */
+        loom_future_unref(f);
+        return;
+    }
     loom_bytes *b = loom_future_status(f) == 0 ? loom_future_value(f) : NULL;
     if (!b || !b->len || loom_stream_write(e->server, b->data, b->len, NULL) < 0)
         die("server read");
@@ -93,6 +97,7 @@ int main(int argc, char **argv)
         die("run");
     loom_stream_abort(e.client);
     loom_stream_abort(e.server);
+    loom_loop_run_once(loop, false); /* the server's cancelled read */
     loom_loop_unref(loop);
     return 0;
 }

@@ -640,8 +640,10 @@ static void ring_recv_done(struct loom__uring_op *op, int res)
 {
     loom_stream *s = list_item(op, loom_stream, recv);
     if (s->fd >= 0 && !s->error) {
-        if (res > 0)
+        if (res > 0) {
+            LOOM_URING_WROTE(s->rbuf + s->rstart + s->rlen, (size_t)res);
             s->rlen += (size_t)res;
+        }
         else if (res == 0)
             s->eof = true;
         else if (!res_retry(res))

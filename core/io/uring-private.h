@@ -13,6 +13,13 @@
 #include <sys/uio.h>
 #include <loom/future.h>
 #include "base/list.h"
+#if HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/memcheck.h>
+/* Bytes the kernel wrote through the ring: Valgrind cannot see it do so. */
+#define LOOM_URING_WROTE(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
+#else
+#define LOOM_URING_WROTE(p, n) ((void)(p), (void)(n))
+#endif
 
 /* One operation on the ring, embedded in its owner (a file operation, a
  * stream's recv or send): the owner's memory the kernel uses stays until
