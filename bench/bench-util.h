@@ -28,6 +28,12 @@ extern "C" {
  * it minutes per round. */
 #define BENCH_FEW_TIMERS 10000u
 
+/* flood_timer_lateness: the worst lateness of a timer of this period, re-armed
+ * each time, while this many threads make this many thread-safe calls. */
+#define BENCH_FLOOD_THREADS 8
+#define BENCH_FLOOD_CALLS 1000000
+#define BENCH_FLOOD_TIMER_NS 5000000
+
 /* Batch metric: callbacks scheduled at once per round. */
 #define BENCH_BATCH 1000u
 

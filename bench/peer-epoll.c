@@ -1,10 +1,14 @@
 /* peer-bench — a hand-written epoll loop: the floor for fd readiness and
  * cross-thread wakeups (epoll_wait + read/write, nothing else). */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "bench-util.h"
@@ -198,6 +202,95 @@ static void measure_churn(const char *name, int background)
     bench_quiet_fds_close(quiet, background + 1);
 }
 
+/* --- flood_timer_lateness: a lock-free stack of calls, an eventfd, a timerfd ---
+ *
+ * The hand-rolled idiom: each thread pushes a malloc'd call and writes the
+ * eventfd when the stack was empty; the loop takes the whole stack at once.
+ * Its lateness is mostly the scheduler's: nine busy threads on the CPUs. */
+
+struct flood_call {
+    struct flood_call *next;
+};
+
+struct flood_peer {
+    _Atomic(struct flood_call *) head;
+    int efd;
+};
+
+static void *flood_send(void *data)
+{
+    struct flood_peer *f = data;
+    for (int i = 0; i < BENCH_FLOOD_CALLS / BENCH_FLOOD_THREADS; i++) {
+        struct flood_call *c = malloc(sizeof *c);
+        uint64_t one = 1;
+
+        if (!c)
+            bench_die(ENOMEM, "flood");
+        c->next = atomic_load_explicit(&f->head, memory_order_relaxed);
+        while (!atomic_compare_exchange_weak_explicit(&f->head, &c->next, c, memory_order_release,
+                                                      memory_order_relaxed))
+            ;
+        if (!c->next && write(f->efd, &one, sizeof one) != sizeof one)
+            bench_die(errno, "eventfd write");
+    }
+    return NULL;
+}
+
+static void flood_arm(int tfd, int64_t *due)
+{
+    struct itimerspec in = { .it_value = { 0, BENCH_FLOOD_TIMER_NS } };
+
+    *due = bench_now_ns() + BENCH_FLOOD_TIMER_NS;
+    if (timerfd_settime(tfd, 0, &in, NULL) < 0)
+        bench_die(errno, "timerfd_settime");
+}
+
+static void measure_flood(void)
+{
+    struct flood_peer f = { .efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) };
+    int ep = epoll_create1(EPOLL_CLOEXEC), tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+    pthread_t threads[BENCH_FLOOD_THREADS];
+    int64_t due, worst = 0;
+    long delivered = 0;
+
+    if (ep < 0 || tfd < 0 || f.efd < 0)
+        bench_die(errno, "epoll_create1/timerfd/eventfd");
+    epoll_watch(ep, f.efd);
+    epoll_watch(ep, tfd);
+    flood_arm(tfd, &due);
+    for (int i = 0; i < BENCH_FLOOD_THREADS; i++)
+        if (pthread_create(&threads[i], NULL, flood_send, &f) != 0)
+            bench_die(0, "pthread_create");
+    while (delivered < BENCH_FLOOD_CALLS) {
+        struct epoll_event evs[2];
+        int ready = epoll_wait_some(ep, evs, 2);
+        uint64_t count;
+
+        for (int i = 0; i < ready; i++) {
+            if (read(evs[i].data.fd, &count, sizeof count) != sizeof count)
+                bench_die(errno, "eventfd/timerfd read");
+            if (evs[i].data.fd == tfd) {
+                int64_t late = bench_now_ns() - due;
+                worst = late > worst ? late : worst;
+                flood_arm(tfd, &due);
+                continue;
+            }
+            for (struct flood_call *c = atomic_exchange(&f.head, NULL), *next; c; c = next) {
+                next = c->next;
+                free(c);
+                delivered++;
+            }
+        }
+    }
+    for (int i = 0; i < BENCH_FLOOD_THREADS; i++)
+        pthread_join(threads[i], NULL);
+    printf(PEER ".flood_timer_lateness %.3f ms\n", (double)worst / 1e6);
+    fflush(stdout);
+    close(tfd);
+    close(f.efd);
+    close(ep);
+}
+
 void peer_raw_epoll(void)
 {
     measure_pingpong();
@@ -205,4 +298,5 @@ void peer_raw_epoll(void)
     measure_churn("watch_churn_10", BENCH_FEW_WATCHES);
     measure_churn("watch_churn_10k", BENCH_MANY_WATCHES);
     measure_conns();
+    measure_flood();
 }

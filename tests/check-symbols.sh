@@ -2,6 +2,8 @@
 # Every symbol the libraries define for the linker starts with loom_ (public)
 # or loom__ (internal), also in the static libraries, so that no program that
 # links loom collides with an internal name (a program's own wake_open, say).
+# And the core library needs nothing but libc and pthreads at link time
+# (liburing is opened at run time): its shared object's NEEDED entries.
 # Run from the build directory, by make check.
 set -eu
 status=0
@@ -19,5 +21,14 @@ for lib in .libs/libloom.a .libs/libloom-glib.a .libs/libloom-event.a .libs/libl
         status=1
     fi
 done
+if [ -f .libs/libloom.so ] && command -v readelf >/dev/null; then
+    needed=$(readelf -d .libs/libloom.so | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' |
+        grep -v -e '^libc\.so' -e '^libpthread\.so' -e '^libdl\.so' -e '^ld-linux' || true)
+    if [ -n "$needed" ]; then
+        echo "check-symbols: libloom.so links more than libc and pthreads:" >&2
+        echo "$needed" | sed 's/^/  /' >&2
+        status=1
+    fi
+fi
 [ "$checked" -gt 0 ] || { echo "check-symbols: no static library found (configure --disable-static?)" >&2; exit 77; }
 exit $status

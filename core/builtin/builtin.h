@@ -13,9 +13,14 @@ int loom__poll_backend_new(loom_loop **loopp);
  * epoll backend's watch ops on a set of its own, without a loop. Its
  * get_fd is the one fd the host watches (stable for the set's life); when
  * it is readable, loom__epoll_set_deliver reports what is ready to loop through
- * loom_backend_fd_ready, without waiting or ticking. */
+ * loom_backend_fd_ready, without waiting or ticking, and returns whether it
+ * took a full batch (more may be ready). */
 int loom__epoll_set_new(loom_loop *loop, const loom_backend_ops **opsp, void **selfp);
-void loom__epoll_set_deliver(void *self);
+bool loom__epoll_set_deliver(void *self);
+
+/* The events one epoll_wait takes, on the built-in loop and from a one-fd
+ * host's set: one batch, then a tick. */
+enum { LOOM__EPOLL_BATCH = 128 };
 
 /* loom_backend_fd_ready (core/loop/fd.c), telling whether a live watch wanted
  * the events: false for a stale token, a suspended watch or one with no

@@ -225,8 +225,8 @@ static int epoll_iterate(void *self, bool block)
 {
     struct epoll_backend *b = self;
     /* On the stack: a callback may iterate again (a nested run). */
-    struct epoll_event events[128];
-    int n = epoll_wait_for(b, events, 128, block);
+    struct epoll_event events[LOOM__EPOLL_BATCH];
+    int n = epoll_wait_for(b, events, LOOM__EPOLL_BATCH, block);
     if (n < 0 && errno != EINTR)
         return -errno;
     epoll_dispatch(b, events, n);
@@ -311,11 +311,12 @@ int loom__epoll_set_new(loom_loop *loop, const loom_backend_ops **opsp, void **s
     return 0;
 }
 
-void loom__epoll_set_deliver(void *self)
+bool loom__epoll_set_deliver(void *self)
 {
     struct epoll_backend *b = self;
-    struct epoll_event events[128];
-    int n = epoll_wait(b->inner, events, 128, 0);
+    struct epoll_event events[LOOM__EPOLL_BATCH];
+    int n = epoll_wait(b->inner, events, LOOM__EPOLL_BATCH, 0);
     if (n > 0)
         epoll_dispatch(b, events, n);
+    return n == LOOM__EPOLL_BATCH;
 }

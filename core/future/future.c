@@ -1,10 +1,10 @@
 /* The future object: pending, then resolved, failed or cancelled once. Its
  * completion callbacks run from the loop's ready queue, never inside
  * resolve/fail/cancel. */
-#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/thread-cache.h"
 #include "future-private.h"
 #include "loop/loop-private.h"
 
@@ -55,73 +55,21 @@ struct future_late_callback {
     struct future_callback cb;
 };
 
-/* Freed futures are kept for reuse by the thread that freed them: malloc and
- * free were a third of the cost of a short-lived future. A cached future
- * links to the next one through its extra.shared field. */
+/* Freed futures are kept for reuse by the thread that freed them
+ * (base/thread-cache.h): malloc and free were a third of the cost of a
+ * short-lived future. */
 enum { FUTURE_CACHE_MAX = 64 };
-
-struct future_cache {
-    loom_future *head;
-    unsigned len;
-    bool registered; /* the thread-exit destructor will drain it */
-};
-
-/* initial-exec: a general-dynamic access from the shared library costs a
- * __tls_get_addr call (33 instructions) on every future made and freed. */
-static _Thread_local struct future_cache future_cache __attribute__((tls_model("initial-exec")));
-static pthread_key_t future_cache_key;
-static bool future_cache_key_ok;
-static pthread_once_t future_cache_once = PTHREAD_ONCE_INIT;
-
-static void future_cache_drain(void *data)
-{
-    struct future_cache *c = data;
-    while (c->head) {
-        loom_future *f = c->head;
-        c->head = f->extra.shared;
-        free(f);
-    }
-    c->len = 0;
-    c->registered = false; /* a later free registers again */
-}
-
-static void future_cache_make_key(void)
-{
-    future_cache_key_ok = pthread_key_create(&future_cache_key, future_cache_drain) == 0;
-}
-
-/* Were libloom unloaded, threads exiting later must not call into it. */
-__attribute__((destructor)) static void future_cache_delete_key(void)
-{
-    if (future_cache_key_ok)
-        pthread_key_delete(future_cache_key);
-}
 
 static loom_future *future_alloc(void)
 {
-    struct future_cache *c = &future_cache;
-    loom_future *f = c->head;
-    if (!f)
-        return malloc(sizeof(*f));
-    c->head = f->extra.shared;
-    c->len--;
-    return f;
+    loom_future *f = loom__thread_cache_take(&loom__thread_caches.future);
+    return f ? f : malloc(sizeof(*f));
 }
 
 static void future_release(loom_future *f)
 {
-    struct future_cache *c = &future_cache;
-    if (!c->registered) {
-        pthread_once(&future_cache_once, future_cache_make_key);
-        c->registered = future_cache_key_ok && pthread_setspecific(future_cache_key, c) == 0;
-    }
-    if (!c->registered || c->len == FUTURE_CACHE_MAX) {
+    if (!loom__thread_cache_give(&loom__thread_caches.future, f, FUTURE_CACHE_MAX))
         free(f);
-        return;
-    }
-    f->extra.shared = c->head;
-    c->head = f;
-    c->len++;
 }
 
 loom_future *loom_future_new(loom_loop *loop)

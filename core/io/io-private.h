@@ -22,6 +22,12 @@ int loom__io_socket(int family, int type);
  * failure fd is closed. NULL with errno set. */
 loom_stream *loom__stream_adopt(loom_loop *loop, int fd);
 
+/* A read result of len bytes (data, len and the NUL after them set; eof
+ * false), or NULL without memory. It can be freed with free() too. */
+loom_bytes *loom__bytes_new(size_t len);
+/* Its destroy function: keeps small blocks for the thread's next reads. */
+void loom__bytes_free(void *bytes);
+
 /* A future's value destroy for a stream nobody took: aborts it. */
 void loom__stream_abort_value(void *stream);
 

@@ -244,14 +244,11 @@ static void stream_fail(loom_stream *s, int err)
 /* A loom_bytes of the first len buffered bytes, consumed. */
 static loom_bytes *take_bytes(loom_stream *s, size_t len)
 {
-    loom_bytes *b = malloc(sizeof(*b) + len + 1);
+    loom_bytes *b = loom__bytes_new(len);
     if (!b)
         return NULL;
-    b->data = (unsigned char *)(b + 1);
-    b->len = len;
     if (len)
         memcpy(b->data, s->rbuf + s->rstart, len);
-    b->data[len] = 0;
     s->rstart += len;
     s->rlen -= len;
     if (s->rlen || s->recv.in_ring) {
@@ -275,7 +272,7 @@ static void read_done(loom_stream *s, size_t len)
     s->read.delim = NULL;
     loom_bytes *b = take_bytes(s, len);
     if (b)
-        loom_future_resolve(f, b, free);
+        loom_future_resolve(f, b, loom__bytes_free);
     else
         loom_future_fail(f, -ENOMEM, NULL);
     loom_future_unref(f);
@@ -426,17 +423,15 @@ static bool fill_direct(loom_stream *s)
         fill_ended(s, n);
         return true;
     }
-    loom_bytes *b = malloc(sizeof(*b) + (size_t)n + 1);
+    loom_bytes *b = loom__bytes_new((size_t)n);
     if (!b) {
         stream_fail(s, -ENOMEM);
         return true;
     }
-    *b = (loom_bytes){.data = (unsigned char *)(b + 1), .len = (size_t)n};
     memcpy(b->data, scratch, (size_t)n);
-    b->data[n] = 0;
     loom_future *f = r->done;
     r->done = NULL;
-    loom_future_resolve(f, b, free);
+    loom_future_resolve(f, b, loom__bytes_free);
     loom_future_unref(f);
     return true;
 }
@@ -463,6 +458,8 @@ static void stream_fill(loom_stream *s)
  * signal is blocked around the write and one it raised is taken back. */
 static ssize_t fd_writev(const loom_stream *s, const struct iovec *iov, int n)
 {
+    if (s->socket && n == 1) /* send: the kernel imports no msghdr and iovec */
+        return send(s->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
     if (s->socket) {
         struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
         return sendmsg(s->fd, &msg, MSG_NOSIGNAL);

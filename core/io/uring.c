@@ -8,7 +8,6 @@
 #include "config.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <liburing.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include <sys/sysmacros.h>
 #include "base/clock.h"
 #include "loop/loop-private.h"
+#include "uring-lib.h"
 #include "uring-private.h"
 
 /* Submission queue entries, and the completion queue's: the most in flight. */
@@ -29,6 +29,7 @@
 struct loom__uring {
     struct loop_member member; /* drains and closes the ring at loop close */
     struct io_uring ring;
+    const struct loom__liburing *lib;
     loom_loop *loop;
     const char *why; /* why the engine runs or not */
     bool on;         /* ring is set up and watched */
@@ -62,15 +63,15 @@ static const char *setup_failure(int err)
     }
 }
 
-static bool has_needed_ops(struct io_uring *ring)
+static bool has_needed_ops(struct loom__uring *r)
 {
-    struct io_uring_probe *probe = io_uring_get_probe_ring(ring);
+    struct io_uring_probe *probe = r->lib->io_uring_get_probe_ring(&r->ring);
     bool ok = probe != NULL;
 
     for (size_t i = 0; ok && i < sizeof(needed_ops); i++)
         ok = io_uring_opcode_supported(probe, needed_ops[i]);
     if (probe)
-        io_uring_free_probe(probe);
+        r->lib->io_uring_free_probe(probe);
     return ok;
 }
 
@@ -108,11 +109,14 @@ static void file_done(struct loom__uring_op *uop, int res)
  * loop run inside the completion never sees it again; false if none. */
 static bool reap_one(struct loom__uring *r)
 {
-    struct io_uring_cqe *cqe;
+    struct io_uring_cqe *cqe = NULL;
     struct loom__uring_op *op;
+    unsigned head;
     int res;
 
-    if (io_uring_peek_cqe(&r->ring, &cqe) != 0)
+    io_uring_for_each_cqe(&r->ring, head, cqe)
+        break; /* the first, inline: io_uring_peek_cqe may call into liburing.so */
+    if (!cqe)
         return false;
     op = io_uring_cqe_get_data(cqe);
     res = cqe->res;
@@ -134,7 +138,7 @@ static void reap(struct loom__uring *r)
 static void submit(struct loom__uring *r)
 {
     if (io_uring_sq_ready(&r->ring))
-        io_uring_submit(&r->ring); /* a refusal (-EBUSY) stays queued for the next */
+        r->lib->io_uring_submit(&r->ring); /* a refusal (-EBUSY) stays queued for the next */
 }
 
 /* Each completion's callbacks run before the next CQE (as a readiness
@@ -200,7 +204,7 @@ static unsigned drain(struct loom__uring *r)
 
         if (left <= 0)
             break;
-        err = io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts);
+        err = r->lib->io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts);
         if (err < 0 && err != -EINTR && err != -ETIME)
             break;
         reap(r);
@@ -223,7 +227,7 @@ static void ring_shutdown(struct loop_member *m)
     if (r->hooked)
         loom_hook_remove(r->loop, r->hook);
     loom__fd_unwatch(r->loop, r->ring.ring_fd);
-    io_uring_queue_exit(&r->ring);
+    r->lib->io_uring_queue_exit(&r->ring);
     r->on = false;
 }
 
@@ -257,12 +261,14 @@ static void ring_setup(struct loom__uring *r)
     }
     struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = RING_CQ_ENTRIES};
 
-    err = io_uring_queue_init_params(RING_ENTRIES, &r->ring, &p);
+    if (!(r->lib = loom__liburing(&r->why)))
+        return;
+    err = r->lib->io_uring_queue_init_params(RING_ENTRIES, &r->ring, &p);
     if (err < 0) {
         r->why = setup_failure(err);
         return;
     }
-    if (!has_needed_ops(&r->ring))
+    if (!has_needed_ops(r))
         r->why = "the kernel's io_uring lacks an operation loom needs (5.6 has them all)";
     else if (loom_fd_watch(r->loop, r->ring.ring_fd, LOOM_READ, ring_ready, r, NULL) < 0)
         r->why = "the ring fd could not be watched";
@@ -274,7 +280,7 @@ static void ring_setup(struct loom__uring *r)
         loop_member_add(r->loop, &r->member);
         return;
     }
-    io_uring_queue_exit(&r->ring);
+    r->lib->io_uring_queue_exit(&r->ring);
 }
 
 struct loom__uring *loom__uring_get(loom_loop *loop, const char **why)
@@ -309,7 +315,7 @@ static struct io_uring_sqe *get_sqe(struct loom__uring *r)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
 
-    if (!sqe && io_uring_submit(&r->ring) >= 0)
+    if (!sqe && r->lib->io_uring_submit(&r->ring) >= 0)
         sqe = io_uring_get_sqe(&r->ring);
     return sqe;
 }
@@ -416,5 +422,5 @@ void loom__uring_cancel(struct loom__uring *r, struct loom__uring_op *op)
         return; /* the operation then ends by itself, or at the drain's bound */
     io_uring_prep_cancel(sqe, op, 0);
     io_uring_sqe_set_data(sqe, NULL);
-    io_uring_submit(&r->ring); /* at once: a closed socket goes only once its recv has */
+    r->lib->io_uring_submit(&r->ring); /* at once: a closed socket goes only once its recv has */
 }

@@ -6,7 +6,8 @@
  * caller owns), or NULL with errno set: ESHUTDOWN (closed loop), EXDEV (not
  * the loop's thread), EINVAL (bad argument), ENOMEM. Call them on the loop's
  * thread. The operation runs through the loop's io_uring (Linux, built with
- * liburing, when the kernel allows it) or else on the executor's thread pool;
+ * liburing's header, when liburing.so.2 is installed - it is opened at run
+ * time - and the kernel allows it) or else on the executor's thread pool;
  * both give the same results. The future resolves with an integer
  * (loom_future_value_int): the fd, the byte count, or 0; or fails with the
  * negative errno the system call gave (-ENOENT, -EBADF, -EISDIR, ...).
@@ -16,7 +17,8 @@
  *   $LOOM_URING_DEBUG=1  prints one line to stderr naming the engine and why
  *                        (e.g. "io_uring_queue_init: Operation not permitted").
  * A kernel, sandbox or memlock limit that refuses io_uring (ENOSYS, EPERM,
- * ENOMEM), or lacks one of its operations, means the executor.
+ * ENOMEM), or lacks one of its operations, or a missing liburing.so.2, means
+ * the executor.
  *
  * Buffers. The operation owns its own copy of the data: a write copies the
  * caller's bytes before the call returns (the caller may reuse its buffer at

@@ -82,8 +82,9 @@ typedef struct loom_server loom_server;
 
 /** The value of a resolved read future: one allocation with its bytes,
  * owned by the future (freed with it; loom_future_steal_value hands it over
- * with its destroy function, free). data is NUL-terminated beyond len, for
- * convenience. */
+ * with its destroy function, which frees it or keeps it for the thread's
+ * next reads; plain free() is right too). data is NUL-terminated beyond
+ * len, for convenience. */
 typedef struct loom_bytes {
     unsigned char *data; /**< len bytes (+ a NUL), in the same allocation */
     size_t len;          /**< bytes in data; 0 only at EOF */

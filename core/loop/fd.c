@@ -446,7 +446,8 @@ static __attribute__((noinline)) bool core_token_ready(loom_loop *loop, uint64_t
     }
 #ifdef HAVE_SYS_EPOLL_H
     if (token == FD_SET_TOKEN) {
-        loom__epoll_set_deliver(loop->fd_backend); /* back here with each watch's token */
+        /* back here with each watch's token */
+        loop->fd_set_full = loom__epoll_set_deliver(loop->fd_backend);
         return true;
     }
 #endif
@@ -528,6 +529,15 @@ void loom__fd_table_open(loom_loop *loop)
     }
     loop->fd_ops = ops;
     loop->fd_backend = set;
+#endif
+}
+
+void loom__fd_set_next(loom_loop *loop)
+{
+    loop->fd_set_full = false;
+#ifdef HAVE_SYS_EPOLL_H
+    if (!atomic_load_explicit(&loop->closed, memory_order_relaxed))
+        loop->fd_set_full = loom__epoll_set_deliver(loop->fd_backend);
 #endif
 }
 

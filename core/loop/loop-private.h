@@ -114,6 +114,7 @@ struct loom_loop {
     const loom_backend_ops *fd_ops;
     void *fd_backend;
     void *fd_set_watch; /* the backend's watch on that set, or NULL */
+    bool fd_set_full;   /* its last delivery took a full batch: more may be ready */
 
     /* Thread-safe calls: producers push and raise wake_pending; the tick
      * clears it and takes the inbox. */
@@ -275,6 +276,9 @@ static inline void loom__loop_release(loom_loop *loop)
 /* fd.c: where the loop's fd watches go (see fd_ops), and their release */
 void loom__fd_table_open(loom_loop *loop);
 void loom__fd_table_close(loom_loop *loop);
+/* After a tick that followed a full batch from a one-fd host's set (see
+ * fd_set_full): the next batch, which loom_backend_tick then ticks. */
+void loom__fd_set_next(loom_loop *loop);
 
 /* wake.c: the core's eventfd (or pipe) for backends without a wakeup */
 int loom__wake_open(int fds[2]);

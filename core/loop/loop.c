@@ -645,14 +645,28 @@ static void tick(loom_loop *loop, bool polled)
         tick_open(loop, polled);
 }
 
+/* The batches a one-fd host's dispatch takes from the core's epoll set while
+ * they come full, each followed by its tick as on the built-in loop: the
+ * host's iteration (prepare, poll, check) is paid once for all of them, and
+ * the host's other sources wait at most this many batches. */
+enum { FD_SET_ROUNDS = 4 };
+
 void loom_backend_tick(loom_loop *loop)
 {
-    /* Checked here, before tick's frame is set up: most ticks after I/O. */
-    if (tick_is_idle(loop) && !atomic_load_explicit(&loop->closed, memory_order_relaxed)) {
-        loop->ticks++;
-        return;
+    for (int round = 1;; round++) {
+        /* Checked here, before tick's frame is set up: most ticks after I/O. */
+        if (tick_is_idle(loop) && !atomic_load_explicit(&loop->closed, memory_order_relaxed))
+            loop->ticks++;
+        else
+            tick(loop, round == 1); /* later rounds: the backend has not waited */
+        if (!loop->fd_set_full)
+            return;
+        if (round == FD_SET_ROUNDS) {
+            loop->fd_set_full = false; /* the host's next iteration takes the rest */
+            return;
+        }
+        loom__fd_set_next(loop);
     }
-    tick(loop, true);
 }
 
 int64_t loom_backend_deadline(const loom_loop *loop)

@@ -182,6 +182,40 @@ static gboolean count_busy(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+static void count_reads(loom_loop *loop, int fd, unsigned events, void *data)
+{
+    ++*(int *)data; /* the byte stays: the watch stays ready */
+}
+
+/* More ready watches than the core's epoll set gives in one batch (128): one
+ * GLib iteration delivers several batches, so the host's iteration is paid
+ * once for them, yet loom's dispatch returns while every watch stays ready,
+ * and a GLib source of the same priority runs in that iteration too. */
+START_TEST(test_many_ready_watches)
+{
+    enum { PAIRS = 200 };
+    loom_loop *loop = glib_loop_new();
+    int sv[PAIRS][2], reads = 0, idles = 0;
+
+    for (int i = 0; i < PAIRS; i++) {
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]), 0);
+        ck_assert_int_eq(write(sv[i][1], "x", 1), 1);
+        ck_assert_int_eq(loom_add_reader(loop, sv[i][0], count_reads, &reads), 0);
+    }
+    add_idle(G_PRIORITY_DEFAULT, count_busy, &idles);
+    for (int i = 0; i < 1000 && reads == 0; i++)
+        g_main_context_iteration(context, FALSE);
+    ck_assert_int_gt(reads, 128);
+    ck_assert_int_eq(idles, 1);
+    for (int i = 0; i < PAIRS; i++) {
+        ck_assert_int_eq(loom_remove_reader(loop, sv[i][0]), 0);
+        close(sv[i][0]);
+        close(sv[i][1]);
+    }
+    free_loop(loop);
+}
+END_TEST
+
 /* A lower-priority source that is always ready runs only while loom has
  * nothing ready, and then it does run. */
 START_TEST(test_lower_priority_runs_after)
@@ -673,6 +707,7 @@ static Suite *glib_only_suite(void)
     tcase_add_test(tc, test_fd_event_priority);
     tcase_add_test(tc, test_lower_priority_runs_after);
     tcase_add_test(tc, test_lower_priority_does_not_starve_timers);
+    tcase_add_test(tc, test_many_ready_watches);
     tcase_add_test(tc, test_runs_inside_nested_main_loop);
     tcase_add_test(tc, test_closed_fd_leaves_poll);
     tcase_add_test(tc, test_explicit_context);
