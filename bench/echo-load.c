@@ -3,13 +3,16 @@
  *   echo-load [--long] [--only=SERVER,...] [--backend=NAME] [--server-bin=PATH]
  *       starts each server of `echo-server --list` in turn (loom's on epoll,
  *       with --long on every backend of `echo-server --backends`, with
- *       --backend=NAME on that one), pinned to the first CPU while the load
+ *       --backend=NAME on that one, all with the io_uring engine off
+ *       (LOOM_URING=0), and once more on epoll with it on as loom_*_uring),
+ *       pinned to the first CPU while the load
  *       runs on the second (GIO's 10,000 connections only with --long: they
  *       take it a minute), and prints
  *         echo.<server>.c<conns>.s<bytes> <requests/s> req/s
  *         echo.<server>.c<conns>.s<bytes>.p50|.p99 <latency> us
  *         echo.<server>.c10000.idle_mem <RSS delta / connections> B/conn
- *       then the ratio lines of the issue's targets.
+ *       then the ratio lines of the issues' targets (loom_cb_uring over
+ *       loom_cb_epoll: the io_uring engine's gain).
  *   echo-load --check [--only=...] [--backend=NAME]
  *       correctness only, not pinned, for make check: every server on every
  *       backend echoes a few requests of 1 B, 1 KiB and 100 KiB on 1 and 100
@@ -383,6 +386,10 @@ static const struct result *find_result(const char *server, unsigned conns, size
     return NULL;
 }
 
+/* The engine a loom server runs with: "uring" (io_uring on, the epoll
+ * backend) or the backend's name with LOOM_URING=0. */
+#define URING "uring"
+
 static void print_ratio(const char *loom, const char *peer, unsigned conns, size_t size)
 {
     const struct result *a = find_result(loom, conns, size), *b = find_result(peer, conns, size);
@@ -399,6 +406,20 @@ static bool on_builtin_loop(const char *server)
             (len > 5 && strcmp(server + len - 5, "_poll") == 0));
 }
 
+/* io_uring's targets (issue 12): loom_cb_uring over loom_cb_epoll >= 1.3
+ * at 100 connections x 1 KiB, >= 1/1.05 at 1. */
+static void print_uring_ratio(const struct result *r)
+{
+    size_t len = strlen(r->server), suffix = strlen("_" URING);
+    char peer[sizeof r->server];
+
+    if (len <= suffix || strcmp(r->server + len - suffix, "_" URING) != 0 || r->size != 1024 ||
+        (r->conns != 1 && r->conns != 100))
+        return;
+    snprintf(peer, sizeof peer, "%.*s_epoll", (int)(len - suffix), r->server);
+    print_ratio(r->server, peer, r->conns, r->size);
+}
+
 /* The issue's targets: >= 1.1x libuv and bufferevent at 1 and 100
  * connections x 1 KiB, >= 0.95x raw epoll (at every point). */
 static void print_ratios(void)
@@ -406,6 +427,7 @@ static void print_ratios(void)
     printf("# echo ratios: loom's requests/s over the peer's (> 1: loom is faster)\n");
     for (unsigned i = 0; i < nresults; i++) {
         const struct result *r = &results[i];
+        print_uring_ratio(r);
         if (!on_builtin_loop(r->server))
             continue;
         if (r->size == 1024 && (r->conns == 1 || r->conns == 100)) {
@@ -477,9 +499,15 @@ static BENCH_NORETURN void exec_server(const struct config *cfg, int out, const 
     char server_arg[80], backend_arg[80], port_arg[32];
     char *argv[] = { (char *)cfg->server_bin, server_arg, port_arg, backend ? backend_arg : NULL,
                      NULL };
+    bool uring = backend && strcmp(backend, URING) == 0;
 
     snprintf(server_arg, sizeof server_arg, "--server=%s", name);
-    snprintf(backend_arg, sizeof backend_arg, "--backend=%s", backend ? backend : "");
+    snprintf(backend_arg, sizeof backend_arg, "--backend=%s", uring ? "epoll" : backend ? backend : "");
+    /* The engine is the loop's choice: on where it probes, unless told. */
+    if (uring)
+        setenv("LOOM_URING_DEBUG", "1", 1); /* says on stderr whether it runs */
+    else
+        setenv("LOOM_URING", "0", 1);
     snprintf(port_arg, sizeof port_arg, "--port=%u", port);
     pin(0, cfg->cpus[0]);
     signal(SIGPIPE, SIG_DFL); /* ignored here, and an ignored signal stays so across exec */
@@ -741,6 +769,8 @@ static void run_all(const struct config *cfg)
             run_server(cfg, servers[i], NULL);
         for (unsigned b = 0; loom && b < nb; b++)
             run_server(cfg, servers[i], backends[b]);
+        if (loom && (!cfg->backend || strcmp(cfg->backend, "epoll") == 0))
+            run_server(cfg, servers[i], URING);
     }
     if (cfg->mode != RUN_CHECK)
         print_ratios();

@@ -20,15 +20,12 @@
 
 /* The most one Linux read or write moves (MAX_RW_COUNT). */
 #define FILE_MAX_IO ((size_t)0x7ffff000)
-/* How long closing the loop waits for the ring's cancelled operations. */
-#define FILE_DRAIN_NS 1000000000
 
 struct file_ctx {
     struct loop_member member; /* fails what is pending at close */
     loom_loop *loop;
     struct list ops; /* struct loom__file_op, not settled yet */
     struct loom__uring *ring;
-    const char *why; /* the reason for the engine */
     bool closing;
 };
 
@@ -187,26 +184,17 @@ static void ctx_shutdown(struct loop_member *m)
 
     loop_member_remove(ctx->loop, m);
     ctx->closing = true;
-    if (ctx->ring) {
-        for (struct list_node *n = ctx->ops.first; n; n = n->next) {
-            struct loom__file_op *op = list_item(n, struct loom__file_op, node);
-            if (op->in_ring)
-                loom__uring_cancel(ctx->ring, op);
-        }
-        unsigned left = loom__uring_drain(ctx->ring, FILE_DRAIN_NS);
-        if (left)
-            loom_loop_report(ctx->loop, -EBUSY,
-                             "%u io_uring file operations did not end at close; their memory is left to the kernel",
-                             left);
-    }
+    /* The ring's CQEs come later (the ring drains at close, after this):
+     * its references keep those operations' memory until then. */
     while (!list_empty(&ctx->ops)) {
         struct loom__file_op *op = list_item(ctx->ops.first, struct loom__file_op, node);
+        if (op->uop.in_ring)
+            loom__uring_cancel(ctx->ring, &op->uop);
         /* A job that has not started never will: a close is done here. */
-        if (!op->in_ring && !atomic_exchange(&op->taken, true) && op->kind == FILE_CLOSE)
+        else if (!atomic_exchange(&op->taken, true) && op->kind == FILE_CLOSE)
             close(op->fd);
         loom__file_op_done(op);
     }
-    loom__uring_free(ctx->ring);
     ctx->ring = NULL;
 }
 
@@ -225,23 +213,6 @@ static const struct loop_member_ops ctx_member_ops = {
     .shutdown = ctx_shutdown,
     .dump = ctx_dump,
 };
-
-static bool env_is(const char *name, const char *value)
-{
-    const char *v = getenv(name);
-    return v && strcmp(v, value) == 0;
-}
-
-static void ctx_choose_engine(struct file_ctx *ctx)
-{
-    if (env_is("LOOM_URING", "0"))
-        ctx->why = "LOOM_URING=0";
-    else
-        ctx->ring = loom__uring_new(ctx->loop, &ctx->why);
-    if (env_is("LOOM_URING_DEBUG", "1"))
-        fprintf(stderr, "loom: files of loop %p use %s (%s)\n", (void *)ctx->loop,
-                ctx->ring ? "io_uring" : "the executor", ctx->why);
-}
 
 static void ctx_free(void *ctx)
 {
@@ -266,10 +237,9 @@ static struct file_ctx *ctx_get(loom_loop *loop)
         return NULL;
     ctx->loop = loop;
     ctx->member.ops = &ctx_member_ops;
-    ctx_choose_engine(ctx);
+    ctx->ring = loom__uring_get(loop, NULL);
     r = loom_loop_set_data(loop, &ctx_key, ctx, ctx_free);
     if (r < 0) {
-        loom__uring_free(ctx->ring);
         free(ctx);
         errno = -r;
         return NULL;
@@ -307,8 +277,8 @@ static void op_cancelled(void *data)
     struct loom__file_op *op = data;
     struct file_ctx *ctx = op->ctx;
 
-    if (op->in_ring)
-        loom__uring_cancel(ctx->ring, op);
+    if (op->uop.in_ring)
+        loom__uring_cancel(ctx->ring, &op->uop);
     else if (op->job)
         loom_future_cancel(op->job);
 }
@@ -324,7 +294,7 @@ static loom_future *op_start(loom_loop *loop, struct loom__file_op *op)
         goto fail;
     }
     op->ctx = ctx;
-    if (!ctx->ring || loom__uring_submit(ctx->ring, op) < 0)
+    if (!ctx->ring || loom__uring_file(ctx->ring, op) < 0)
         r = op_run_in_thread(ctx, op);
     if (r < 0)
         goto fail;

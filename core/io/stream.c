@@ -1,7 +1,8 @@
 /* Streams: completion-shaped reads and writes over one non-blocking fd,
- * served from readiness through one loom_fd_watch. Every operation owns its
- * buffer until it completes (a read future's bytes, a queued write's data),
- * so that a completion engine can serve the same calls later. */
+ * served from readiness through one loom_fd_watch, or for a socket through
+ * the loop's io_uring (a recv into the read buffer, a sendmsg of the queued
+ * writes). Every operation owns its buffer until it completes (a read
+ * future's bytes, a queued write's data), so both serve the same calls. */
 #include "config.h"
 #include <fcntl.h>
 #include <limits.h>
@@ -18,6 +19,7 @@
 #include "future/future-private.h"
 #include "io-private.h"
 #include "loop/loop-private.h"
+#include "uring-private.h"
 
 /* Buffers gathered into one writev. */
 #define WRITE_BATCH 64
@@ -68,6 +70,13 @@ struct loom_stream {
 
     struct list writes; /* struct write_op, in order */
     size_t queued, high, low;
+
+    struct loom__uring *ring; /* a socket's I/O goes through it (NULL: readiness) */
+    struct loom__uring_op recv, send;
+    int send_n;               /* the writes at the queue's front the send has */
+    struct list orphans;      /* ended writes whose bytes the send still has */
+    struct msghdr msg;        /* the send's */
+    struct iovec siov[WRITE_BATCH];
     loom_future **drains;
     size_t n_drains, drains_cap;
     loom_future *shutdown_done, *close_done;
@@ -117,9 +126,15 @@ static size_t read_target(const loom_stream *s)
     return need > s->read_limit ? need : s->read_limit;
 }
 
+static void ring_kick(loom_stream *s);
+
 static void stream_set_interest(loom_stream *s)
 {
     unsigned want = 0;
+    if (s->ring) {
+        ring_kick(s);
+        return;
+    }
     if (s->fd >= 0 && !s->error) {
         if (s->started && !s->eof && s->rlen < read_target(s))
             want |= LOOM_READ;
@@ -137,6 +152,13 @@ static void stream_close_fd(loom_stream *s)
     if (s->watched)
         loom__fd_unwatch(s->loop, s->fd);
     s->watched = false;
+    /* A recv in flight would keep the socket open: cancelled first. */
+    if (s->recv.in_ring)
+        loom__uring_cancel(s->ring, &s->recv);
+    if (s->send.in_ring)
+        loom__uring_cancel(s->ring, &s->send);
+    if (s->ring) /* it submits nothing more (its CQEs have room still) */
+        loom__uring_unreserve(s->ring, 2);
     close(s->fd);
     s->fd = -1;
 }
@@ -176,7 +198,13 @@ static void end_writes(loom_stream *s, int err)
     while ((n = list_pop_front(&s->writes))) {
         struct write_op *op = list_item(n, struct write_op, node);
         end_future(op->done, err);
-        write_op_free(op);
+        op->done = NULL;
+        if (s->send_n) { /* freed at the send's CQE */
+            s->send_n--;
+            list_push_back(&s->orphans, &op->node);
+        } else {
+            write_op_free(op);
+        }
     }
     s->queued = 0;
     end_future(s->shutdown_done, err);
@@ -223,7 +251,11 @@ static loom_bytes *take_bytes(loom_stream *s, size_t len)
         memcpy(b->data, s->rbuf + s->rstart, len);
     s->rstart += len;
     s->rlen -= len;
-    if (!s->rlen) { /* an idle stream holds no buffer */
+    if (s->rlen || s->recv.in_ring) {
+        /* a recv in flight owns the rest of the buffer */
+    } else if (s->ring) {
+        s->rstart = 0; /* the next recv reuses it */
+    } else { /* an idle stream holds no buffer */
         free(s->rbuf);
         s->rbuf = NULL;
         s->rstart = s->rcap = 0;
@@ -489,18 +521,54 @@ static void queue_emptied(loom_stream *s)
     }
 }
 
+/* n bytes from the queue's front went to the kernel: the writes they
+ * cover complete. */
+static void writes_sent(loom_stream *s, size_t n)
+{
+    s->queued -= n;
+    while (s->writes.first) {
+        struct write_op *op = list_item(s->writes.first, struct write_op, node);
+        size_t left = op->len - op->off;
+        if (n < left) {
+            op->off += n;
+            break;
+        }
+        n -= left;
+        write_op_done(s, op);
+    }
+}
+
+/* After writes went: drains below the low mark, a shutdown or close once
+ * the queue is empty. */
+static void writes_progressed(loom_stream *s)
+{
+    if (s->queued <= s->low)
+        resolve_drains(s);
+    if (list_empty(&s->writes) && !s->error)
+        queue_emptied(s);
+}
+
+/* Gathers the queue's first WRITE_BATCH writes into iov: how many, and
+ * their bytes in *offered. */
+static int gather_writes(const loom_stream *s, struct iovec *iov, size_t *offered)
+{
+    int n = 0;
+    *offered = 0;
+    for (struct list_node *i = s->writes.first; i && n < WRITE_BATCH; i = i->next) {
+        struct write_op *op = list_item(i, struct write_op, node);
+        iov[n++] = (struct iovec){(void *)(op->data + op->off), op->len - op->off};
+        *offered += op->len - op->off;
+    }
+    return n;
+}
+
 /* Moves queued bytes to the kernel until it pushes back. */
 static void stream_flush(loom_stream *s)
 {
     while (!list_empty(&s->writes) && !s->error) {
         struct iovec iov[WRITE_BATCH];
-        int n = 0;
-        size_t offered = 0;
-        for (struct list_node *i = s->writes.first; i && n < WRITE_BATCH; i = i->next) {
-            struct write_op *op = list_item(i, struct write_op, node);
-            iov[n++] = (struct iovec){(void *)(op->data + op->off), op->len - op->off};
-            offered += op->len - op->off;
-        }
+        size_t offered;
+        int n = gather_writes(s, iov, &offered);
         ssize_t r = stream_writev(s, iov, n);
         if (r == -EAGAIN)
             break;
@@ -508,33 +576,106 @@ static void stream_flush(loom_stream *s)
             stream_fail(s, (int)r);
             return;
         }
-        s->queued -= (size_t)r;
-        bool full = (size_t)r < offered;
-        while (s->writes.first) {
-            struct write_op *op = list_item(s->writes.first, struct write_op, node);
-            size_t left = op->len - op->off;
-            if ((size_t)r < left) {
-                op->off += (size_t)r;
-                break;
-            }
-            r -= (ssize_t)left;
-            write_op_done(s, op);
-        }
-        if (full)
+        writes_sent(s, (size_t)r);
+        if ((size_t)r < offered)
             break; /* the kernel took less than offered */
     }
-    if (s->queued <= s->low)
-        resolve_drains(s);
-    if (list_empty(&s->writes) && !s->error)
-        queue_emptied(s);
+    writes_progressed(s);
 }
 
 static void stream_maybe_free(loom_stream *s);
+
+/* --- the io_uring engine ------------------------------------------------- */
+
+/* A recv into the buffer, up to the read target, if none is in flight. */
+static void ring_recv_start(loom_stream *s)
+{
+    size_t target = read_target(s);
+    if (s->recv.in_ring || !s->started || s->eof || s->rlen >= target)
+        return;
+    size_t want = target - s->rlen < READ_CHUNK ? target - s->rlen : READ_CHUNK;
+    int r = reserve_read(s, want);
+    if (r == 0)
+        r = loom__uring_recv(s->ring, &s->recv, s->fd, s->rbuf + s->rstart + s->rlen, want);
+    if (r < 0)
+        stream_fail(s, r);
+}
+
+/* A sendmsg of the queue's front, if none is in flight. */
+static void ring_send_start(loom_stream *s)
+{
+    size_t offered;
+    if (s->send.in_ring || list_empty(&s->writes))
+        return;
+    s->send_n = gather_writes(s, s->siov, &offered);
+    s->msg = (struct msghdr){.msg_iov = s->siov, .msg_iovlen = (size_t)s->send_n};
+    int r = loom__uring_sendmsg(s->ring, &s->send, s->fd, &s->msg);
+    if (r < 0) {
+        s->send_n = 0;
+        stream_fail(s, r);
+    }
+}
+
+/* What the stream wants now goes to the ring (the readiness path's
+ * interest mask). */
+static void ring_kick(loom_stream *s)
+{
+    if (s->fd < 0 || s->error)
+        return;
+    ring_recv_start(s);
+    if (!s->error)
+        ring_send_start(s);
+}
+
+/* A result that asks for the same operation again, not an error. */
+static bool res_retry(int res)
+{
+    return res == -EAGAIN || res == -EINTR || res == -ECANCELED;
+}
+
+static void ring_recv_done(struct loom__uring_op *op, int res)
+{
+    loom_stream *s = list_item(op, loom_stream, recv);
+    if (s->fd >= 0 && !s->error) {
+        if (res > 0) {
+            LOOM_URING_WROTE(s->rbuf + s->rstart + s->rlen, (size_t)res);
+            s->rlen += (size_t)res;
+        }
+        else if (res == 0)
+            s->eof = true;
+        else if (!res_retry(res))
+            stream_fail(s, res);
+        serve_read(s);
+        stream_set_interest(s);
+    }
+    stream_maybe_free(s);
+}
+
+static void ring_send_done(struct loom__uring_op *op, int res)
+{
+    loom_stream *s = list_item(op, loom_stream, send);
+    struct list_node *n;
+    while ((n = list_pop_front(&s->orphans)))
+        write_op_free(list_item(n, struct write_op, node));
+    s->send_n = 0;
+    if (s->fd >= 0 && !s->error) {
+        if (res >= 0) {
+            writes_sent(s, (size_t)res);
+            writes_progressed(s);
+        } else if (!res_retry(res)) {
+            stream_fail(s, res);
+        }
+        stream_set_interest(s);
+    }
+    stream_maybe_free(s);
+}
 
 static void stream_ready(loom_loop *loop, int fd, unsigned events, void *data)
 {
     loom_stream *s = data;
     uint64_t mark = loop->ready.tail;
+    if (s->ring)
+        return; /* its watch wants nothing: the ring does the I/O */
     if (events & LOOM_WRITE)
         stream_flush(s);
     if ((events & LOOM_READ) && s->fd >= 0)
@@ -559,9 +700,10 @@ static void stream_free(loom_stream *s)
     free(s);
 }
 
+/* Once released, closed, and the ring has no buffer of it. */
 static void stream_maybe_free(loom_stream *s)
 {
-    if (s->released && s->fd < 0)
+    if (s->released && s->fd < 0 && !s->recv.in_ring && !s->send.in_ring)
         stream_free(s);
 }
 
@@ -587,8 +729,9 @@ static void stream_shutdown(struct loop_member *m)
 static void stream_dump(struct loop_member *m, FILE *out)
 {
     loom_stream *s = list_item(m, loom_stream, member);
-    fprintf(out, "stream fd %d: %zu bytes buffered, %zu queued%s%s%s", s->fd, s->rlen, s->queued,
-            s->read.done ? ", a read outstanding" : "", s->eof ? ", at EOF" : "", s->released ? ", closing" : "");
+    fprintf(out, "stream fd %d%s: %zu bytes buffered, %zu queued%s%s%s", s->fd, s->ring ? " (io_uring)" : "", s->rlen,
+            s->queued, s->read.done ? ", a read outstanding" : "", s->eof ? ", at EOF" : "",
+            s->released ? ", closing" : "");
 }
 
 static const struct loop_member_ops stream_member_ops = {
@@ -610,15 +753,25 @@ static loom_stream *stream_make(loom_loop *loop, int fd)
         errno = ENOMEM;
         return NULL;
     }
+    bool socket = fd_is_socket(fd);
+    struct loom__uring *ring = socket ? loom__uring_get(loop, NULL) : NULL;
+    if (ring && !loom__uring_reserve(ring, 2))
+        ring = NULL; /* the ring is full of streams: this one on readiness */
+    /* Watched on the ring too (wanting nothing): loom_fd_wait beside it
+     * learns when it goes. */
     int r = loom_fd_watch(loop, fd, 0, stream_ready, s, NULL);
     if (r < 0) {
+        if (ring)
+            loom__uring_unreserve(ring, 2);
         free(s);
         errno = -r;
         return NULL;
     }
-    *s = (loom_stream){.magic = STREAM_MAGIC, .loop = loop, .fd = fd, .socket = fd_is_socket(fd), .watched = true,
+    *s = (loom_stream){.magic = STREAM_MAGIC, .loop = loop, .fd = fd, .socket = socket, .watched = true,
                        .read_limit = LOOM_STREAM_READ_LIMIT, .high = LOOM_STREAM_HIGH_WATER,
-                       .low = LOOM_STREAM_LOW_WATER};
+                       .low = LOOM_STREAM_LOW_WATER, .ring = ring};
+    s->recv.done = ring_recv_done;
+    s->send.done = ring_send_done;
     s->member.ops = &stream_member_ops;
     loop_member_add(loop, &s->member);
     loom__loop_hold(loop);
@@ -805,7 +958,7 @@ static int write_sent(loom_stream *s, size_t total, loom_future **donep)
 static ssize_t write_now(loom_stream *s, const struct iovec *iov, int n)
 {
     if (!list_empty(&s->writes))
-        return 0;
+        return 0; /* on the ring too: a send's CQE costs a poll, a direct one none */
     ssize_t r = stream_writev(s, iov, n);
     if (r == -EAGAIN)
         return 0;
@@ -1034,7 +1187,7 @@ void loom_stream_abort(loom_stream *stream)
     future_cancel_unref(stream->close_done);
     stream->close_done = NULL;
     stream_close_fd(stream);
-    stream_free(stream);
+    stream_maybe_free(stream);
 }
 
 /* --- inspection --------------------------------------------------------------- */

@@ -10,7 +10,8 @@
 /* Every function the engine calls, once: the table's fields and its dlsym
  * calls are made from this list. X(return type, name, parameters). */
 #define LOOM__LIBURING_FUNCTIONS(X)                                                                \
-    X(int, io_uring_queue_init, (unsigned entries, struct io_uring *ring, unsigned flags))         \
+    X(int, io_uring_queue_init_params, (unsigned entries, struct io_uring *ring,                   \
+                                        struct io_uring_params *p))                                \
     X(void, io_uring_queue_exit, (struct io_uring * ring))                                         \
     X(int, io_uring_submit, (struct io_uring * ring))                                              \
     X(int, io_uring_wait_cqe_timeout,                                                              \

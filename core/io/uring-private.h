@@ -1,4 +1,5 @@
-/* What file.c (loom_file_*) and uring.c (the io_uring engine) share. */
+/* What file.c (loom_file_*), stream.c and uring.c (the io_uring engine)
+ * share. */
 #ifndef LOOM_URING_PRIVATE_H
 #define LOOM_URING_PRIVATE_H
 
@@ -7,10 +8,27 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <loom/future.h>
 #include "base/list.h"
+#if HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/memcheck.h>
+/* Bytes the kernel wrote through the ring: Valgrind cannot see it do so. */
+#define LOOM_URING_WROTE(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
+#else
+#define LOOM_URING_WROTE(p, n) ((void)(p), (void)(n))
+#endif
+
+/* One operation on the ring, embedded in its owner (a file operation, a
+ * stream's recv or send): the owner's memory the kernel uses stays until
+ * done runs with the CQE's result (a negative errno, -ECANCELED if
+ * cancelled). */
+struct loom__uring_op {
+    void (*done)(struct loom__uring_op *op, int res);
+    bool in_ring; /* an SQE (or its CQE) is outstanding */
+};
 
 enum file_kind { FILE_OPEN, FILE_READ, FILE_WRITE, FILE_FSYNC, FILE_FDATASYNC, FILE_STAT, FILE_CLOSE };
 
@@ -21,7 +39,7 @@ struct loom__file_op {
     atomic_int refs;
     enum file_kind kind;
     bool listed;  /* in its file context's list: the future is not settled yet */
-    bool in_ring; /* an SQE (or its CQE) is outstanding */
+    struct loom__uring_op uop; /* while in the ring */
     bool claimed; /* an open's fd went to the user */
     atomic_bool taken; /* the system call is the pool thread's, or the close's */
     struct list_node node;
@@ -53,48 +71,72 @@ void loom__file_op_unref(struct loom__file_op *op);
 struct loom__uring;
 
 #ifdef HAVE_LIBURING
-/* A ring for loop, watched through its fd; NULL with a static reason in
- * *why (the system call that refused and its error). */
-struct loom__uring *loom__uring_new(loom_loop *loop, const char **why);
-/* Queues and submits op (taking a reference while it runs): 0, or a
- * negative errno (ring full or refused), the op then untouched. */
-int loom__uring_submit(struct loom__uring *r, struct loom__file_op *op);
-/* Asks the kernel to cancel op; its CQE still comes (-ECANCELED or its
- * result) and ends it. */
-void loom__uring_cancel(struct loom__uring *r, struct loom__file_op *op);
-/* Waits up to timeout_ns for the CQEs of everything in flight, ending each
- * op; returns how many are still in flight. */
-unsigned loom__uring_drain(struct loom__uring *r, int64_t timeout_ns);
-/* Unwatches and closes the ring. Ops still in flight are abandoned (their
- * memory is left to the kernel: never freed). */
-void loom__uring_free(struct loom__uring *r);
+/* The loop's ring, made at first use and kept until the loop closes (it
+ * then waits for the CQEs of what is in flight); NULL when the engine is off
+ * (LOOM_URING=0) or refused, with a static reason in *why (may be NULL). */
+struct loom__uring *loom__uring_get(loom_loop *loop, const char **why);
+/* Queue op on the ring; the SQEs go to the kernel in one io_uring_enter
+ * before the loop polls (or at the end of the ring's completion batch).
+ * 0, or a negative errno (ring full, out of memory), op then untouched.
+ * A file op: the ring holds a reference to it while it runs. */
+int loom__uring_file(struct loom__uring *r, struct loom__file_op *op);
+int loom__uring_recv(struct loom__uring *r, struct loom__uring_op *op, int fd, void *buf, size_t len);
+int loom__uring_sendmsg(struct loom__uring *r, struct loom__uring_op *op, int fd, const struct msghdr *msg);
+/* Room for n operations always in flight (a stream's recv and send), so
+ * that they never find the ring full: false if the ring has none left
+ * (the caller then stays on readiness). */
+bool loom__uring_reserve(struct loom__uring *r, unsigned n);
+void loom__uring_unreserve(struct loom__uring *r, unsigned n);
+/* Asks the kernel at once to cancel op; its CQE still comes (-ECANCELED or
+ * its result) and ends it. */
+void loom__uring_cancel(struct loom__uring *r, struct loom__uring_op *op);
 #else
-static inline struct loom__uring *loom__uring_new(loom_loop *loop, const char **why)
+static inline struct loom__uring *loom__uring_get(loom_loop *loop, const char **why)
 {
     (void)loop;
-    *why = "built without liburing";
+    if (why)
+        *why = "built without liburing";
     return NULL;
 }
-static inline int loom__uring_submit(struct loom__uring *r, struct loom__file_op *op)
+static inline int loom__uring_file(struct loom__uring *r, struct loom__file_op *op)
 {
     (void)r;
     (void)op;
     return -ENOSYS;
 }
-static inline void loom__uring_cancel(struct loom__uring *r, struct loom__file_op *op)
+static inline int loom__uring_recv(struct loom__uring *r, struct loom__uring_op *op, int fd, void *buf, size_t len)
 {
     (void)r;
     (void)op;
+    (void)fd;
+    (void)buf;
+    (void)len;
+    return -ENOSYS;
 }
-static inline unsigned loom__uring_drain(struct loom__uring *r, int64_t timeout_ns)
+static inline int loom__uring_sendmsg(struct loom__uring *r, struct loom__uring_op *op, int fd,
+                                      const struct msghdr *msg)
 {
     (void)r;
-    (void)timeout_ns;
-    return 0;
+    (void)op;
+    (void)fd;
+    (void)msg;
+    return -ENOSYS;
 }
-static inline void loom__uring_free(struct loom__uring *r)
+static inline bool loom__uring_reserve(struct loom__uring *r, unsigned n)
 {
     (void)r;
+    (void)n;
+    return false;
+}
+static inline void loom__uring_unreserve(struct loom__uring *r, unsigned n)
+{
+    (void)r;
+    (void)n;
+}
+static inline void loom__uring_cancel(struct loom__uring *r, struct loom__uring_op *op)
+{
+    (void)r;
+    (void)op;
 }
 #endif
 

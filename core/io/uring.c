@@ -1,12 +1,14 @@
-/* The io_uring engine of loom_file_*: one ring per loop, made at its first
- * file call and driven from the loop's thread. Its completions are signalled
+/* The io_uring engine: one ring per loop, made at its first file or socket
+ * stream and driven from the loop's thread. Its completions are signalled
  * by the ring fd itself (readable while the completion queue holds entries),
  * watched with an ordinary loom_fd_watch, so it runs on every host. Each
- * SQE's user data is its operation (which it holds a reference to); a
- * cancel's SQE has none. No SQPOLL: a submission is one io_uring_enter. */
+ * SQE's user data is its struct loom__uring_op; a cancel's has none. SQEs
+ * are batched: one io_uring_enter per completion batch and one before the
+ * loop polls, not one per operation. No SQPOLL. */
 #include "config.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,20 +18,36 @@
 #include "uring-lib.h"
 #include "uring-private.h"
 
-#define RING_ENTRIES 256
+/* Submission queue entries, and the completion queue's: the most in flight. */
+#define RING_ENTRIES 1024
+#define RING_CQ_ENTRIES 16384
+/* Completion queue entries never reserved for streams: files' room. */
+#define FILE_ROOM 1024
+/* How long closing the loop waits for the CQEs of what was cancelled. */
+#define DRAIN_NS 1000000000
 
 struct loom__uring {
+    struct loop_member member; /* drains and closes the ring at loop close */
     struct io_uring ring;
     const struct loom__liburing *lib;
     loom_loop *loop;
+    const char *why; /* why the engine runs or not */
+    bool on;         /* ring is set up and watched */
+    bool reaping;    /* in ring_ready: it submits at the end ... */
+    const void *reap_frame; /* ... what its callbacks queue (not a nested run's) */
+    bool hooked;     /* a BEFORE_POLL hook will submit */
+    loom_handle hook;
     unsigned inflight; /* operations whose CQE has not come */
     unsigned limit;    /* the completion queue's size: never more in flight */
+    unsigned reserved; /* entries the streams on the ring hold */
 };
 
-/* What loom_file_* submits (IORING_OP_CLOSE and _OPENAT came last, in 5.6). */
-static const unsigned char needed_ops[] = {IORING_OP_OPENAT, IORING_OP_READ,  IORING_OP_WRITE,
-                                           IORING_OP_FSYNC,  IORING_OP_STATX, IORING_OP_CLOSE,
-                                           IORING_OP_ASYNC_CANCEL};
+static const int ring_key;
+
+/* What loom submits (IORING_OP_CLOSE and _OPENAT came last, in 5.6). */
+static const unsigned char needed_ops[] = {IORING_OP_OPENAT, IORING_OP_READ,    IORING_OP_WRITE,
+                                           IORING_OP_FSYNC,  IORING_OP_STATX,   IORING_OP_CLOSE,
+                                           IORING_OP_RECV,   IORING_OP_SENDMSG, IORING_OP_ASYNC_CANCEL};
 
 static const char *setup_failure(int err)
 {
@@ -75,79 +93,222 @@ static void statx_to_stat(const struct statx *x, struct stat *st)
     st->st_ctim = (struct timespec){x->stx_ctime.tv_sec, x->stx_ctime.tv_nsec};
 }
 
-/* One CQE: ends its operation (a cancel's own CQE carries nothing). */
-static void complete(struct loom__uring *r, const struct io_uring_cqe *cqe)
+/* A file op's CQE: its result, then the ring's reference goes. */
+static void file_done(struct loom__uring_op *uop, int res)
 {
-    struct loom__file_op *op = io_uring_cqe_get_data(cqe);
+    struct loom__file_op *op = list_item(uop, struct loom__file_op, uop);
 
-    if (!op)
-        return;
-    if (op->kind == FILE_STAT && cqe->res == 0)
+    if (op->kind == FILE_STAT && res == 0)
         statx_to_stat(op->buf, &op->st);
-    op->result = cqe->res;
-    op->in_ring = false;
-    r->inflight--;
+    op->result = res;
     loom__file_op_done(op);
     loom__file_op_unref(op);
 }
 
-static void reap(struct loom__uring *r)
+/* Takes one CQE off the ring before ending its operation, so that a nested
+ * loop run inside the completion never sees it again; false if none. */
+static bool reap_one(struct loom__uring *r)
 {
-    struct io_uring_cqe *cqe;
-    unsigned head, n = 0;
+    struct io_uring_cqe *cqe = NULL;
+    struct loom__uring_op *op;
+    unsigned head;
+    int res;
 
     io_uring_for_each_cqe(&r->ring, head, cqe)
-    {
-        complete(r, cqe);
-        n++;
+        break; /* the first, inline: io_uring_peek_cqe may call into liburing.so */
+    if (!cqe)
+        return false;
+    op = io_uring_cqe_get_data(cqe);
+    res = cqe->res;
+    io_uring_cqe_seen(&r->ring, cqe);
+    if (op) { /* a cancel's own CQE carries nothing */
+        op->in_ring = false;
+        r->inflight--;
+        op->done(op, res);
     }
-    io_uring_cq_advance(&r->ring, n);
+    return true;
 }
 
+static void reap(struct loom__uring *r)
+{
+    while (reap_one(r))
+        ;
+}
+
+static void submit(struct loom__uring *r)
+{
+    if (io_uring_sq_ready(&r->ring))
+        r->lib->io_uring_submit(&r->ring); /* a refusal (-EBUSY) stays queued for the next */
+}
+
+/* Each completion's callbacks run before the next CQE (as a readiness
+ * stream's do before the next fd is read); the SQEs they queued (an echo's
+ * send, the next recv) go in one enter at the end. */
 static void ring_ready(loom_loop *loop, int fd, unsigned events, void *data)
 {
     struct loom__uring *r = data;
+    bool was = r->reaping;
+    const void *was_frame = r->reap_frame;
+    uint64_t mark = loop->ready.tail;
 
-    (void)loop;
     (void)fd;
     (void)events;
-    reap(r);
-    if (io_uring_sq_ready(&r->ring))
-        r->lib->io_uring_submit(&r->ring); /* one the kernel pushed back (-EBUSY) */
+    r->reaping = true;
+    r->reap_frame = loop->frame;
+    while (reap_one(r)) {
+        loom__loop_run_completion(loop, mark);
+        mark = loop->ready.tail;
+    }
+    r->reaping = was;
+    r->reap_frame = was_frame;
+    submit(r);
 }
 
-struct loom__uring *loom__uring_new(loom_loop *loop, const char **why)
+static void flush_hook(loom_loop *loop, void *data)
 {
-    struct loom__uring *r = calloc(1, sizeof(*r));
+    struct loom__uring *r = data;
+
+    r->hooked = false;
+    loom_hook_remove(loop, r->hook);
+    submit(r);
+}
+
+/* An SQE was queued: it goes at the end of the completion batch, or before
+ * the loop polls. At once outside the loop's callbacks (the loop may poll
+ * before any tick) and while hooks run (a BEFORE_POLL hook added from one
+ * would wait a round). */
+static void schedule_submit(struct loom__uring *r)
+{
+    if ((r->reaping && r->loop->frame == r->reap_frame) || r->hooked)
+        return;
+    if (!r->loop->depth || r->loop->hooks.running ||
+        loom_hook_add(r->loop, LOOM_HOOK_BEFORE_POLL, flush_hook, r, NULL, &r->hook) < 0)
+        submit(r);
+    else
+        r->hooked = true;
+}
+
+/* Waits up to DRAIN_NS for the CQEs of everything in flight; how many are
+ * still in flight. */
+static unsigned drain(struct loom__uring *r)
+{
+    int64_t deadline = clock_now_ns() + DRAIN_NS;
+
+    submit(r);
+    reap(r);
+    while (r->inflight) {
+        int64_t left = deadline - clock_now_ns();
+        struct __kernel_timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
+        struct io_uring_cqe *cqe;
+        int err;
+
+        if (left <= 0)
+            break;
+        err = r->lib->io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts);
+        if (err < 0 && err != -EINTR && err != -ETIME)
+            break;
+        reap(r);
+    }
+    return r->inflight;
+}
+
+/* At loop close, after the streams and files cancelled what they had in
+ * flight: their CQEs free their memory; what does not end is left to the
+ * kernel (never freed). */
+static void ring_shutdown(struct loop_member *m)
+{
+    struct loom__uring *r = list_item(m, struct loom__uring, member);
+    unsigned left = drain(r);
+
+    loop_member_remove(r->loop, m);
+    if (left)
+        loom_loop_report(r->loop, -EBUSY,
+                         "%u io_uring operations did not end at close; their memory is left to the kernel", left);
+    if (r->hooked)
+        loom_hook_remove(r->loop, r->hook);
+    loom__fd_unwatch(r->loop, r->ring.ring_fd);
+    r->lib->io_uring_queue_exit(&r->ring);
+    r->on = false;
+}
+
+static void ring_dump(struct loop_member *m, FILE *out)
+{
+    struct loom__uring *r = list_item(m, struct loom__uring, member);
+
+    fprintf(out, "io_uring: %u operations in flight", r->inflight);
+}
+
+static const struct loop_member_ops ring_member_ops = {
+    .phase = LOOP_PHASE_ENGINES,
+    .shutdown = ring_shutdown,
+    .dump = ring_dump,
+};
+
+static bool env_is(const char *name, const char *value)
+{
+    const char *v = getenv(name);
+    return v && strcmp(v, value) == 0;
+}
+
+/* Sets the ring up (r->on), or says why not in r->why. */
+static void ring_setup(struct loom__uring *r)
+{
     int err;
 
-    if (!r) {
-        *why = "out of memory";
-        return NULL;
+    if (env_is("LOOM_URING", "0")) {
+        r->why = "LOOM_URING=0";
+        return;
     }
-    if (!(r->lib = loom__liburing(why))) {
-        free(r);
-        return NULL;
-    }
-    err = r->lib->io_uring_queue_init(RING_ENTRIES, &r->ring, 0);
+    struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = RING_CQ_ENTRIES};
+
+    if (!(r->lib = loom__liburing(&r->why)))
+        return;
+    err = r->lib->io_uring_queue_init_params(RING_ENTRIES, &r->ring, &p);
     if (err < 0) {
-        *why = setup_failure(err);
-        free(r);
-        return NULL;
+        r->why = setup_failure(err);
+        return;
     }
     if (!has_needed_ops(r))
-        *why = "the kernel's io_uring lacks an operation loom needs (5.6 has them all)";
-    else if (loom_fd_watch(loop, r->ring.ring_fd, LOOM_READ, ring_ready, r, NULL) < 0)
-        *why = "the ring fd could not be watched";
+        r->why = "the kernel's io_uring lacks an operation loom needs (5.6 has them all)";
+    else if (loom_fd_watch(r->loop, r->ring.ring_fd, LOOM_READ, ring_ready, r, NULL) < 0)
+        r->why = "the ring fd could not be watched";
     else {
-        *why = "io_uring_setup succeeded";
-        r->loop = loop;
+        r->why = "io_uring_setup succeeded";
         r->limit = r->ring.cq.ring_entries;
-        return r;
+        r->on = true;
+        r->member.ops = &ring_member_ops;
+        loop_member_add(r->loop, &r->member);
+        return;
     }
     r->lib->io_uring_queue_exit(&r->ring);
-    free(r);
-    return NULL;
+}
+
+struct loom__uring *loom__uring_get(loom_loop *loop, const char **why)
+{
+    struct loom__uring *r = loom_loop_get_data(loop, &ring_key);
+
+    if (!r) {
+        if (!(r = calloc(1, sizeof(*r)))) {
+            if (why)
+                *why = "out of memory";
+            return NULL;
+        }
+        r->loop = loop;
+        ring_setup(r);
+        if (loom_loop_set_data(loop, &ring_key, r, free) < 0) {
+            if (r->on)
+                ring_shutdown(&r->member);
+            free(r);
+            if (why)
+                *why = "out of memory";
+            return NULL;
+        }
+        if (env_is("LOOM_URING_DEBUG", "1"))
+            fprintf(stderr, "loom: loop %p: io_uring %s (%s)\n", (void *)loop, r->on ? "on" : "off", r->why);
+    }
+    if (why)
+        *why = r->why;
+    return r->on ? r : NULL;
 }
 
 static struct io_uring_sqe *get_sqe(struct loom__uring *r)
@@ -157,6 +318,26 @@ static struct io_uring_sqe *get_sqe(struct loom__uring *r)
     if (!sqe && r->lib->io_uring_submit(&r->ring) >= 0)
         sqe = io_uring_get_sqe(&r->ring);
     return sqe;
+}
+
+/* An SQE for op, counted in flight; NULL when the ring is full. */
+static struct io_uring_sqe *op_sqe(struct loom__uring *r, struct loom__uring_op *op)
+{
+    struct io_uring_sqe *sqe = r->inflight < r->limit ? get_sqe(r) : NULL;
+
+    if (!sqe)
+        return NULL;
+    op->in_ring = true;
+    r->inflight++;
+    return sqe;
+}
+
+/* op's SQE is prepared: it carries op and goes with the batch. */
+static int queued(struct loom__uring *r, struct io_uring_sqe *sqe, struct loom__uring_op *op)
+{
+    io_uring_sqe_set_data(sqe, op);
+    schedule_submit(r);
+    return 0;
 }
 
 static void prep(struct io_uring_sqe *sqe, struct loom__file_op *op)
@@ -184,29 +365,56 @@ static void prep(struct io_uring_sqe *sqe, struct loom__file_op *op)
         io_uring_prep_close(sqe, op->fd);
         break;
     }
-    io_uring_sqe_set_data(sqe, op);
 }
 
-int loom__uring_submit(struct loom__uring *r, struct loom__file_op *op)
+int loom__uring_file(struct loom__uring *r, struct loom__file_op *op)
 {
     struct io_uring_sqe *sqe;
 
-    if (r->inflight >= r->limit)
-        return -EBUSY;
     if (op->kind == FILE_STAT && !op->buf && !(op->buf = calloc(1, sizeof(struct statx))))
         return -ENOMEM;
-    if (!(sqe = get_sqe(r)))
+    if (!(sqe = op_sqe(r, &op->uop)))
         return -EBUSY;
     prep(sqe, op);
-    op->in_ring = true;
+    op->uop.done = file_done;
     atomic_fetch_add_explicit(&op->refs, 1, memory_order_relaxed);
-    r->inflight++;
-    /* A refusal (-EBUSY) leaves the SQE queued: ring_ready submits it. */
-    r->lib->io_uring_submit(&r->ring);
-    return 0;
+    return queued(r, sqe, &op->uop);
 }
 
-void loom__uring_cancel(struct loom__uring *r, struct loom__file_op *op)
+int loom__uring_recv(struct loom__uring *r, struct loom__uring_op *op, int fd, void *buf, size_t len)
+{
+    struct io_uring_sqe *sqe = op_sqe(r, op);
+
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_recv(sqe, fd, buf, len, 0);
+    return queued(r, sqe, op);
+}
+
+int loom__uring_sendmsg(struct loom__uring *r, struct loom__uring_op *op, int fd, const struct msghdr *msg)
+{
+    struct io_uring_sqe *sqe = op_sqe(r, op);
+
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
+    return queued(r, sqe, op);
+}
+
+bool loom__uring_reserve(struct loom__uring *r, unsigned n)
+{
+    if (r->reserved + n + FILE_ROOM > r->limit)
+        return false;
+    r->reserved += n;
+    return true;
+}
+
+void loom__uring_unreserve(struct loom__uring *r, unsigned n)
+{
+    r->reserved -= n;
+}
+
+void loom__uring_cancel(struct loom__uring *r, struct loom__uring_op *op)
 {
     struct io_uring_sqe *sqe = get_sqe(r);
 
@@ -214,35 +422,5 @@ void loom__uring_cancel(struct loom__uring *r, struct loom__file_op *op)
         return; /* the operation then ends by itself, or at the drain's bound */
     io_uring_prep_cancel(sqe, op, 0);
     io_uring_sqe_set_data(sqe, NULL);
-    r->lib->io_uring_submit(&r->ring);
-}
-
-unsigned loom__uring_drain(struct loom__uring *r, int64_t timeout_ns)
-{
-    int64_t deadline = clock_now_ns() + timeout_ns;
-
-    reap(r);
-    while (r->inflight) {
-        int64_t left = deadline - clock_now_ns();
-        struct __kernel_timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
-        struct io_uring_cqe *cqe;
-        int err;
-
-        if (left <= 0)
-            break;
-        err = r->lib->io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts);
-        if (err < 0 && err != -EINTR)
-            break;
-        reap(r);
-    }
-    return r->inflight;
-}
-
-void loom__uring_free(struct loom__uring *r)
-{
-    if (!r)
-        return;
-    loom__fd_unwatch(r->loop, r->ring.ring_fd);
-    r->lib->io_uring_queue_exit(&r->ring);
-    free(r);
+    r->lib->io_uring_submit(&r->ring); /* at once: a closed socket goes only once its recv has */
 }

@@ -41,8 +41,9 @@ struct fd_entry {
  * loop closes and can describe itself in loom_loop_dump; the loop knows
  * nothing else of it. Close shuts members down phase by phase: first those
  * that run code (tasks, whose cleanup may complete futures), then those that
- * only release what they hold. */
-enum loop_phase { LOOP_PHASE_RUNS, LOOP_PHASE_RELEASES, LOOP_PHASES };
+ * only release what they hold, last the engines those cancelled work on (the
+ * io_uring ring, waiting for their CQEs). */
+enum loop_phase { LOOP_PHASE_RUNS, LOOP_PHASE_RELEASES, LOOP_PHASE_ENGINES, LOOP_PHASES };
 struct loop_member;
 struct loop_member_ops {
     enum loop_phase phase;

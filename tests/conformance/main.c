@@ -20,6 +20,7 @@ int main(void)
     srunner_add_suite(runner, hooks_suite());
     srunner_add_suite(runner, fork_suite());
     srunner_add_suite(runner, stream_suite());
+    srunner_add_suite(runner, stream_engine_suite());
     srunner_add_suite(runner, faults_suite());
     srunner_add_suite(runner, signal_suite());
     srunner_add_suite(runner, dgram_suite());

@@ -16,6 +16,7 @@ Suite *executor_suite(void);   /* test-executor.c: the thread pool, getaddrinfo 
 Suite *hooks_suite(void);      /* test-hooks.c: hooks, per-loop data, destroy functions */
 Suite *fork_suite(void);       /* test-fork.c: a loop inherited by a forked child */
 Suite *stream_suite(void);     /* test-stream.c: fd_wait, streams, servers, connects */
+Suite *stream_engine_suite(void); /* test-stream-engine.c: streams over io_uring or readiness */
 Suite *faults_suite(void);     /* test-faults.c: regressions found by review */
 Suite *signal_suite(void);     /* test-signal.c: signal watches, chaining, restoring */
 Suite *dgram_suite(void);      /* test-dgram.c: UDP and Unix datagram sockets */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <check.h>
 #include <loom/dgram.h>
+#include <loom/file.h>
 #include <loom/io.h>
 #include <loom/stream.h>
 #include "fixture.h"
@@ -440,6 +441,7 @@ static bool nodelay(const loom_stream *s)
  * default; the echo benchmark's peers all set it). */
 START_TEST(test_echo_tcp)
 {
+    loom_file_engine(loop); /* the loop's io_uring fd, if it runs, stays with the loop */
     int fds = fixture_count_open_fds();
     loom_stream *s[2];
     tcp_streams(s, NULL);
@@ -566,7 +568,8 @@ START_TEST(test_write_order_and_abort)
     ck_assert_int_eq(loom_stream_write_take(s[0], strdup("x"), 1, count_destroy, &last), 0);
     ck_assert_uint_gt(loom_stream_write_queued(s[0]), 0);
     loom_stream_abort(s[0]);
-    ck_assert_int_eq(destroyed, 2);
+    while (destroyed < 2) /* on io_uring: the big write's at its send's CQE */
+        ck_assert_int_eq(loom_loop_run_once(loop, true), 0);
     ck_assert_int_eq(loom_future_state_get(last), LOOM_FUTURE_CANCELLED);
     loom_future_unref(last);
     loom_stream_abort(s[1]);

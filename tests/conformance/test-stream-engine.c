@@ -1,0 +1,218 @@
+/* Conformance: what a completion engine under socket streams could break
+ * (io_uring where the loop runs it, readiness with LOOM_URING=0; the same
+ * results either way): abort and loop close with a recv and a send in
+ * flight, a write much larger than the kernel's buffer, a cancelled read. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <check.h>
+#include <loom/file.h>
+#include <loom/stream.h>
+#include "fixture.h"
+#include "suites.h"
+
+#define WAIT_MS 10000
+/* More than a socketpair's kernel buffers: a send of it stays in flight. */
+#define BIG ((size_t)8 << 20)
+
+static loom_loop *loop;
+static fixture_errors errors;
+static int destroyed;
+
+static void setup(void)
+{
+    loop = host_loop_new();
+    fixture_capture_errors(loop, &errors);
+    loom_file_engine(loop); /* makes the loop's ring (and its fd) first */
+    destroyed = 0;
+}
+
+static void teardown(void)
+{
+    if (loop)
+        fixture_free_loop(loop);
+    loop = NULL;
+}
+
+static void count_destroy(void *p)
+{
+    free(p);
+    destroyed++;
+}
+
+static loom_future *check_future(loom_future *f)
+{
+    ck_assert_msg(f != NULL, "no future: %s", loom_strerror(-errno));
+    return f;
+}
+
+static int run(loom_future *f, const char *what)
+{
+    return fixture_run_until(loop, check_future(f), WAIT_MS, what);
+}
+
+static void stream_pair(loom_stream *s[2])
+{
+    int fds[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_ptr_nonnull(s[i] = loom_stream_new(loop, fds[i]));
+}
+
+/* Runs the loop until the handed-over buffers of n writes were destroyed
+ * (on the ring, at their send's CQE). */
+static void wait_destroyed(int n)
+{
+    while (destroyed < n)
+        ck_assert_int_eq(loom_loop_run_once(loop, true), 0);
+}
+
+/* A stream with a read and a write pending (a recv and a send in flight on
+ * the ring); the write's future in *writing. */
+static loom_future *busy_stream(loom_stream *s, loom_future **writing)
+{
+    loom_future *reading = check_future(loom_stream_read(s, 100));
+    ck_assert_int_eq(loom_stream_write_take(s, calloc(1, BIG), BIG, count_destroy, writing), 0);
+    fixture_settle(loop);
+    ck_assert(!loom_future_done(reading));
+    ck_assert(!loom_future_done(*writing));
+    return reading;
+}
+
+START_TEST(test_abort_with_recv_and_send_in_flight)
+{
+    int fds = fixture_count_open_fds();
+    loom_stream *s[2];
+    stream_pair(s);
+    loom_future *writing, *reading = busy_stream(s[1], &writing);
+    loom_stream_abort(s[1]);
+    ck_assert_int_eq(loom_future_state_get(reading), LOOM_FUTURE_CANCELLED);
+    ck_assert_int_eq(loom_future_state_get(writing), LOOM_FUTURE_CANCELLED);
+    wait_destroyed(1);
+    /* The socket really went (a recv left in flight would hold it open):
+     * the peer reads what was sent, then EOF. */
+    size_t got = 0;
+    for (;;) {
+        loom_future *f = check_future(loom_stream_read(s[0], 1 << 20));
+        ck_assert_int_eq(run(f, "the aborted peer's bytes, then EOF"), 0);
+        loom_bytes *b = loom_future_value(f);
+        bool eof = b->eof;
+        got += b->len;
+        loom_future_unref(f);
+        if (eof)
+            break;
+    }
+    ck_assert_uint_le(got, BIG);
+    loom_future_unref(reading);
+    loom_future_unref(writing);
+    loom_stream_abort(s[0]);
+    ck_assert_int_eq(fixture_count_open_fds(), fds);
+}
+END_TEST
+
+/* Every future fails with -ESHUTDOWN, every buffer is returned, no fd stays
+ * (the ring's included). */
+START_TEST(test_loop_close_with_recv_and_send_in_flight)
+{
+    loom_stream *s[2];
+    fixture_free_loop(loop);
+    int fds = fixture_count_open_fds();
+    loop = host_loop_new();
+    stream_pair(s);
+    loom_future *writing, *reading = busy_stream(s[1], &writing);
+    loom_future *idle = check_future(loom_stream_read(s[0], 1));
+    fixture_free_loop(loop);
+    loop = NULL;
+    ck_assert_int_eq(loom_future_status(reading), -ESHUTDOWN);
+    ck_assert_int_eq(loom_future_status(writing), -ESHUTDOWN);
+    ck_assert_int_eq(loom_future_status(idle), -ESHUTDOWN);
+    ck_assert_int_eq(destroyed, 1);
+    ck_assert_int_eq(loom_stream_fd(s[1]), -EBADF);
+    loom_future_unref(reading);
+    loom_future_unref(writing);
+    loom_future_unref(idle);
+    loom_stream_abort(s[0]);
+    loom_stream_abort(s[1]);
+    ck_assert_int_eq(fixture_count_open_fds(), fds);
+}
+END_TEST
+
+/* A write far larger than the kernel's buffer goes out in many partial
+ * sends, each resubmitting the rest: the peer gets every byte in order. */
+START_TEST(test_large_write_partial_sends)
+{
+    int fds[2], small = 4096;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    ck_assert_int_eq(setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    loom_stream *w = loom_stream_new(loop, fds[0]), *r = loom_stream_new(loop, fds[1]);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_ptr_nonnull(r);
+    size_t len = (size_t)3 << 20;
+    unsigned char *data = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (unsigned char)(i * 7 + i / 4093);
+    loom_future *done;
+    ck_assert_int_eq(loom_stream_write(w, data, len, &done), 0);
+    ck_assert_int_eq(loom_stream_write(w, "!", 1, NULL), 0);
+    loom_future *got = check_future(loom_stream_read_exactly(r, len + 1));
+    ck_assert_int_eq(run(got, "the large write"), 0);
+    loom_bytes *b = loom_future_value(got);
+    ck_assert_uint_eq(b->len, len + 1);
+    ck_assert(memcmp(b->data, data, len) == 0);
+    ck_assert_int_eq(b->data[len], '!');
+    ck_assert_int_eq(run(done, "the large write's future"), 0);
+    ck_assert_int_eq(loom_future_value_int(done), (int64_t)len);
+    ck_assert_uint_eq(loom_stream_write_queued(w), 0);
+    loom_future_unref(got);
+    loom_future_unref(done);
+    free(data);
+    loom_stream_abort(w);
+    loom_stream_abort(r);
+}
+END_TEST
+
+/* A cancelled read consumes nothing: the bytes its recv brought go to the
+ * next read, once, and a new read may start at once. */
+START_TEST(test_cancel_read_future)
+{
+    loom_stream *s[2];
+    stream_pair(s);
+    loom_future *first = check_future(loom_stream_read(s[1], 100));
+    fixture_settle(loop);
+    ck_assert(loom_future_cancel(first));
+    loom_future *second = check_future(loom_stream_read(s[1], 100));
+    ck_assert(loom_future_cancel(second));
+    ck_assert_int_eq(loom_stream_write(s[0], "abc", 3, NULL), 0);
+    loom_future *third = check_future(loom_stream_read_exactly(s[1], 3));
+    ck_assert_int_eq(run(third, "the read after the cancelled ones"), 0);
+    loom_bytes *b = loom_future_value(third);
+    ck_assert_uint_eq(b->len, 3);
+    ck_assert_mem_eq(b->data, "abc", 3);
+    ck_assert_int_eq(loom_stream_write(s[0], "d", 1, NULL), 0);
+    loom_future *fourth = check_future(loom_stream_read(s[1], 100));
+    ck_assert_int_eq(run(fourth, "the next byte"), 0);
+    b = loom_future_value(fourth);
+    ck_assert_uint_eq(b->len, 1);
+    ck_assert_int_eq(b->data[0], 'd');
+    ck_assert_int_eq(loom_future_state_get(first), LOOM_FUTURE_CANCELLED);
+    for (loom_future **f = (loom_future *[]){first, second, third, fourth, NULL}; *f; f++)
+        loom_future_unref(*f);
+    loom_stream_abort(s[0]);
+    loom_stream_abort(s[1]);
+}
+END_TEST
+
+Suite *stream_engine_suite(void)
+{
+    Suite *s = suite_create("stream-engine");
+    TCase *tc = fixture_tcase(s, "stream-engine");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_abort_with_recv_and_send_in_flight);
+    tcase_add_test(tc, test_loop_close_with_recv_and_send_in_flight);
+    tcase_add_test(tc, test_large_write_partial_sends);
+    tcase_add_test(tc, test_cancel_read_future);
+    return s;
+}
