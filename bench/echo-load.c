@@ -504,9 +504,10 @@ static BENCH_NORETURN void exec_server(const struct config *cfg, int out, const 
     snprintf(server_arg, sizeof server_arg, "--server=%s", name);
     snprintf(backend_arg, sizeof backend_arg, "--backend=%s", uring ? "epoll" : backend ? backend : "");
     /* The engine is the loop's choice: on where it probes, unless told. */
-    if (uring)
+    if (uring) {
+        setenv("LOOM_URING_STREAMS", "1", 1);
         setenv("LOOM_URING_DEBUG", "1", 1); /* says on stderr whether it runs */
-    else
+    } else
         setenv("LOOM_URING", "0", 1);
     snprintf(port_arg, sizeof port_arg, "--port=%u", port);
     pin(0, cfg->cpus[0]);

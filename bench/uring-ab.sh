@@ -9,7 +9,7 @@ port=47311
 cpu() { awk '{print $14 + $15}' /proc/$1/stat; }
 for round in $(seq "$rounds"); do
 for eng in epoll uring; do
-    if [ $eng = epoll ]; then env="LOOM_URING=0"; else env="LOOM_URING_DEBUG=1"; fi
+    if [ $eng = epoll ]; then env="LOOM_URING=0"; else env="LOOM_URING_STREAMS=1 LOOM_URING_DEBUG=1"; fi
     env $env taskset -c 0 bench/echo-server --server=$style --backend=epoll --port=$port > /dev/null 2>/tmp/uring-srv.err &
     pid=$!
     sleep 0.5

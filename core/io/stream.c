@@ -754,7 +754,7 @@ static loom_stream *stream_make(loom_loop *loop, int fd)
         return NULL;
     }
     bool socket = fd_is_socket(fd);
-    struct loom__uring *ring = socket ? loom__uring_get(loop, NULL) : NULL;
+    struct loom__uring *ring = socket ? loom__uring_for_streams(loop) : NULL;
     if (ring && !loom__uring_reserve(ring, 2))
         ring = NULL; /* the ring is full of streams: this one on readiness */
     /* Watched on the ring too (wanting nothing): loom_fd_wait beside it

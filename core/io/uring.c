@@ -40,6 +40,7 @@ struct loom__uring {
     unsigned inflight; /* operations whose CQE has not come */
     unsigned limit;    /* the completion queue's size: never more in flight */
     unsigned reserved; /* entries the streams on the ring hold */
+    bool streams;      /* sockets' streams may use it (LOOM_URING_STREAMS=1) */
 };
 
 static const int ring_key;
@@ -276,6 +277,7 @@ static void ring_setup(struct loom__uring *r)
         r->why = "io_uring_setup succeeded";
         r->limit = r->ring.cq.ring_entries;
         r->on = true;
+        r->streams = env_is("LOOM_URING_STREAMS", "1");
         r->member.ops = &ring_member_ops;
         loop_member_add(r->loop, &r->member);
         return;
@@ -304,7 +306,8 @@ struct loom__uring *loom__uring_get(loom_loop *loop, const char **why)
             return NULL;
         }
         if (env_is("LOOM_URING_DEBUG", "1"))
-            fprintf(stderr, "loom: loop %p: io_uring %s (%s)\n", (void *)loop, r->on ? "on" : "off", r->why);
+            fprintf(stderr, "loom: loop %p: io_uring %s (%s)%s\n", (void *)loop, r->on ? "on" : "off", r->why,
+                    r->streams ? ", streams too" : "");
     }
     if (why)
         *why = r->why;
@@ -399,6 +402,12 @@ int loom__uring_sendmsg(struct loom__uring *r, struct loom__uring_op *op, int fd
         return -EBUSY;
     io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
     return queued(r, sqe, op);
+}
+
+struct loom__uring *loom__uring_for_streams(loom_loop *loop)
+{
+    struct loom__uring *r = loom__uring_get(loop, NULL);
+    return r && r->streams ? r : NULL;
 }
 
 bool loom__uring_reserve(struct loom__uring *r, unsigned n)

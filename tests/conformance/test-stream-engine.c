@@ -1,7 +1,8 @@
 /* Conformance: what a completion engine under socket streams could break
- * (io_uring where the loop runs it, readiness with LOOM_URING=0; the same
- * results either way): abort and loop close with a recv and a send in
- * flight, a write much larger than the kernel's buffer, a cancelled read. */
+ * (io_uring with LOOM_URING_STREAMS=1, tests/uring-streams.sh; readiness by
+ * default and with LOOM_URING=0; the same results either way): abort and
+ * loop close with a recv and a send in flight, a write much larger than the
+ * kernel's buffer, a cancelled read. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
