@@ -23,7 +23,8 @@ for lib in .libs/libloom.a .libs/libloom-glib.a .libs/libloom-event.a .libs/libl
 done
 if [ -f .libs/libloom.so ] && command -v readelf >/dev/null; then
     needed=$(readelf -d .libs/libloom.so | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' |
-        grep -v -e '^libc\.so' -e '^libpthread\.so' -e '^libdl\.so' -e '^ld-linux' || true)
+        grep -v -e '^libc\.so' -e '^libpthread\.so' -e '^libdl\.so' -e '^ld-linux' \
+            -e '^lib\(a\|ub\|t\|l\|hwa\)san\.so' || true) # sanitizer builds add their runtimes
     if [ -n "$needed" ]; then
         echo "check-symbols: libloom.so links more than libc and pthreads:" >&2
         echo "$needed" | sed 's/^/  /' >&2
