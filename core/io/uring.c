@@ -1,7 +1,10 @@
 /* The io_uring engine: one ring per loop, made at its first file or socket
  * stream and driven from the loop's thread. Its completions are signalled
- * by the ring fd itself (readable while the completion queue holds entries),
- * watched with an ordinary loom_fd_watch, so it runs on every host. Each
+ * through one fd watched with an ordinary loom_fd_watch, so it runs on every
+ * host: where the kernel has it (6.1), the ring defers its task work to the
+ * loop's io_uring_enter and signals an eventfd (without that, each completion
+ * that finds the loop asleep interrupts its poll with EINTR); elsewhere the
+ * ring fd itself (readable while the completion queue holds entries). Each
  * SQE's user data is its struct loom__uring_op; a cancel's has none. SQEs
  * are batched: one io_uring_enter per completion batch and one before the
  * loop polls, not one per operation. No SQPOLL. */
@@ -11,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 #include "base/clock.h"
 #include "loop/loop-private.h"
 #include "uring-lib.h"
@@ -41,6 +46,7 @@ struct loom__uring {
     unsigned limit;    /* the completion queue's size: never more in flight */
     unsigned reserved; /* entries the streams on the ring hold */
     bool streams;      /* sockets' streams may use it (LOOM_URING_STREAMS=1) */
+    int event_fd;      /* signals deferred task work; -1: the ring fd signals */
 };
 
 static const int ring_key;
@@ -152,8 +158,14 @@ static void ring_ready(loom_loop *loop, int fd, unsigned events, void *data)
     const void *was_frame = r->reap_frame;
     uint64_t mark = loop->ready.tail;
 
-    (void)fd;
     (void)events;
+    if (r->event_fd >= 0) {
+        uint64_t n;
+        if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+            loom_loop_report(loop, -errno, "io_uring: reading its eventfd failed");
+        /* Runs the deferred task work, which posts the CQEs, before they are read. */
+        r->lib->io_uring_submit_and_get_events(&r->ring);
+    }
     r->reaping = true;
     r->reap_frame = loop->frame;
     while (reap_one(r)) {
@@ -213,6 +225,11 @@ static unsigned drain(struct loom__uring *r)
     return r->inflight;
 }
 
+static int signal_fd(const struct loom__uring *r)
+{
+    return r->event_fd >= 0 ? r->event_fd : r->ring.ring_fd;
+}
+
 /* At loop close, after the streams and files cancelled what they had in
  * flight: their CQEs free their memory; what does not end is left to the
  * kernel (never freed). */
@@ -227,8 +244,10 @@ static void ring_shutdown(struct loop_member *m)
                          "%u io_uring operations did not end at close; their memory is left to the kernel", left);
     if (r->hooked)
         loom_hook_remove(r->loop, r->hook);
-    loom__fd_unwatch(r->loop, r->ring.ring_fd);
+    loom__fd_unwatch(r->loop, signal_fd(r));
     r->lib->io_uring_queue_exit(&r->ring);
+    if (r->event_fd >= 0)
+        close(r->event_fd);
     r->on = false;
 }
 
@@ -256,25 +275,37 @@ static void ring_setup(struct loom__uring *r)
 {
     int err;
 
+    r->event_fd = -1;
     if (env_is("LOOM_URING", "0")) {
         r->why = "LOOM_URING=0";
         return;
     }
-    struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = RING_CQ_ENTRIES};
-
     if (!(r->lib = loom__liburing(&r->why)))
         return;
-    err = r->lib->io_uring_queue_init_params(RING_ENTRIES, &r->ring, &p);
+    /* Only the loop's thread (its owner, which makes the ring) enters it. */
+    struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+                                .cq_entries = RING_CQ_ENTRIES};
+    bool deferred = !env_is("LOOM_URING_DEFER", "0");
+
+    err = deferred ? r->lib->io_uring_queue_init_params(RING_ENTRIES, &r->ring, &p) : -EINVAL;
+    if (err == -EINVAL) { /* before 6.1 */
+        deferred = false;
+        p = (struct io_uring_params){.flags = IORING_SETUP_CQSIZE, .cq_entries = RING_CQ_ENTRIES};
+        err = r->lib->io_uring_queue_init_params(RING_ENTRIES, &r->ring, &p);
+    }
     if (err < 0) {
         r->why = setup_failure(err);
         return;
     }
-    if (!has_needed_ops(r))
+    if (deferred && ((r->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+                     r->lib->io_uring_register_eventfd(&r->ring, r->event_fd) < 0))
+        r->why = "no eventfd for the ring";
+    else if (!has_needed_ops(r))
         r->why = "the kernel's io_uring lacks an operation loom needs (5.6 has them all)";
-    else if (loom_fd_watch(r->loop, r->ring.ring_fd, LOOM_READ, ring_ready, r, NULL) < 0)
-        r->why = "the ring fd could not be watched";
+    else if (loom_fd_watch(r->loop, signal_fd(r), LOOM_READ, ring_ready, r, NULL) < 0)
+        r->why = "the ring's fd could not be watched";
     else {
-        r->why = "io_uring_setup succeeded";
+        r->why = deferred ? "io_uring_setup succeeded, task work deferred" : "io_uring_setup succeeded";
         r->limit = r->ring.cq.ring_entries;
         r->on = true;
         r->streams = env_is("LOOM_URING_STREAMS", "1");
@@ -283,6 +314,9 @@ static void ring_setup(struct loom__uring *r)
         return;
     }
     r->lib->io_uring_queue_exit(&r->ring);
+    if (r->event_fd >= 0)
+        close(r->event_fd);
+    r->event_fd = -1;
 }
 
 struct loom__uring *loom__uring_get(loom_loop *loop, const char **why)

@@ -15,7 +15,10 @@
  * The engine is chosen once per loop, at its first file call:
  *   $LOOM_URING=0        always the executor;
  *   $LOOM_URING_DEBUG=1  prints one line to stderr naming the engine and why
- *                        (e.g. "io_uring_queue_init: Operation not permitted").
+ *                        (e.g. "io_uring_queue_init: Operation not permitted");
+ *   $LOOM_URING_DEFER=0  the ring does not defer its task work to the loop
+ *                        (as before Linux 6.1: each completion that finds
+ *                        the loop asleep interrupts its poll; for tests).
  * A kernel, sandbox or memlock limit that refuses io_uring (ENOSYS, EPERM,
  * ENOMEM), or lacks one of its operations, or a missing liburing.so.2, means
  * the executor.
