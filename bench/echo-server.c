@@ -21,22 +21,25 @@
 
 const struct echo_server echo_servers[] = {
 #ifdef ECHO_RAW_EPOLL
-    { "raw_epoll", echo_run_raw_epoll, 0 },
+    { "raw_epoll", echo_run_raw_epoll, 0, NULL },
+#endif
+#ifdef ECHO_RAW_URING
+    { "raw_uring", echo_run_raw_uring, 0, echo_uring_available },
 #endif
 #ifdef ECHO_LIBUV
-    { "libuv", echo_run_libuv, 0 },
+    { "libuv", echo_run_libuv, 0, NULL },
 #endif
 #ifdef ECHO_BUFFEREVENT
-    { "bufferevent", echo_run_bufferevent, 0 },
+    { "bufferevent", echo_run_bufferevent, 0, NULL },
 #endif
 #ifdef ECHO_GIO
-    { "gio", echo_run_gio, 0 },
+    { "gio", echo_run_gio, 0, NULL },
 #endif
 #ifdef ECHO_LOOM
-    { "loom_cb", echo_run_loom_cb, 1 },
-    { "loom_task", echo_run_loom_task, 1 },
+    { "loom_cb", echo_run_loom_cb, 1, NULL },
+    { "loom_task", echo_run_loom_task, 1, NULL },
 #endif
-    { NULL, NULL, 0 },
+    { NULL, NULL, 0, NULL },
 };
 
 void echo_server_ready(void)
@@ -87,7 +90,8 @@ static const struct echo_server *find_server(const char *name)
 static void list_servers(void)
 {
     for (const struct echo_server *s = echo_servers; s->name; s++)
-        puts(s->name);
+        if (!s->available || s->available())
+            puts(s->name);
 }
 
 static void list_backends(void)

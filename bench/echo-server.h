@@ -25,6 +25,8 @@ struct echo_server {
     echo_server_fn run;
     /* Takes --backend=NAME (a loom server). */
     int on_backends;
+    /* NULL, or whether it can run here (--list leaves it out if not). */
+    int (*available)(void);
 };
 
 /* Terminated by an entry with a NULL name; only the servers built here. */
@@ -42,6 +44,11 @@ int echo_listen_socket(uint16_t port);
 
 #ifdef ECHO_RAW_EPOLL
 int echo_run_raw_epoll(uint16_t port, const char *backend);
+#endif
+#ifdef ECHO_RAW_URING
+int echo_run_raw_uring(uint16_t port, const char *backend);
+/* Whether the kernel gives this process a ring. */
+int echo_uring_available(void);
 #endif
 #ifdef ECHO_LIBUV
 int echo_run_libuv(uint16_t port, const char *backend);
