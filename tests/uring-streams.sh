@@ -2,8 +2,9 @@
 # The stream suites of every conformance program again with sockets' streams
 # on the io_uring engine (LOOM_URING_STREAMS=1: opt-in, see
 # docs/architecture.md), checking that the engine took them: with the ring's
-# task work deferred (kernels from 6.1, the default there) and not
-# (LOOM_URING_DEFER=0, the ring fd signalling, as before 6.1).
+# task work deferred and recvs into the ring's buffers (kernels
+# from 6.1, the default there) and not (LOOM_URING_DEFER=0: the ring fd
+# signalling and one recv into the stream's buffer at a time, as before 6.1).
 status=0
 grep -q "HAVE_LIBURING 1" config.h 2>/dev/null || { echo "uring-streams: built without liburing" >&2; exit 77; }
 # 6.1 or later: the ring must defer its task work.
@@ -22,6 +23,11 @@ for p in ./tests/conformance-epoll ./tests/conformance-poll ./tests/conformance-
         fi
         deferred=0
         echo "$out" | grep -q "task work deferred" && deferred=1
+        # A deferring kernel (6.1) has buffer rings (5.19): its streams use them.
+        if [ $deferred = 1 ] && ! echo "$out" | grep -q "(recv into the ring's buffers)"; then
+            echo "uring-streams: $p $suite: task work deferred but no ring buffers" >&2
+            status=1
+        fi
         if [ $deferred != $((defer * kernel_defers)) ]; then
             echo "uring-streams: $p $suite: LOOM_URING_DEFER=$defer on $(uname -r), yet task work deferred=$deferred" >&2
             status=1

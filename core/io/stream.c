@@ -47,6 +47,12 @@ struct write_op {
     loom_future *done; /* may be NULL */
 };
 
+/* Bytes in one of the ring's buffers (buf: what loom__uring_buf_put takes). */
+struct parked {
+    const unsigned char *buf;
+    size_t off, len;
+};
+
 #define STREAM_MAGIC 0x6c6d7374u /* tells a stream from other future values */
 
 struct loom_stream {
@@ -73,6 +79,17 @@ struct loom_stream {
 
     struct loom__uring *ring; /* a socket's I/O goes through it (NULL: readiness) */
     struct loom__uring_op recv, send;
+    /* The next recv is a plain one into the read buffer: bulk data (the
+     * last recv got a ring buffer's worth or more) or the ring's buffers ran
+     * out. */
+    bool recv_single;
+    size_t recv_want;         /* what the last recv asked for if plain, else 0 */
+    /* Bytes a recv into a ring buffer brought past the read target, in order, left in
+     * their ring buffers (as the socket would have kept them) until the
+     * stream takes them; EOF seen behind them. */
+    struct parked *parked;
+    size_t n_parked, parked_cap;
+    bool eof_parked;
     int send_n;               /* the writes at the queue's front the send has */
     struct list orphans;      /* ended writes whose bytes the send still has */
     struct msghdr msg;        /* the send's */
@@ -145,6 +162,15 @@ static void stream_set_interest(loom_stream *s)
         s->want = want;
 }
 
+/* Gives the parked bytes' ring buffers back, unread (the fd is going). */
+static void parked_put_all(loom_stream *s)
+{
+    for (size_t i = 0; i < s->n_parked; i++)
+        loom__uring_buf_put(s->ring, s->parked[i].buf);
+    s->n_parked = 0;
+    s->eof_parked = false;
+}
+
 static void stream_close_fd(loom_stream *s)
 {
     if (s->fd < 0)
@@ -157,6 +183,7 @@ static void stream_close_fd(loom_stream *s)
         loom__uring_cancel(s->ring, &s->recv);
     if (s->send.in_ring)
         loom__uring_cancel(s->ring, &s->send);
+    parked_put_all(s);
     if (s->ring) /* it submits nothing more (its CQEs have room still) */
         loom__uring_unreserve(s->ring, 2);
     close(s->fd);
@@ -251,9 +278,9 @@ static loom_bytes *take_bytes(loom_stream *s, size_t len)
         memcpy(b->data, s->rbuf + s->rstart, len);
     s->rstart += len;
     s->rlen -= len;
-    if (s->rlen || s->recv.in_ring) {
-        /* a recv in flight owns the rest of the buffer */
-    } else if (s->ring) {
+    if (s->rlen || (s->recv.in_ring && s->recv_want)) {
+        /* a plain recv in flight owns the rest of the buffer */
+    } else if (s->ring && s->recv_want) {
         s->rstart = 0; /* the next recv reuses it */
     } else { /* an idle stream holds no buffer */
         free(s->rbuf);
@@ -330,8 +357,12 @@ static void serve_exactly(loom_stream *s)
 
 /* Completes the outstanding read if what is buffered (or EOF, or the
  * error) allows. A read cancelled meanwhile is dropped, consuming nothing. */
+static void unpark(loom_stream *s);
+
 static void serve_read(loom_stream *s)
 {
+    if (s->n_parked)
+        unpark(s);
     if (!s->read.done)
         return;
     if (loom_future_done(s->read.done)) {
@@ -405,34 +436,46 @@ static unsigned char *read_scratch(loom_loop *loop)
     return p;
 }
 
-/* An outstanding "up to n" read with nothing buffered reads into the
- * scratch and resolves with a result of the size read, without the read
- * buffer. false: not that case. */
-static bool fill_direct(loom_stream *s)
+/* How many bytes an outstanding "up to n" read with nothing buffered takes
+ * as they come, without the read buffer; 0: not that case. */
+static size_t direct_room(const loom_stream *s)
 {
-    struct read_op *r = &s->read;
+    const struct read_op *r = &s->read;
     if (s->rlen || !r->done || r->kind != READ_SOME || loom_future_done(r->done))
-        return false;
+        return 0;
     size_t cap = r->n < s->read_limit ? r->n : s->read_limit;
-    cap = cap < READ_CHUNK ? cap : READ_CHUNK;
-    unsigned char *scratch = read_scratch(s->loop);
-    if (!scratch)
-        return false; /* the buffered way reports it */
-    ssize_t n = fd_read(s->fd, scratch, cap);
-    if (n <= 0) {
-        fill_ended(s, n);
-        return true;
-    }
-    loom_bytes *b = loom__bytes_new((size_t)n);
+    return cap < READ_CHUNK ? cap : READ_CHUNK;
+}
+
+/* That read resolves with the n bytes at data (n <= its direct_room). */
+static void resolve_direct(loom_stream *s, const unsigned char *data, size_t n)
+{
+    loom_bytes *b = loom__bytes_new(n);
     if (!b) {
         stream_fail(s, -ENOMEM);
-        return true;
+        return;
     }
-    memcpy(b->data, scratch, (size_t)n);
-    loom_future *f = r->done;
-    r->done = NULL;
+    memcpy(b->data, data, n);
+    loom_future *f = s->read.done;
+    s->read.done = NULL;
     loom_future_resolve(f, b, loom__bytes_free);
     loom_future_unref(f);
+}
+
+/* An outstanding "up to n" read with nothing buffered reads into the
+ * scratch and resolves with a result of the size read. false: not that
+ * case. */
+static bool fill_direct(loom_stream *s)
+{
+    size_t cap = direct_room(s);
+    unsigned char *scratch = cap ? read_scratch(s->loop) : NULL;
+    if (!scratch)
+        return false; /* not the case, or the buffered way reports it */
+    ssize_t n = fd_read(s->fd, scratch, cap);
+    if (n <= 0)
+        fill_ended(s, n);
+    else
+        resolve_direct(s, scratch, (size_t)n);
     return true;
 }
 
@@ -587,18 +630,98 @@ static void stream_maybe_free(loom_stream *s);
 
 /* --- the io_uring engine ------------------------------------------------- */
 
-/* A recv into the buffer, up to the read target, if none is in flight. */
+/* A recv while the stream reads ahead (up to the read target), if none is
+ * in flight: into a ring buffer the kernel picks when data comes (an idle
+ * stream then holds no memory), or, for bulk data or without ring buffers,
+ * into the read buffer. */
 static void ring_recv_start(loom_stream *s)
 {
     size_t target = read_target(s);
-    if (s->recv.in_ring || !s->started || s->eof || s->rlen >= target)
+    if (s->recv.in_ring || !s->started || s->eof || s->eof_parked || s->n_parked || s->rlen >= target)
         return;
-    size_t want = target - s->rlen < READ_CHUNK ? target - s->rlen : READ_CHUNK;
-    int r = reserve_read(s, want);
-    if (r == 0)
-        r = loom__uring_recv(s->ring, &s->recv, s->fd, s->rbuf + s->rstart + s->rlen, want);
+    int r = s->recv_single ? -EOPNOTSUPP : loom__uring_recv_select(s->ring, &s->recv, s->fd);
+    s->recv_want = 0;
+    if (r == -EOPNOTSUPP) {
+        size_t want = target - s->rlen < READ_CHUNK ? target - s->rlen : READ_CHUNK;
+        r = reserve_read(s, want);
+        if (r == 0)
+            r = loom__uring_recv(s->ring, &s->recv, s->fd, s->rbuf + s->rstart + s->rlen, want);
+        s->recv_want = want;
+    }
     if (r < 0)
         stream_fail(s, r);
+}
+
+/* Appends up to len bytes at p to the read buffer, up to the read target:
+ * how many, or -ENOMEM. */
+static ssize_t buffer_up_to_target(loom_stream *s, const unsigned char *p, size_t len)
+{
+    size_t target = read_target(s), take = s->rlen < target ? target - s->rlen : 0;
+    take = take < len ? take : len;
+    if (take && reserve_read(s, take) < 0)
+        return -ENOMEM;
+    memcpy(s->rbuf + s->rstart + s->rlen, p, take);
+    s->rlen += take;
+    return (ssize_t)take;
+}
+
+/* Moves parked bytes into the read buffer, up to the read target, giving
+ * each ring buffer back once it is emptied. */
+static void unpark(loom_stream *s)
+{
+    size_t done = 0;
+    while (done < s->n_parked) {
+        struct parked *p = &s->parked[done];
+        ssize_t took = buffer_up_to_target(s, p->buf + p->off, p->len);
+        if (took < 0) {
+            stream_fail(s, (int)took); /* its close gives the rest back */
+            return;
+        }
+        p->off += (size_t)took;
+        p->len -= (size_t)took;
+        if (p->len)
+            break;
+        loom__uring_buf_put(s->ring, p->buf);
+        done++;
+    }
+    s->n_parked -= done;
+    memmove(s->parked, s->parked + done, s->n_parked * sizeof(*s->parked));
+    if (!s->n_parked && s->eof_parked) {
+        s->eof_parked = false;
+        s->eof = true;
+    }
+}
+
+/* The n bytes at data a recv brought in a ring buffer, which the stream
+ * now owns: to a waiting read, or buffered up to the read target and the
+ * rest parked. */
+static void ring_recv_took(loom_stream *s, const unsigned char *data, size_t n)
+{
+    ssize_t took = 0;
+    LOOM_URING_WROTE(data, n);
+    if (!s->n_parked && n <= direct_room(s)) {
+        resolve_direct(s, data, n);
+        took = (ssize_t)n;
+    } else if (!s->n_parked) {
+        took = buffer_up_to_target(s, data, n);
+    }
+    if (took >= 0 && (size_t)took < n && s->n_parked == s->parked_cap) {
+        size_t cap = s->parked_cap ? 2 * s->parked_cap : 4;
+        struct parked *p = realloc(s->parked, cap * sizeof(*p));
+        if (p) {
+            s->parked = p;
+            s->parked_cap = cap;
+        } else {
+            took = -ENOMEM;
+        }
+    }
+    if (took < 0 || (size_t)took == n) {
+        loom__uring_buf_put(s->ring, data);
+        if (took < 0)
+            stream_fail(s, (int)took);
+        return;
+    }
+    s->parked[s->n_parked++] = (struct parked){.buf = data, .off = (size_t)took, .len = n - (size_t)took};
 }
 
 /* A sendmsg of the queue's front, if none is in flight. */
@@ -636,15 +759,25 @@ static bool res_retry(int res)
 static void ring_recv_done(struct loom__uring_op *op, int res)
 {
     loom_stream *s = list_item(op, loom_stream, recv);
+    /* Bulk data (a recv that filled a ring buffer, or a plain one that got
+     * at least as much) goes on in plain recvs; smaller reads go back to the
+     * ring's buffers. */
+    s->recv_single = res >= LOOM__URING_RECV_BUF;
+    if (op->data && (s->fd < 0 || s->error))
+        loom__uring_buf_put(s->ring, op->data);
     if (s->fd >= 0 && !s->error) {
-        if (res > 0) {
+        if (res > 0 && op->data) {
+            ring_recv_took(s, op->data, (size_t)res);
+        } else if (res > 0) {
             LOOM_URING_WROTE(s->rbuf + s->rstart + s->rlen, (size_t)res);
             s->rlen += (size_t)res;
-        }
-        else if (res == 0)
-            s->eof = true;
-        else if (!res_retry(res))
+        } else if (res == 0) {
+            *(s->n_parked ? &s->eof_parked : &s->eof) = true;
+        } else if (res == -ENOBUFS) {
+            s->recv_single = true; /* every ring buffer is taken: one recv of its own */
+        } else if (!res_retry(res)) {
             stream_fail(s, res);
+        }
         serve_read(s);
         stream_set_interest(s);
     }
@@ -694,6 +827,7 @@ static void stream_free(loom_stream *s)
     if (!s->loop_closed)
         loop_member_remove(s->loop, &s->member);
     free(s->rbuf);
+    free(s->parked);
     free(s->read.delim);
     free(s->drains);
     loom__loop_release(s->loop);

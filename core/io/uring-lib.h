@@ -16,6 +16,8 @@
     X(int, io_uring_submit, (struct io_uring * ring))                                              \
     X(int, io_uring_submit_and_get_events, (struct io_uring * ring))                               \
     X(int, io_uring_register_eventfd, (struct io_uring * ring, int fd))                            \
+    X(int, io_uring_register_buf_ring, (struct io_uring * ring, struct io_uring_buf_reg * reg,      \
+                                        unsigned int flags))                                       \
     X(int, io_uring_wait_cqe_timeout,                                                              \
       (struct io_uring * ring, struct io_uring_cqe * *cqe, struct __kernel_timespec * ts))         \
     X(struct io_uring_probe *, io_uring_get_probe_ring, (struct io_uring * ring))                  \

@@ -28,6 +28,10 @@
 struct loom__uring_op {
     void (*done)(struct loom__uring_op *op, int res);
     bool in_ring; /* an SQE (or its CQE) is outstanding */
+    /* During done, for a CQE of loom__uring_recv_select with res > 0: the res bytes,
+     * in one of the ring's buffers, which done now owns and gives back with
+     * loom__uring_buf_put (at once, or once the bytes are taken). */
+    const unsigned char *data;
 };
 
 enum file_kind { FILE_OPEN, FILE_READ, FILE_WRITE, FILE_FSYNC, FILE_FDATASYNC, FILE_STAT, FILE_CLOSE };
@@ -82,10 +86,20 @@ struct loom__uring *loom__uring_get(loom_loop *loop, const char **why);
 int loom__uring_file(struct loom__uring *r, struct loom__file_op *op);
 int loom__uring_recv(struct loom__uring *r, struct loom__uring_op *op, int fd, void *buf, size_t len);
 int loom__uring_sendmsg(struct loom__uring *r, struct loom__uring_op *op, int fd, const struct msghdr *msg);
+/* The size of the ring's receive buffers: the most one recv into them
+ * brings. */
+#define LOOM__URING_RECV_BUF 4096
+/* A recv into one of the ring's own buffers (kernels from 6.1), picked by
+ * the kernel when data comes, so that it holds no memory while the socket
+ * is idle; done gets data (or -ENOBUFS when every buffer is taken).
+ * -EOPNOTSUPP if the ring has no buffers (the caller uses loom__uring_recv). */
+int loom__uring_recv_select(struct loom__uring *r, struct loom__uring_op *op, int fd);
+/* Gives back the ring buffer holding p, which such a recv's done got
+ * (nothing once the loop's ring has closed). */
+void loom__uring_buf_put(struct loom__uring *r, const unsigned char *p);
 /* The ring if sockets' streams are to use it, else NULL. Opt-in
- * (LOOM_URING_STREAMS=1): as built, a 1 KiB echo at 100 connections was
- * slower over the ring than on readiness and an idle stream holds its read
- * buffer under a pending recv (docs/architecture.md). */
+ * (LOOM_URING_STREAMS=1): as measured, a 1 KiB echo gains 0-15% over
+ * readiness at 100 connections, nothing at 1 (docs/architecture.md). */
 struct loom__uring *loom__uring_for_streams(loom_loop *loop);
 /* Room for n operations always in flight (a stream's recv and send), so
  * that they never find the ring full: false if the ring has none left
@@ -131,6 +145,18 @@ static inline int loom__uring_sendmsg(struct loom__uring *r, struct loom__uring_
     (void)fd;
     (void)msg;
     return -ENOSYS;
+}
+static inline int loom__uring_recv_select(struct loom__uring *r, struct loom__uring_op *op, int fd)
+{
+    (void)r;
+    (void)op;
+    (void)fd;
+    return -ENOSYS;
+}
+static inline void loom__uring_buf_put(struct loom__uring *r, const unsigned char *p)
+{
+    (void)r;
+    (void)p;
 }
 static inline bool loom__uring_reserve(struct loom__uring *r, unsigned n)
 {

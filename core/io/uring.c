@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -28,6 +29,11 @@
 #define RING_CQ_ENTRIES 16384
 /* Completion queue entries never reserved for streams: files' room. */
 #define FILE_ROOM 1024
+/* The buffers that recvs with buffer select land in: the kernel picks one
+ * when data comes, so a recv waiting on an idle socket holds none. */
+#define RECV_BUFS 256
+#define RECV_BUF_SIZE LOOM__URING_RECV_BUF
+#define RECV_GROUP 0
 /* How long closing the loop waits for the CQEs of what was cancelled. */
 #define DRAIN_NS 1000000000
 
@@ -47,6 +53,8 @@ struct loom__uring {
     unsigned reserved; /* entries the streams on the ring hold */
     bool streams;      /* sockets' streams may use it (LOOM_URING_STREAMS=1) */
     int event_fd;      /* signals deferred task work; -1: the ring fd signals */
+    struct io_uring_buf_ring *br; /* RECV_BUFS buffers for recvs with buffer select, or NULL */
+    unsigned char *bufs;
 };
 
 static const int ring_key;
@@ -112,13 +120,59 @@ static void file_done(struct loom__uring_op *uop, int res)
     loom__file_op_unref(op);
 }
 
+static unsigned char *buf_at(struct loom__uring *r, unsigned bid)
+{
+    return r->bufs + (size_t)bid * RECV_BUF_SIZE;
+}
+
+static void buf_give_back(struct loom__uring *r, unsigned bid)
+{
+    io_uring_buf_ring_add(r->br, buf_at(r, bid), RECV_BUF_SIZE, (unsigned short)bid,
+                          io_uring_buf_ring_mask(RECV_BUFS), 0);
+    io_uring_buf_ring_advance(r->br, 1);
+}
+
+/* The recvs' buffers, registered with the ring; none (NULL) if the kernel
+ * takes no buffer ring. */
+static void bufs_setup(struct loom__uring *r)
+{
+    size_t ring_size = RECV_BUFS * sizeof(struct io_uring_buf);
+    void *br = mmap(NULL, ring_size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    struct io_uring_buf_reg reg = {.ring_addr = (uintptr_t)br, .ring_entries = RECV_BUFS, .bgid = RECV_GROUP};
+
+    if (br == MAP_FAILED)
+        return;
+    if (!(r->bufs = malloc((size_t)RECV_BUFS * RECV_BUF_SIZE)) ||
+        r->lib->io_uring_register_buf_ring(&r->ring, &reg, 0) < 0) {
+        free(r->bufs);
+        r->bufs = NULL;
+        munmap(br, ring_size);
+        return;
+    }
+    r->br = br;
+    io_uring_buf_ring_init(r->br);
+    for (unsigned bid = 0; bid < RECV_BUFS; bid++)
+        io_uring_buf_ring_add(r->br, buf_at(r, bid), RECV_BUF_SIZE, (unsigned short)bid,
+                              io_uring_buf_ring_mask(RECV_BUFS), (int)bid);
+    io_uring_buf_ring_advance(r->br, RECV_BUFS);
+}
+
+static void bufs_free(struct loom__uring *r)
+{
+    if (r->br)
+        munmap(r->br, RECV_BUFS * sizeof(struct io_uring_buf));
+    free(r->bufs);
+    r->br = NULL;
+    r->bufs = NULL;
+}
+
 /* Takes one CQE off the ring before ending its operation, so that a nested
  * loop run inside the completion never sees it again; false if none. */
 static bool reap_one(struct loom__uring *r)
 {
     struct io_uring_cqe *cqe = NULL;
     struct loom__uring_op *op;
-    unsigned head;
+    unsigned head, flags;
     int res;
 
     io_uring_for_each_cqe(&r->ring, head, cqe)
@@ -127,11 +181,17 @@ static bool reap_one(struct loom__uring *r)
         return false;
     op = io_uring_cqe_get_data(cqe);
     res = cqe->res;
+    flags = cqe->flags;
     io_uring_cqe_seen(&r->ring, cqe);
     if (op) { /* a cancel's own CQE carries nothing */
-        op->in_ring = false;
-        r->inflight--;
-        op->done(op, res);
+        if (!(flags & IORING_CQE_F_MORE)) {
+            op->in_ring = false;
+            r->inflight--;
+        }
+        op->data = flags & IORING_CQE_F_BUFFER ? buf_at(r, flags >> IORING_CQE_BUFFER_SHIFT) : NULL;
+        op->done(op, res); /* the buffer is done's to give back (op may be gone now) */
+    } else if (flags & IORING_CQE_F_BUFFER) {
+        buf_give_back(r, flags >> IORING_CQE_BUFFER_SHIFT);
     }
     return true;
 }
@@ -246,6 +306,7 @@ static void ring_shutdown(struct loop_member *m)
         loom_hook_remove(r->loop, r->hook);
     loom__fd_unwatch(r->loop, signal_fd(r));
     r->lib->io_uring_queue_exit(&r->ring);
+    bufs_free(r);
     if (r->event_fd >= 0)
         close(r->event_fd);
     r->on = false;
@@ -306,6 +367,8 @@ static void ring_setup(struct loom__uring *r)
         r->why = "the ring's fd could not be watched";
     else {
         r->why = deferred ? "io_uring_setup succeeded, task work deferred" : "io_uring_setup succeeded";
+        if (deferred)
+            bufs_setup(r); /* the kernels that defer (6.1) have buffer rings (5.19) */
         r->limit = r->ring.cq.ring_entries;
         r->on = true;
         r->streams = env_is("LOOM_URING_STREAMS", "1");
@@ -340,8 +403,8 @@ struct loom__uring *loom__uring_get(loom_loop *loop, const char **why)
             return NULL;
         }
         if (env_is("LOOM_URING_DEBUG", "1"))
-            fprintf(stderr, "loom: loop %p: io_uring %s (%s)%s\n", (void *)loop, r->on ? "on" : "off", r->why,
-                    r->streams ? ", streams too" : "");
+            fprintf(stderr, "loom: loop %p: io_uring %s (%s)%s%s\n", (void *)loop, r->on ? "on" : "off", r->why,
+                    r->streams ? ", streams too" : "", r->streams && r->br ? " (recv into the ring's buffers)" : "");
     }
     if (why)
         *why = r->why;
@@ -436,6 +499,26 @@ int loom__uring_sendmsg(struct loom__uring *r, struct loom__uring_op *op, int fd
         return -EBUSY;
     io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
     return queued(r, sqe, op);
+}
+
+int loom__uring_recv_select(struct loom__uring *r, struct loom__uring_op *op, int fd)
+{
+    struct io_uring_sqe *sqe;
+
+    if (!r->br)
+        return -EOPNOTSUPP;
+    if (!(sqe = op_sqe(r, op)))
+        return -EBUSY;
+    io_uring_prep_recv(sqe, fd, NULL, RECV_BUF_SIZE, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = RECV_GROUP;
+    return queued(r, sqe, op);
+}
+
+void loom__uring_buf_put(struct loom__uring *r, const unsigned char *p)
+{
+    if (r->br)
+        buf_give_back(r, (unsigned)((size_t)(p - r->bufs) / RECV_BUF_SIZE));
 }
 
 struct loom__uring *loom__uring_for_streams(loom_loop *loop)

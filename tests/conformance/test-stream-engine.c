@@ -2,7 +2,8 @@
  * (io_uring with LOOM_URING_STREAMS=1, tests/uring-streams.sh; readiness by
  * default and with LOOM_URING=0; the same results either way): abort and
  * loop close with a recv and a send in flight, a write much larger than the
- * kernel's buffer, a cancelled read. */
+ * kernel's buffer, a cancelled read, bytes read past the read limit (kept
+ * in the ring's buffers), many paused streams. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,100 @@ START_TEST(test_cancel_read_future)
 }
 END_TEST
 
+/* Reads s to EOF with reads of up to max bytes: every byte in *got. */
+static size_t read_to_eof(loom_stream *s, unsigned char *got, size_t cap, size_t max)
+{
+    size_t n = 0;
+    for (;;) {
+        loom_future *f = check_future(loom_stream_read(s, max));
+        ck_assert_int_eq(run(f, "read"), 0);
+        loom_bytes *b = loom_future_value(f);
+        ck_assert_ptr_nonnull(b);
+        ck_assert_uint_le(n + b->len, cap);
+        memcpy(got + n, b->data, b->len);
+        n += b->len;
+        bool eof = b->eof;
+        ck_assert(eof || b->len > 0);
+        loom_future_unref(f);
+        if (eof)
+            return n;
+    }
+}
+
+/* Bytes the kernel took past the read limit (on the ring: a recv into one
+ * of its buffers brings up to 4 KiB whatever the target) stay out of the buffer until read,
+ * in order, and the peer's EOF behind them comes only after them. */
+START_TEST(test_read_limit_then_eof)
+{
+    enum { TOTAL = 24000 };
+    static unsigned char sent[TOTAL], got[TOTAL];
+    loom_stream *s[2];
+    stream_pair(s);
+    for (size_t i = 0; i < TOTAL; i++)
+        sent[i] = (unsigned char)(i % 251);
+    ck_assert_int_eq(loom_stream_set_read_limit(s[1], 1000), 0);
+    for (size_t off = 0; off < TOTAL; off += 3000)
+        ck_assert_int_eq(loom_stream_write(s[0], sent + off, 3000, NULL), 0);
+    loom_future *shut = check_future(loom_stream_shutdown(s[0]));
+    ck_assert_int_eq(run(shut, "shutdown"), 0);
+    loom_future_unref(shut);
+    loom_future *first = check_future(loom_stream_read(s[1], 1));
+    ck_assert_int_eq(run(first, "first byte"), 0);
+    loom_future_unref(first);
+    fixture_settle(loop);
+    ck_assert_uint_le(loom_stream_buffered(s[1]), 1000);
+    ck_assert(!loom_stream_at_eof(s[1]));
+    got[0] = sent[0];
+    ck_assert_uint_eq(1 + read_to_eof(s[1], got + 1, TOTAL - 1, 700), TOTAL);
+    ck_assert(memcmp(sent, got, TOTAL) == 0);
+    loom_stream_abort(s[0]);
+    loom_stream_abort(s[1]);
+}
+END_TEST
+
+/* Streams paused at their read limit with bytes waiting hold what the
+ * kernel read for them (on the ring: more of its shared receive buffers
+ * than it has): another stream still reads, and each paused one gets every
+ * byte once read. */
+START_TEST(test_many_paused_streams)
+{
+    enum { PAUSED = 300, EACH = 6000 };
+    static loom_stream *p[PAUSED][2];
+    static unsigned char msg[EACH], got[EACH];
+    loom_stream *s[2];
+    for (size_t i = 0; i < EACH; i++)
+        msg[i] = (unsigned char)(i % 253);
+    for (int i = 0; i < PAUSED; i++) {
+        stream_pair(p[i]);
+        ck_assert_int_eq(loom_stream_set_read_limit(p[i][1], 100), 0);
+        ck_assert_int_eq(loom_stream_write(p[i][0], msg, EACH, NULL), 0);
+        loom_future *f = check_future(loom_stream_read(p[i][1], 1));
+        ck_assert_int_eq(run(f, "a paused stream's first byte"), 0);
+        loom_future_unref(f);
+    }
+    fixture_settle(loop);
+    stream_pair(s);
+    ck_assert_int_eq(loom_stream_write(s[0], "ping", 4, NULL), 0);
+    loom_future *f = check_future(loom_stream_read_exactly(s[1], 4));
+    ck_assert_int_eq(run(f, "a read beside the paused streams"), 0);
+    ck_assert(memcmp(((loom_bytes *)loom_future_value(f))->data, "ping", 4) == 0);
+    loom_future_unref(f);
+    for (int i = 0; i < PAUSED; i++) {
+        loom_future *rest = check_future(loom_stream_read_exactly(p[i][1], EACH - 1));
+        ck_assert_int_eq(run(rest, "a paused stream's rest"), 0);
+        got[0] = msg[0];
+        memcpy(got + 1, ((loom_bytes *)loom_future_value(rest))->data, EACH - 1);
+        ck_assert(memcmp(msg, got, EACH) == 0);
+        loom_future_unref(rest);
+        loom_stream_abort(p[i][0]);
+        loom_stream_abort(p[i][1]);
+    }
+    loom_stream_abort(s[0]);
+    loom_stream_abort(s[1]);
+}
+END_TEST
+
+
 Suite *stream_engine_suite(void)
 {
     Suite *s = suite_create("stream-engine");
@@ -215,5 +310,7 @@ Suite *stream_engine_suite(void)
     tcase_add_test(tc, test_loop_close_with_recv_and_send_in_flight);
     tcase_add_test(tc, test_large_write_partial_sends);
     tcase_add_test(tc, test_cancel_read_future);
+    tcase_add_test(tc, test_read_limit_then_eof);
+    tcase_add_test(tc, test_many_paused_streams);
     return s;
 }
