@@ -1,6 +1,8 @@
 /* Connecting: TCP by name (resolution on the executor, the addresses tried
  * as Happy Eyeballs does: families interleaved, the next attempt started
- * after a delay while the earlier ones go on) and Unix-domain sockets. */
+ * after a delay while the earlier ones go on) and Unix-domain sockets. Where
+ * sockets' streams are on the io_uring engine, each attempt is a connect on
+ * the ring. */
 #include "config.h"
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -13,6 +15,7 @@
 #include "future/future-private.h"
 #include "io-private.h"
 #include "loop/loop-private.h"
+#include "uring-private.h"
 
 #define ATTEMPT_DELAY_NS LOOM_MSEC(250)
 #define MAX_ADDRESSES 16 /* tried at most, as a resolver may return dozens */
@@ -27,6 +30,8 @@ struct connecting;
 struct attempt {
     struct connecting *c;
     int fd; /* -1: not started, or over */
+    bool on_ring; /* its connect is the ring's (else the fd is watched) */
+    struct loom__uring_op op;
 };
 
 struct connecting {
@@ -34,7 +39,8 @@ struct connecting {
     struct loop_member member; /* closes the attempts at loop close */
     loom_future *result;
     loom_future *resolving; /* the getaddrinfo future while it runs */
-    int refs;               /* the connect itself, and the resolver's callback */
+    int refs;               /* the connect itself, the resolver's callback, each connect on the ring */
+    struct loom__uring *ring;
     bool finished;
     bool tcp;
     struct address addrs[MAX_ADDRESSES];
@@ -91,7 +97,10 @@ static void close_attempt(struct connecting *c, struct attempt *a)
 {
     if (a->fd < 0)
         return;
-    loom__fd_unwatch(c->loop, a->fd);
+    if (a->op.in_ring)
+        loom__uring_cancel(c->ring, &a->op); /* its CQE drops its reference */
+    else if (!a->on_ring)
+        loom__fd_unwatch(c->loop, a->fd);
     close(a->fd);
     a->fd = -1;
     c->active--;
@@ -189,7 +198,8 @@ static void start_next(struct connecting *c);
 static void won(struct connecting *c, struct attempt *a)
 {
     int fd = a->fd;
-    loom_fd_unwatch(c->loop, fd);
+    if (!a->on_ring)
+        loom_fd_unwatch(c->loop, fd);
     a->fd = -1;
     c->active--;
     if (c->tcp)
@@ -228,6 +238,17 @@ static void on_writable(loom_loop *loop, int fd, unsigned events, void *data)
         won(a->c, a);
 }
 
+static void ring_connected(struct loom__uring_op *op, int res)
+{
+    struct attempt *a = list_item(op, struct attempt, op);
+    struct connecting *c = a->c;
+    if (a->fd >= 0 && res == 0)
+        won(c, a);
+    else if (a->fd >= 0)
+        attempt_failed(c, a, res);
+    connecting_unref(c);
+}
+
 static void on_delay(loom_loop *loop, void *data)
 {
     struct connecting *c = data;
@@ -245,6 +266,11 @@ static int attempt_start(struct connecting *c, size_t i)
         return fd;
     a->fd = fd;
     c->active++;
+    if (c->ring && loom__uring_connect(c->ring, &a->op, fd, (const struct sockaddr *)&addr->ss, addr->len) == 0) {
+        a->on_ring = true;
+        c->refs++;
+        return 1;
+    }
     int r;
     do
         r = connect(fd, (const struct sockaddr *)&addr->ss, addr->len);
@@ -333,7 +359,8 @@ static struct connecting *connecting_new(loom_loop *loop, int64_t timeout_ns, in
     c->refs = 1;
     c->delay_ns = delay_ns;
     for (size_t i = 0; i < MAX_ADDRESSES; i++)
-        c->attempts[i] = (struct attempt){.c = c, .fd = -1};
+        c->attempts[i] = (struct attempt){.c = c, .fd = -1, .op.done = ring_connected};
+    c->ring = loom__uring_for_streams(loop);
     c->result = loom_future_new(loop);
     if (!c->result || (timeout_ns > 0 && loom_call_later(loop, timeout_ns, on_timeout, c, &c->timeout) < 0)) {
         loom_future_unref(c->result);

@@ -1,6 +1,8 @@
 /* Servers: listening TCP and Unix sockets that accept into streams, through
  * a callback or accept futures, and pause instead of spinning when the
- * process runs out of fds. */
+ * process runs out of fds. Where sockets' streams are on the io_uring
+ * engine, a listener accepts through a multishot accept, armed while
+ * somebody takes connections. */
 #include "config.h"
 #include <netdb.h>
 #include <netinet/in.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 #include "io-private.h"
 #include "loop/loop-private.h"
+#include "uring-private.h"
 
 #define MAX_LISTENERS 2     /* IPv6 and IPv4 */
 #define ACCEPT_BATCH 32     /* connections taken per readiness event */
@@ -20,6 +23,13 @@
 struct accept_wait {
     struct list_node node;
     loom_future *done;
+};
+
+/* A listener's multishot accept on the ring. */
+struct ring_accept {
+    struct loom__uring_op op;
+    loom_server *srv;
+    bool cancelled; /* its end is asked for: it is armed again after that */
 };
 
 struct loom_server {
@@ -33,7 +43,7 @@ struct loom_server {
     bool paused;       /* out of fds: waiting for retry */
     bool loop_closed;
     bool closing;      /* loom_server_close ran inside the accept callback */
-    unsigned in_callback;
+    unsigned in_callback; /* in one of its event handlers: not freed before it ends */
     loom_accept_fn cb;
     void *data;
     loom_destroy_fn destroy;
@@ -41,6 +51,12 @@ struct loom_server {
     loom_handle retry;
     int64_t retry_ns;
     uint64_t accept_errors;
+    bool released;              /* closed: freed once the ring holds no accept of it */
+    struct loom__uring *ring;   /* accepts through it (NULL: readiness) */
+    struct ring_accept accepts[MAX_LISTENERS];
+    int *early;                 /* what the ring accepted while nobody took any, in order */
+    size_t n_early, cap_early;
+    loom_handle hand_out;       /* gives them out (a taker came) */
 };
 
 static void server_ready(loom_loop *loop, int fd, unsigned events, void *data);
@@ -66,9 +82,42 @@ static bool has_taker(loom_server *srv)
     return srv->cb || first_wait(srv);
 }
 
+static void hand_out_early(loom_loop *loop, void *data);
+static void server_pause(loom_server *srv, int err);
+
+/* Arms the ring's accepts while taking, asks them to end otherwise; false
+ * if the ring has no multishot accept (the server goes on readiness). */
+static bool ring_set_accepting(loom_server *srv, bool taking)
+{
+    for (int i = 0; i < srv->n_fds; i++) {
+        struct ring_accept *a = &srv->accepts[i];
+        if (taking && !a->op.in_ring) {
+            int r = loom__uring_accept(srv->ring, &a->op, srv->fds[i]);
+            if (r == -EOPNOTSUPP) {
+                loom__uring_unreserve(srv->ring, MAX_LISTENERS);
+                srv->ring = NULL;
+                return false;
+            }
+            if (r < 0) {
+                server_pause(srv, r);
+                return true;
+            }
+        } else if (!taking && a->op.in_ring && !a->cancelled) {
+            a->cancelled = true;
+            loom__uring_cancel(srv->ring, &a->op);
+        }
+    }
+    if (taking && srv->n_early && !srv->hand_out)
+        loom_call_soon(srv->loop, hand_out_early, srv, &srv->hand_out);
+    return true;
+}
+
 static void server_set_interest(loom_server *srv)
 {
-    unsigned want = !srv->paused && !srv->loop_closed && has_taker(srv) ? LOOM_READ : 0;
+    bool taking = !srv->paused && !srv->loop_closed && !srv->released && has_taker(srv);
+    if (srv->ring && ring_set_accepting(srv, taking))
+        return;
+    unsigned want = taking ? LOOM_READ : 0;
     if (want == srv->want)
         return;
     for (int i = 0; i < srv->n_fds; i++)
@@ -101,32 +150,54 @@ static bool accept_transient(int err)
 }
 
 static void server_free(loom_server *srv);
+static void server_maybe_free(loom_server *srv);
 
-/* Hands stream to the first taker; false if the server was closed by it. */
-static bool deliver(loom_server *srv, loom_stream *stream)
+/* The end of one of the server's event handlers, which may have closed it. */
+static void handler_end(loom_server *srv)
 {
+    if (--srv->in_callback)
+        return;
+    if (srv->closing)
+        server_free(srv);
+    else if (srv->released)
+        server_maybe_free(srv);
+    else
+        server_set_interest(srv);
+}
+
+/* Whether a handler may hand out another connection. */
+static bool still_taking(loom_server *srv)
+{
+    return !srv->paused && !srv->closing && !srv->released && has_taker(srv);
+}
+
+/* Makes the accepted connection c a stream for the first taker (inside a
+ * handler; it may close the server). */
+static void hand_over(loom_server *srv, int c)
+{
+    if (srv->tcp)
+        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+    loom_stream *s = loom__stream_adopt(srv->loop, c);
+    if (!s) {
+        server_pause(srv, -errno);
+        return;
+    }
     struct accept_wait *w = first_wait(srv);
     if (w) {
         list_unlink(&srv->waits, &w->node);
-        loom_future_resolve(w->done, stream, loom__stream_abort_value);
+        loom_future_resolve(w->done, s, loom__stream_abort_value);
         loom_future_unref(w->done);
         free(w);
-        return true;
+        return;
     }
-    srv->in_callback++;
-    srv->cb(srv, stream, srv->data);
-    srv->in_callback--;
-    if (srv->closing && !srv->in_callback) {
-        server_free(srv);
-        return false;
-    }
-    return !srv->closing;
+    srv->cb(srv, s, srv->data);
 }
 
 static void server_ready(loom_loop *loop, int fd, unsigned events, void *data)
 {
     loom_server *srv = data;
-    for (int i = 0; i < ACCEPT_BATCH && !srv->paused && has_taker(srv); i++) {
+    srv->in_callback++;
+    for (int i = 0; i < ACCEPT_BATCH && still_taking(srv); i++) {
         int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c < 0 && accept_transient(errno))
             continue;
@@ -135,17 +206,59 @@ static void server_ready(loom_loop *loop, int fd, unsigned events, void *data)
                 server_pause(srv, -errno);
             break;
         }
-        if (srv->tcp)
-            setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
-        loom_stream *s = loom__stream_adopt(loop, c);
-        if (!s) {
-            server_pause(srv, -errno);
-            break;
-        }
-        if (!deliver(srv, s))
-            return;
+        hand_over(srv, c);
     }
-    server_set_interest(srv);
+    handler_end(srv);
+}
+
+/* Keeps c, accepted by the ring when nobody takes connections (its accept
+ * was being cancelled), for the next taker, after those before it. */
+static void keep_early(loom_server *srv, int c)
+{
+    if (srv->n_early == srv->cap_early) {
+        size_t cap = srv->cap_early ? 2 * srv->cap_early : 8;
+        int *early = realloc(srv->early, cap * sizeof(*early));
+        if (!early) {
+            close(c);
+            server_pause(srv, -ENOMEM);
+            return;
+        }
+        srv->early = early;
+        srv->cap_early = cap;
+    }
+    srv->early[srv->n_early++] = c;
+}
+
+static void hand_out_early(loom_loop *loop, void *data)
+{
+    loom_server *srv = data;
+    size_t i = 0;
+    srv->hand_out = 0;
+    srv->in_callback++;
+    while (i < srv->n_early && still_taking(srv))
+        hand_over(srv, srv->early[i++]);
+    srv->n_early -= i;
+    memmove(srv->early, srv->early + i, srv->n_early * sizeof(*srv->early));
+    handler_end(srv);
+}
+
+/* Each CQE of a listener's multishot accept: a connection, or its end. */
+static void ring_accepted(struct loom__uring_op *op, int res)
+{
+    struct ring_accept *a = list_item(op, struct ring_accept, op);
+    loom_server *srv = a->srv;
+    if (!op->in_ring)
+        a->cancelled = false;
+    srv->in_callback++;
+    if (res >= 0 && (srv->released || srv->loop_closed || srv->closing))
+        close(res);
+    else if (res >= 0 && (srv->n_early || !still_taking(srv)))
+        keep_early(srv, res);
+    else if (res >= 0)
+        hand_over(srv, res);
+    else if (!op->in_ring && !srv->loop_closed && res != -ECANCELED && res != -EAGAIN && !accept_transient(-res))
+        server_pause(srv, res); /* out of fds: armed again after the pause */
+    handler_end(srv);
 }
 
 int loom_server_on_accept(loom_server *server, loom_accept_fn cb, void *data, loom_destroy_fn destroy)
@@ -187,10 +300,21 @@ loom_future *loom_server_accept(loom_server *server)
 static void close_listeners(loom_server *srv)
 {
     for (int i = 0; i < srv->n_fds; i++) {
+        struct ring_accept *a = &srv->accepts[i];
+        if (a->op.in_ring && !a->cancelled) { /* it would keep the socket listening */
+            a->cancelled = true;
+            loom__uring_cancel(srv->ring, &a->op);
+        }
         loom__fd_unwatch(srv->loop, srv->fds[i]);
         close(srv->fds[i]);
     }
     srv->n_fds = 0;
+    for (size_t i = 0; i < srv->n_early; i++)
+        close(srv->early[i]);
+    srv->n_early = 0;
+    if (srv->ring) /* it submits nothing more (the ring may go before the server) */
+        loom__uring_unreserve(srv->ring, MAX_LISTENERS);
+    srv->ring = NULL;
     if (srv->path)
         unlink(srv->path);
     free(srv->path);
@@ -218,17 +342,34 @@ static void end_takers(loom_server *srv, int err)
         destroy(srv->data);
 }
 
+static void server_maybe_free(loom_server *srv)
+{
+    for (int i = 0; i < MAX_LISTENERS; i++)
+        if (srv->accepts[i].op.in_ring)
+            return; /* the accept's last CQE frees it */
+    free(srv->early);
+    loom__loop_release(srv->loop);
+    free(srv);
+}
+
+/* Closes the server (once); it is freed when the ring has no accept of it. */
 static void server_free(loom_server *srv)
 {
+    if (srv->released) {
+        server_maybe_free(srv);
+        return;
+    }
+    srv->released = true;
     if (!srv->loop_closed) {
         loop_member_remove(srv->loop, &srv->member);
         if (srv->retry)
             loom_cancel(srv->loop, srv->retry);
+        if (srv->hand_out)
+            loom_cancel(srv->loop, srv->hand_out);
     }
     close_listeners(srv);
     end_takers(srv, 0);
-    loom__loop_release(srv->loop);
-    free(srv);
+    server_maybe_free(srv);
 }
 
 void loom_server_close(loom_server *server)
@@ -254,7 +395,8 @@ static void server_shutdown(struct loop_member *m)
 static void server_dump(struct loop_member *m, FILE *out)
 {
     loom_server *srv = list_item(m, loom_server, member);
-    fprintf(out, "server fd %d%s%s", srv->n_fds ? srv->fds[0] : -1, srv->want ? ", accepting" : "",
+    fprintf(out, "server fd %d%s%s%s", srv->n_fds ? srv->fds[0] : -1, srv->ring ? " (io_uring)" : "",
+            srv->want || (srv->ring && srv->accepts[0].op.in_ring) ? ", accepting" : "",
             srv->paused ? ", paused (out of fds)" : "");
 }
 
@@ -274,6 +416,11 @@ static loom_server *server_new(loom_loop *loop, const loom_server_opts *opts)
     srv->member.ops = &server_member_ops;
     loop_member_add(loop, &srv->member);
     loom__loop_hold(loop);
+    srv->ring = loom__uring_for_streams(loop);
+    if (srv->ring && !loom__uring_reserve(srv->ring, MAX_LISTENERS))
+        srv->ring = NULL;
+    for (int i = 0; i < MAX_LISTENERS; i++)
+        srv->accepts[i] = (struct ring_accept){.op.done = ring_accepted, .srv = srv};
     return srv;
 }
 

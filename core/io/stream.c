@@ -83,7 +83,7 @@ struct loom_stream {
      * last recv got a ring buffer's worth or more) or the ring's buffers ran
      * out. */
     bool recv_single;
-    size_t recv_want;         /* what the last recv asked for if plain, else 0 */
+    bool recv_plain;          /* the last recv was into the read buffer, not a ring buffer */
     /* Bytes a recv into a ring buffer brought past the read target, in order, left in
      * their ring buffers (as the socket would have kept them) until the
      * stream takes them; EOF seen behind them. */
@@ -278,9 +278,9 @@ static loom_bytes *take_bytes(loom_stream *s, size_t len)
         memcpy(b->data, s->rbuf + s->rstart, len);
     s->rstart += len;
     s->rlen -= len;
-    if (s->rlen || (s->recv.in_ring && s->recv_want)) {
+    if (s->rlen || (s->recv.in_ring && s->recv_plain)) {
         /* a plain recv in flight owns the rest of the buffer */
-    } else if (s->ring && s->recv_want) {
+    } else if (s->ring && s->recv_plain) {
         s->rstart = 0; /* the next recv reuses it */
     } else { /* an idle stream holds no buffer */
         free(s->rbuf);
@@ -640,13 +640,12 @@ static void ring_recv_start(loom_stream *s)
     if (s->recv.in_ring || !s->started || s->eof || s->eof_parked || s->n_parked || s->rlen >= target)
         return;
     int r = s->recv_single ? -EOPNOTSUPP : loom__uring_recv_select(s->ring, &s->recv, s->fd);
-    s->recv_want = 0;
+    s->recv_plain = r == -EOPNOTSUPP;
     if (r == -EOPNOTSUPP) {
         size_t want = target - s->rlen < READ_CHUNK ? target - s->rlen : READ_CHUNK;
         r = reserve_read(s, want);
         if (r == 0)
             r = loom__uring_recv(s->ring, &s->recv, s->fd, s->rbuf + s->rstart + s->rlen, want);
-        s->recv_want = want;
     }
     if (r < 0)
         stream_fail(s, r);

@@ -86,6 +86,15 @@ struct loom__uring *loom__uring_get(loom_loop *loop, const char **why);
 int loom__uring_file(struct loom__uring *r, struct loom__file_op *op);
 int loom__uring_recv(struct loom__uring *r, struct loom__uring_op *op, int fd, void *buf, size_t len);
 int loom__uring_sendmsg(struct loom__uring *r, struct loom__uring_op *op, int fd, const struct msghdr *msg);
+/* A multishot accept on the listening fd (kernels from 6.1, as for
+ * loom__uring_recv_select; else -EOPNOTSUPP): done runs for each connection
+ * with its fd (non-blocking, close-on-exec, done's to keep or close), with
+ * op->in_ring still true while more may come; a last CQE, an error or
+ * -ECANCELED, ends it with op->in_ring false. */
+int loom__uring_accept(struct loom__uring *r, struct loom__uring_op *op, int fd);
+/* A connect of fd, non-blocking, to addr (which must stay until done). */
+int loom__uring_connect(struct loom__uring *r, struct loom__uring_op *op, int fd, const struct sockaddr *addr,
+                        socklen_t len);
 /* The size of the ring's receive buffers: the most one recv into them
  * brings. */
 #define LOOM__URING_RECV_BUF 4096
@@ -144,6 +153,23 @@ static inline int loom__uring_sendmsg(struct loom__uring *r, struct loom__uring_
     (void)op;
     (void)fd;
     (void)msg;
+    return -ENOSYS;
+}
+static inline int loom__uring_accept(struct loom__uring *r, struct loom__uring_op *op, int fd)
+{
+    (void)r;
+    (void)op;
+    (void)fd;
+    return -ENOSYS;
+}
+static inline int loom__uring_connect(struct loom__uring *r, struct loom__uring_op *op, int fd,
+                                      const struct sockaddr *addr, socklen_t len)
+{
+    (void)r;
+    (void)op;
+    (void)fd;
+    (void)addr;
+    (void)len;
     return -ENOSYS;
 }
 static inline int loom__uring_recv_select(struct loom__uring *r, struct loom__uring_op *op, int fd)

@@ -52,6 +52,7 @@ struct loom__uring {
     unsigned limit;    /* the completion queue's size: never more in flight */
     unsigned reserved; /* entries the streams on the ring hold */
     bool streams;      /* sockets' streams may use it (LOOM_URING_STREAMS=1) */
+    bool deferred;     /* task work deferred (6.1): multishot accept (5.19) is there too */
     int event_fd;      /* signals deferred task work; -1: the ring fd signals */
     struct io_uring_buf_ring *br; /* RECV_BUFS buffers for recvs with buffer select, or NULL */
     unsigned char *bufs;
@@ -62,7 +63,8 @@ static const int ring_key;
 /* What loom submits (IORING_OP_CLOSE and _OPENAT came last, in 5.6). */
 static const unsigned char needed_ops[] = {IORING_OP_OPENAT, IORING_OP_READ,    IORING_OP_WRITE,
                                            IORING_OP_FSYNC,  IORING_OP_STATX,   IORING_OP_CLOSE,
-                                           IORING_OP_RECV,   IORING_OP_SENDMSG, IORING_OP_ASYNC_CANCEL};
+                                           IORING_OP_RECV,   IORING_OP_SENDMSG, IORING_OP_ASYNC_CANCEL,
+                                           IORING_OP_ACCEPT, IORING_OP_CONNECT};
 
 static const char *setup_failure(int err)
 {
@@ -152,9 +154,7 @@ static void bufs_setup(struct loom__uring *r)
     r->br = br;
     io_uring_buf_ring_init(r->br);
     for (unsigned bid = 0; bid < RECV_BUFS; bid++)
-        io_uring_buf_ring_add(r->br, buf_at(r, bid), RECV_BUF_SIZE, (unsigned short)bid,
-                              io_uring_buf_ring_mask(RECV_BUFS), (int)bid);
-    io_uring_buf_ring_advance(r->br, RECV_BUFS);
+        buf_give_back(r, bid);
 }
 
 static void bufs_free(struct loom__uring *r)
@@ -367,6 +367,7 @@ static void ring_setup(struct loom__uring *r)
         r->why = "the ring's fd could not be watched";
     else {
         r->why = deferred ? "io_uring_setup succeeded, task work deferred" : "io_uring_setup succeeded";
+        r->deferred = deferred;
         if (deferred)
             bufs_setup(r); /* the kernels that defer (6.1) have buffer rings (5.19) */
         r->limit = r->ring.cq.ring_entries;
@@ -498,6 +499,29 @@ int loom__uring_sendmsg(struct loom__uring *r, struct loom__uring_op *op, int fd
     if (!sqe)
         return -EBUSY;
     io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
+    return queued(r, sqe, op);
+}
+
+int loom__uring_accept(struct loom__uring *r, struct loom__uring_op *op, int fd)
+{
+    struct io_uring_sqe *sqe;
+
+    if (!r->deferred)
+        return -EOPNOTSUPP;
+    if (!(sqe = op_sqe(r, op)))
+        return -EBUSY;
+    io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return queued(r, sqe, op);
+}
+
+int loom__uring_connect(struct loom__uring *r, struct loom__uring_op *op, int fd, const struct sockaddr *addr,
+                        socklen_t len)
+{
+    struct io_uring_sqe *sqe = op_sqe(r, op);
+
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_connect(sqe, fd, addr, len);
     return queued(r, sqe, op);
 }
 

@@ -1,7 +1,9 @@
 /* loom conformance suite — the helpers of fixture.h, shared by every program
  * built on a host-<backend>.c (the conformance suite, the guest suites). */
 #include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include "fixture.h"
 
@@ -96,6 +98,20 @@ void fixture_free_loop(loom_loop *loop)
 {
     ck_assert_int_eq(loom_loop_close(loop), 0);
     loom_loop_unref(loop);
+}
+
+bool fixture_dump_has(loom_loop *loop, const char *want)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+
+    ck_assert_ptr_nonnull(out);
+    ck_assert_int_eq(loom_loop_dump(loop, out), 0);
+    fclose(out);
+    bool has = strstr(text, want) != NULL;
+    free(text);
+    return has;
 }
 
 int fixture_count_open_fds(void)

@@ -39,6 +39,9 @@ void fixture_free_loop(loom_loop *loop);
  * callbacks), so that a test ends with nothing pending. */
 void fixture_settle(loom_loop *loop);
 
+/* Whether loom_loop_dump of loop has want in it. */
+bool fixture_dump_has(loom_loop *loop, const char *want);
+
 /* Number of fds open in this process. */
 int fixture_count_open_fds(void);
 

@@ -3,11 +3,17 @@
  * default and with LOOM_URING=0; the same results either way): abort and
  * loop close with a recv and a send in flight, a write much larger than the
  * kernel's buffer, a cancelled read, bytes read past the read limit (kept
- * in the ring's buffers), many paused streams. */
+ * in the ring's buffers), many paused streams, connections accepted while
+ * nobody takes them (a multishot accept being cancelled), a server closed
+ * with its accept in flight, a connect in flight at loop close. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 #include <check.h>
 #include <loom/file.h>
@@ -299,6 +305,135 @@ START_TEST(test_many_paused_streams)
 }
 END_TEST
 
+/* --- servers and connects ------------------------------------------------------ */
+
+/* Whether this run's servers accept on the ring: streams on it
+ * (LOOM_URING_STREAMS=1) with task work deferred (the default from Linux
+ * 6.1; multishot accept came in 5.19). */
+static bool accepts_on_ring(void)
+{
+    const char *streams = getenv("LOOM_URING_STREAMS"), *defer = getenv("LOOM_URING_DEFER");
+    const char *engine = loom_file_engine(loop);
+    struct utsname u;
+    int major = 0, minor = 0;
+    if (uname(&u) == 0)
+        sscanf(u.release, "%d.%d", &major, &minor);
+    return streams && !strcmp(streams, "1") && engine && !strcmp(engine, "io_uring") && !(defer && !strcmp(defer, "0")) &&
+           (major > 6 || (major == 6 && minor >= 1));
+}
+
+static int blocking_connect(int port)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
+#define BURST 6
+
+/* Connections that come while nobody takes any (on the ring: accepted by
+ * the multishot accept before its cancel) go, each once and in order, to
+ * the accept futures asked for later. */
+START_TEST(test_accepts_between_takers)
+{
+    int fds = fixture_count_open_fds();
+    loom_server *srv;
+    ck_assert_int_eq(loom_tcp_listen(loop, "127.0.0.1", "0", NULL, &srv), 0);
+    int port = loom_server_port(srv), clients[BURST];
+    for (int i = 0; i < BURST; i++) {
+        ck_assert_int_ge(clients[i] = blocking_connect(port), 0);
+        unsigned char tag = (unsigned char)i;
+        ck_assert_int_eq(write(clients[i], &tag, 1), 1);
+    }
+    for (int i = 0; i < BURST; i++) {
+        loom_future *accepted = check_future(loom_server_accept(srv));
+        ck_assert_int_eq(run(accepted, "accept"), 0);
+        if (i == 0)
+            ck_assert_int_eq(fixture_dump_has(loop, "(io_uring), accepting"), accepts_on_ring());
+        loom_stream *s = loom_stream_take(accepted);
+        loom_future_unref(accepted);
+        fixture_settle(loop); /* nobody takes connections now */
+        loom_future *tag = check_future(loom_stream_read_exactly(s, 1));
+        ck_assert_int_eq(run(tag, "the client's tag"), 0);
+        ck_assert_int_eq(((loom_bytes *)loom_future_value(tag))->data[0], i); /* in order, each once */
+        loom_future_unref(tag);
+        loom_stream_abort(s);
+    }
+    loom_server_close(srv);
+    for (int i = 0; i < BURST; i++)
+        close(clients[i]);
+    fixture_settle(loop);
+    ck_assert_int_eq(fixture_count_open_fds(), fds);
+}
+END_TEST
+
+static void abort_accepted(loom_server *server, loom_stream *stream, void *data)
+{
+    (*(int *)data)++;
+    loom_stream_abort(stream);
+}
+
+/* Closing a server that is accepting really closes its socket (an accept
+ * left armed on the ring would keep it listening), from outside its
+ * callback and from inside it. */
+START_TEST(test_server_close_while_accepting)
+{
+    int fds = fixture_count_open_fds(), accepted = 0;
+    loom_server *srv;
+    ck_assert_int_eq(loom_tcp_listen(loop, "127.0.0.1", "0", NULL, &srv), 0);
+    ck_assert_int_eq(loom_server_on_accept(srv, abort_accepted, &accepted, NULL), 0);
+    int port = loom_server_port(srv);
+    fixture_settle(loop);
+    loom_server_close(srv);
+    fixture_settle(loop);
+    ck_assert_int_eq(blocking_connect(port), -ECONNREFUSED);
+    ck_assert_int_eq(accepted, 0);
+    ck_assert_int_eq(fixture_count_open_fds(), fds);
+}
+END_TEST
+
+/* A connect in flight (to a full accept queue, so it hangs) when the loop
+ * closes: its future fails with -ESHUTDOWN and its socket goes. */
+START_TEST(test_loop_close_with_connect_in_flight)
+{
+    fixture_free_loop(loop);
+    int fds = fixture_count_open_fds();
+    loop = host_loop_new();
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, len), 0);
+    ck_assert_int_eq(listen(fd, 0), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    int fill[4];
+    for (int i = 0; i < 4; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        connect(fill[i], (struct sockaddr *)&sin, len);
+    }
+    char port[16];
+    snprintf(port, sizeof(port), "%d", ntohs(sin.sin_port));
+    loom_future *f = check_future(loom_tcp_connect(loop, "127.0.0.1", port, NULL));
+    loom_call_later(loop, LOOM_MSEC(100), fixture_stop, NULL, NULL);
+    fixture_run(loop, WAIT_MS, "connect under way");
+    ck_assert(!loom_future_done(f));
+    fixture_free_loop(loop);
+    loop = NULL;
+    ck_assert_int_eq(loom_future_status(f), -ESHUTDOWN);
+    loom_future_unref(f);
+    loom_executor_shutdown();
+    for (int i = 0; i < 4; i++)
+        close(fill[i]);
+    close(fd);
+    ck_assert_int_eq(fixture_count_open_fds(), fds); /* the ring's too */
+}
+END_TEST
 
 Suite *stream_engine_suite(void)
 {
@@ -312,5 +447,8 @@ Suite *stream_engine_suite(void)
     tcase_add_test(tc, test_cancel_read_future);
     tcase_add_test(tc, test_read_limit_then_eof);
     tcase_add_test(tc, test_many_paused_streams);
+    tcase_add_test(tc, test_accepts_between_takers);
+    tcase_add_test(tc, test_server_close_while_accepting);
+    tcase_add_test(tc, test_loop_close_with_connect_in_flight);
     return s;
 }

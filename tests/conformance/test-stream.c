@@ -864,7 +864,6 @@ START_TEST(test_accept_emfile_does_not_spin)
     loom_server *srv;
     acceptor a = {0};
     ck_assert_int_eq(loom_tcp_listen(loop, "127.0.0.1", "0", NULL, &srv), 0);
-    ck_assert_int_eq(loom_server_on_accept(srv, count_accept, &a, NULL), 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)loom_server_port(srv)),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int clients[4]; /* the last one connects once fds are free again */
@@ -876,6 +875,17 @@ START_TEST(test_accept_emfile_does_not_spin)
     low = old;
     low.rlim_cur = (rlim_t)spare + 1; /* no fd number left to accept into */
     ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    /* Accepting from here (an accept on the ring takes the limit when submitted). */
+    ck_assert_int_eq(loom_server_on_accept(srv, count_accept, &a, NULL), 0);
+    if (under_valgrind() && fixture_dump_has(loop, "(io_uring), accepting")) {
+        /* Valgrind keeps the limit in itself, unseen by the ring's accepts. */
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+        for (int i = 0; i < 4; i++)
+            close(clients[i]);
+        close(spare);
+        loom_server_close(srv);
+        return;
+    }
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(connect(clients[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
     uint64_t ticks = loom_loop_ticks(loop);
@@ -944,6 +954,7 @@ START_TEST(test_connect_timeout)
     }
     char port[16];
     snprintf(port, sizeof(port), "%d", ntohs(sin.sin_port));
+    loom_file_engine(loop); /* the loop's io_uring fd, if it runs, stays with the loop */
     int fds = fixture_count_open_fds();
     loom_connect_opts opts = {.timeout_ns = LOOM_MSEC(300)};
     loom_future *f = check_future(loom_tcp_connect(loop, "127.0.0.1", port, &opts));
