@@ -242,7 +242,7 @@ static void ring_connected(struct loom__uring_op *op, int res)
 {
     struct attempt *a = list_item(op, struct attempt, op);
     struct connecting *c = a->c;
-    if (a->fd >= 0 && res == 0)
+    if (a->fd >= 0 && (res == 0 || res == -EISCONN)) /* -EISCONN: kernels before 6.2 on a non-blocking socket */
         won(c, a);
     else if (a->fd >= 0)
         attempt_failed(c, a, res);

@@ -103,8 +103,7 @@ static bool ring_set_accepting(loom_server *srv, bool taking)
                 return true;
             }
         } else if (!taking && a->op.in_ring && !a->cancelled) {
-            a->cancelled = true;
-            loom__uring_cancel(srv->ring, &a->op);
+            a->cancelled = loom__uring_cancel(srv->ring, &a->op);
         }
     }
     if (taking && srv->n_early && !srv->hand_out)
@@ -136,6 +135,8 @@ static void server_resume(loom_loop *loop, void *data)
 /* Out of fds or memory: stop accepting for a while, and say so once. */
 static void server_pause(loom_server *srv, int err)
 {
+    if (srv->paused || srv->released || srv->closing || srv->loop_closed)
+        return; /* one pause at a time (two listeners may fail together); none once closed */
     srv->accept_errors++;
     srv->paused = true;
     server_set_interest(srv);
@@ -232,13 +233,13 @@ static void keep_early(loom_server *srv, int c)
 static void hand_out_early(loom_loop *loop, void *data)
 {
     loom_server *srv = data;
-    size_t i = 0;
     srv->hand_out = 0;
     srv->in_callback++;
-    while (i < srv->n_early && still_taking(srv))
-        hand_over(srv, srv->early[i++]);
-    srv->n_early -= i;
-    memmove(srv->early, srv->early + i, srv->n_early * sizeof(*srv->early));
+    while (srv->n_early && still_taking(srv)) {
+        int c = srv->early[0]; /* off the list first: the taker may run the loop */
+        memmove(srv->early, srv->early + 1, --srv->n_early * sizeof(*srv->early));
+        hand_over(srv, c);
+    }
     handler_end(srv);
 }
 
@@ -247,6 +248,7 @@ static void ring_accepted(struct loom__uring_op *op, int res)
 {
     struct ring_accept *a = list_item(op, struct ring_accept, op);
     loom_server *srv = a->srv;
+    bool asked = a->cancelled;
     if (!op->in_ring)
         a->cancelled = false;
     srv->in_callback++;
@@ -256,8 +258,8 @@ static void ring_accepted(struct loom__uring_op *op, int res)
         keep_early(srv, res);
     else if (res >= 0)
         hand_over(srv, res);
-    else if (!op->in_ring && !srv->loop_closed && res != -ECANCELED && res != -EAGAIN && !accept_transient(-res))
-        server_pause(srv, res); /* out of fds: armed again after the pause */
+    else if (!op->in_ring && !(res == -ECANCELED && asked) && !accept_transient(-res))
+        server_pause(srv, res); /* out of fds (or the kernel ended it): armed again after the pause */
     handler_end(srv);
 }
 
@@ -301,10 +303,8 @@ static void close_listeners(loom_server *srv)
 {
     for (int i = 0; i < srv->n_fds; i++) {
         struct ring_accept *a = &srv->accepts[i];
-        if (a->op.in_ring && !a->cancelled) { /* it would keep the socket listening */
-            a->cancelled = true;
-            loom__uring_cancel(srv->ring, &a->op);
-        }
+        if (a->op.in_ring) /* it would keep the socket listening (asked again: an earlier ask may not have gone) */
+            a->cancelled = loom__uring_cancel(srv->ring, &a->op);
         loom__fd_unwatch(srv->loop, srv->fds[i]);
         close(srv->fds[i]);
     }
@@ -360,6 +360,7 @@ static void server_free(loom_server *srv)
         return;
     }
     srv->released = true;
+    srv->in_callback++; /* a destroy or a future's callback below may close it again */
     if (!srv->loop_closed) {
         loop_member_remove(srv->loop, &srv->member);
         if (srv->retry)
@@ -369,6 +370,7 @@ static void server_free(loom_server *srv)
     }
     close_listeners(srv);
     end_takers(srv, 0);
+    srv->in_callback--;
     server_maybe_free(srv);
 }
 
@@ -388,8 +390,10 @@ static void server_shutdown(struct loop_member *m)
     loom_server *srv = list_item(m, loom_server, member);
     loop_member_remove(srv->loop, m);
     srv->loop_closed = true;
+    srv->in_callback++; /* a future's callback may close it */
     close_listeners(srv);
     end_takers(srv, -ESHUTDOWN);
+    handler_end(srv);
 }
 
 static void server_dump(struct loop_member *m, FILE *out)

@@ -116,8 +116,8 @@ struct loom__uring *loom__uring_for_streams(loom_loop *loop);
 bool loom__uring_reserve(struct loom__uring *r, unsigned n);
 void loom__uring_unreserve(struct loom__uring *r, unsigned n);
 /* Asks the kernel at once to cancel op; its CQE still comes (-ECANCELED or
- * its result) and ends it. */
-void loom__uring_cancel(struct loom__uring *r, struct loom__uring_op *op);
+ * its result) and ends it. false if the ring had no room to ask. */
+bool loom__uring_cancel(struct loom__uring *r, struct loom__uring_op *op);
 #else
 static inline struct loom__uring *loom__uring_get(loom_loop *loop, const char **why)
 {
@@ -195,10 +195,11 @@ static inline void loom__uring_unreserve(struct loom__uring *r, unsigned n)
     (void)r;
     (void)n;
 }
-static inline void loom__uring_cancel(struct loom__uring *r, struct loom__uring_op *op)
+static inline bool loom__uring_cancel(struct loom__uring *r, struct loom__uring_op *op)
 {
     (void)r;
     (void)op;
+    return false;
 }
 #endif
 

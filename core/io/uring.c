@@ -564,13 +564,14 @@ void loom__uring_unreserve(struct loom__uring *r, unsigned n)
     r->reserved -= n;
 }
 
-void loom__uring_cancel(struct loom__uring *r, struct loom__uring_op *op)
+bool loom__uring_cancel(struct loom__uring *r, struct loom__uring_op *op)
 {
     struct io_uring_sqe *sqe = get_sqe(r);
 
     if (!sqe)
-        return; /* the operation then ends by itself, or at the drain's bound */
+        return false; /* the operation then ends by itself, or at the drain's bound */
     io_uring_prep_cancel(sqe, op, 0);
     io_uring_sqe_set_data(sqe, NULL);
     r->lib->io_uring_submit(&r->ring); /* at once: a closed socket goes only once its recv has */
+    return true;
 }

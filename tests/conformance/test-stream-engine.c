@@ -380,6 +380,12 @@ static void abort_accepted(loom_server *server, loom_stream *stream, void *data)
     loom_stream_abort(stream);
 }
 
+static void close_at_first(loom_server *server, loom_stream *stream, void *data)
+{
+    abort_accepted(server, stream, data);
+    loom_server_close(server);
+}
+
 /* Closing a server that is accepting really closes its socket (an accept
  * left armed on the ring would keep it listening), from outside its
  * callback and from inside it. */
@@ -395,6 +401,74 @@ START_TEST(test_server_close_while_accepting)
     fixture_settle(loop);
     ck_assert_int_eq(blocking_connect(port), -ECONNREFUSED);
     ck_assert_int_eq(accepted, 0);
+    /* Closed by its callback at the first of two connections. */
+    ck_assert_int_eq(loom_tcp_listen(loop, "127.0.0.1", "0", NULL, &srv), 0);
+    port = loom_server_port(srv);
+    int clients[2] = {blocking_connect(port), blocking_connect(port)};
+    ck_assert_int_ge(clients[0], 0);
+    ck_assert_int_ge(clients[1], 0);
+    ck_assert_int_eq(loom_server_on_accept(srv, close_at_first, &accepted, NULL), 0);
+    for (int i = 0; i < 10 && !accepted; i++) {
+        loom_call_later(loop, LOOM_MSEC(20), fixture_stop, NULL, NULL);
+        fixture_run(loop, WAIT_MS, "the first connection");
+    }
+    fixture_settle(loop);
+    ck_assert_int_eq(accepted, 1);
+    ck_assert_int_eq(blocking_connect(port), -ECONNREFUSED);
+    close(clients[0]);
+    close(clients[1]);
+    ck_assert_int_eq(atomic_load(&errors.count), 0);
+    ck_assert_int_eq(fixture_count_open_fds(), fds);
+}
+END_TEST
+
+struct nesting {
+    int calls;
+    loom_future *extra;
+};
+
+/* The first connection asks for one more through a future and runs the loop
+ * inside the callback. */
+static void accept_nesting(loom_server *server, loom_stream *stream, void *data)
+{
+    struct nesting *n = data;
+    loom_stream_abort(stream);
+    if (n->calls++ == 0) {
+        n->extra = check_future(loom_server_accept(server));
+        ck_assert_int_eq(loom_loop_run_once(loop, false), host_can_nest() ? 0 : -EDEADLK);
+    }
+}
+
+/* Connections waiting for a taker (on the ring: accepted while its accept
+ * was being cancelled) are each handed out once even when a taker runs
+ * the loop inside its callback. */
+START_TEST(test_accept_callback_runs_loop)
+{
+    int fds = fixture_count_open_fds();
+    loom_server *srv;
+    ck_assert_int_eq(loom_tcp_listen(loop, "127.0.0.1", "0", NULL, &srv), 0);
+    int port = loom_server_port(srv), clients[5];
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_ge(clients[i] = blocking_connect(port), 0);
+    loom_future *first = check_future(loom_server_accept(srv));
+    ck_assert_int_eq(run(first, "the first connection"), 0);
+    loom_future_unref(first);
+    fixture_settle(loop);
+    struct nesting n = {0};
+    ck_assert_int_eq(loom_server_on_accept(srv, accept_nesting, &n, NULL), 0);
+    for (int i = 0; i < 50 && (n.calls < 3 || !n.extra || !loom_future_done(n.extra)); i++) {
+        loom_call_later(loop, LOOM_MSEC(20), fixture_stop, NULL, NULL);
+        fixture_run(loop, WAIT_MS, "the other four");
+    }
+    ck_assert_int_eq(n.calls, 3); /* and the extra future: 4, each once */
+    ck_assert_int_eq(loom_future_status(n.extra), 0);
+    loom_future_unref(n.extra);
+    ck_assert_uint_eq(loom_server_accept_errors(srv), 0);
+    ck_assert_int_eq(atomic_load(&errors.count), host_can_nest() ? 0 : 1); /* the -EDEADLK, reported */
+    loom_server_close(srv);
+    for (int i = 0; i < 5; i++)
+        close(clients[i]);
+    fixture_settle(loop);
     ck_assert_int_eq(fixture_count_open_fds(), fds);
 }
 END_TEST
@@ -449,6 +523,7 @@ Suite *stream_engine_suite(void)
     tcase_add_test(tc, test_many_paused_streams);
     tcase_add_test(tc, test_accepts_between_takers);
     tcase_add_test(tc, test_server_close_while_accepting);
+    tcase_add_test(tc, test_accept_callback_runs_loop);
     tcase_add_test(tc, test_loop_close_with_connect_in_flight);
     return s;
 }

@@ -863,7 +863,8 @@ START_TEST(test_accept_emfile_does_not_spin)
 {
     loom_server *srv;
     acceptor a = {0};
-    ck_assert_int_eq(loom_tcp_listen(loop, "127.0.0.1", "0", NULL, &srv), 0);
+    /* Both families where there are two (IPv6 and IPv4): their accepts may fail together. */
+    ck_assert_int_eq(loom_tcp_listen(loop, NULL, "0", NULL, &srv), 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)loom_server_port(srv)),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int clients[4]; /* the last one connects once fds are free again */
