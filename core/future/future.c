@@ -14,12 +14,24 @@ struct future_callback {
     void (*release)(void *data); /* frees data if fn never runs (the loop closed) */
 };
 
+/* A future's references are counted in refs with FUTURE_LISTED clear. The
+ * dispatch of its callbacks keeps it without one (dispatching), so that a
+ * completion and its dispatch cost no atomic operation: the loop's thread
+ * decides alone when a future whose last reference went is freed (at once,
+ * or when the dispatch ends: orphaned). A last reference dropped on another
+ * thread sets FUTURE_LISTED with the same atomic step and hands the future
+ * to the loop's thread (loom__loop_orphan), which clears it and decides;
+ * while it is set, the loop's thread alone decides, whoever drops the count
+ * to zero again. */
+#define FUTURE_LISTED (1u << 31)
+
 struct loom_future {
     loom_loop *loop;          /* an internal reference (loom__loop_hold) */
-    atomic_uint refs;         /* atomic: a thread-safe completion holds one */
+    atomic_uint refs;         /* see FUTURE_LISTED */
     uint8_t state;            /* loom_future_state */
     bool retrieved;           /* the failure was looked at: do not report it */
     bool dispatching;         /* a dispatch is queued or running */
+    bool orphaned;            /* the last reference went while dispatching */
     /* A loop member while pending with callbacks that own references: the
      * loop releases them at close, so nothing keeps the future alive. */
     bool waiting;
@@ -39,6 +51,7 @@ struct loom_future {
     /* Not cleared when the future is made, as the fields below. */
     void *hook_data;              /* valid while cancel_hook is set */
     struct future_callback first; /* valid while n_cb > 0 */
+    struct loop_orphan orphan;    /* valid while FUTURE_LISTED is set */
     struct future_extra {
         struct future_callback *more; /* callbacks after the first */
         uint32_t cap_more;
@@ -171,11 +184,57 @@ static void future_free(loom_future *f)
     future_release(f);
 }
 
-/* Inline for the dispatch, which drops its reference after every completion. */
+/* On the loop's thread, when nobody has a reference any more. */
+static void future_unwanted(loom_future *f)
+{
+    if (f->dispatching)
+        f->orphaned = true; /* the dispatch frees it when it ends */
+    else
+        future_free(f);
+}
+
+/* The loop's thread takes over a future whose last reference went elsewhere:
+ * unless a reference was taken again meanwhile (by a callback of its
+ * dispatch), nobody has one. */
+static void future_reap(struct loop_orphan *o)
+{
+    loom_future *f = (loom_future *)((char *)o - offsetof(loom_future, orphan));
+    unsigned w = atomic_load_explicit(&f->refs, memory_order_acquire);
+    while (!atomic_compare_exchange_weak_explicit(&f->refs, &w, w & ~FUTURE_LISTED, memory_order_acq_rel,
+                                                  memory_order_acquire))
+        ;
+    if (w == FUTURE_LISTED)
+        future_unwanted(f);
+}
+
+/* Another thread drops a reference. Out of line: it is the rare case. */
+static __attribute__((noinline)) void future_unref_elsewhere(loom_future *f)
+{
+    unsigned w = atomic_load_explicit(&f->refs, memory_order_relaxed), next;
+    do
+        next = (w & ~FUTURE_LISTED) == 1 ? FUTURE_LISTED : w - 1;
+    while (!atomic_compare_exchange_weak_explicit(&f->refs, &w, next, memory_order_acq_rel, memory_order_relaxed));
+    if (w != 1)
+        return; /* not the last, or handed over already: the loop's thread decides */
+    f->orphan.reap = future_reap;
+    if (!loom__loop_orphan(f->loop, &f->orphan))
+        future_free(f); /* the loop closed: no dispatch is left to use it */
+}
+
+/* Inline: a future's life ends here, and on its loop's thread the last
+ * reference needs no atomic decrement (nobody else has one, so no other
+ * thread can change the count; the acquire pairs with their drops). */
 static inline void future_unref(loom_future *f)
 {
-    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
-        future_free(f);
+    if (!loop_on_owner_thread(f->loop)) {
+        future_unref_elsewhere(f);
+        return;
+    }
+    if (atomic_load_explicit(&f->refs, memory_order_acquire) == 1)
+        atomic_store_explicit(&f->refs, 0, memory_order_relaxed);
+    else if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+        return; /* others remain, or FUTURE_LISTED: the reap decides */
+    future_unwanted(f);
 }
 
 void loom_future_unref(loom_future *future)
@@ -257,6 +316,19 @@ static void future_run_callbacks(loom_future *f)
     }
 }
 
+/* The future goes if its last reference went during the dispatch and no
+ * callback took one again (a reference taken and dropped elsewhere since
+ * sets FUTURE_LISTED: the reap decides then). */
+static void future_dispatch_end(loom_future *f)
+{
+    f->dispatching = false;
+    if (f->orphaned) {
+        f->orphaned = false;
+        if (atomic_load_explicit(&f->refs, memory_order_acquire) == 0)
+            future_free(f);
+    }
+}
+
 static void future_dispatch(loom_loop *loop, void *data)
 {
     loom_future *f = data;
@@ -267,18 +339,16 @@ static void future_dispatch(loom_loop *loop, void *data)
     }
     if (f->next_cb < f->n_cb)
         future_run_callbacks(f);
-    f->dispatching = false;
-    future_unref(f);
+    future_dispatch_end(f);
 }
 
 /* The loop closed before the dispatch ran: its callbacks never will, so what
- * they own goes now, and then the dispatch's reference. */
+ * they own goes now, and then the dispatch's hold on the future. */
 static void future_drop(void *data)
 {
     loom_future *f = data;
     future_callbacks_release(f, f->next_cb);
-    f->dispatching = false;
-    loom_future_unref(f);
+    future_dispatch_end(f);
 }
 
 static void future_complete(loom_future *f, loom_future_state state)
@@ -291,11 +361,10 @@ static void future_complete(loom_future *f, loom_future_state state)
         future_callbacks_release(f, 0); /* they can never run */
         return;
     }
-    /* The scheduled dispatch holds a reference: the callbacks run even if
-     * everyone else lets go of the future meanwhile. Every completion runs
+    /* The scheduled dispatch keeps the future (dispatching): the callbacks
+     * run even if everyone lets go of it meanwhile. Every completion runs
      * on the owner thread (the mutators check it). */
     f->dispatching = true;
-    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
     if (!loop_schedule_owned(f->loop, future_dispatch, f, future_drop)) {
         loom_loop_report(f->loop, -ENOMEM, "future completed but its callbacks could not be scheduled");
         future_drop(f);
@@ -686,7 +755,7 @@ int loom_future_fail_threadsafe(loom_future *future, int err, const char *msg)
 
 bool loom__future_unwanted(const loom_future *future)
 {
-    return atomic_load_explicit(&future->refs, memory_order_relaxed) == 1 && !future->n_cb;
+    return (atomic_load_explicit(&future->refs, memory_order_relaxed) & ~FUTURE_LISTED) == 1 && !future->n_cb;
 }
 
 /* Done, and its callbacks added before completion ran (those of another

@@ -44,7 +44,10 @@ LOOM_API loom_future *loom_future_new(loom_loop *loop);
 
 /** Reference counting, safe from any thread: ref returns future with one
  * more reference the caller owns; unref drops one, and the last one frees
- * the future (its value's destroy runs then). */
+ * the future (its value's destroy runs then). Dropped on another thread
+ * while the loop is open, the last one hands the future to the loop's
+ * thread, which frees it at its next tick (after callbacks still queued for
+ * it); once the loop is closed, it frees at once. */
 ///@{
 LOOM_API loom_future *loom_future_ref(loom_future *future);
 LOOM_API void loom_future_unref(loom_future *future);

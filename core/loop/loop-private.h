@@ -57,6 +57,15 @@ struct loop_member {
     const struct loop_member_ops *ops;
 };
 
+/* An object whose last reference went on another thread while the loop's
+ * thread may still use it (a future whose callbacks are queued): handed to
+ * the loop's thread (loom__loop_orphan), which calls reap at its next tick
+ * or at close. */
+struct loop_orphan {
+    struct loop_orphan *next;
+    void (*reap)(struct loop_orphan *o);
+};
+
 /* The loop's hooks (hooks.c), in the order they were added. */
 struct hook {
     loom_handle id;
@@ -93,9 +102,14 @@ struct run_frame {
 struct loom_loop {
     atomic_int refs;  /* the users': the last one closes the loop */
     /* Internal references (loom__loop_hold: futures, sync objects, task groups);
-     * the users together count as one more, which the zeroed loop leaves
-     * out: the memory goes when holds drops below zero. */
+     * the users together count as one more, which holds leaves out: the
+     * memory goes when holds drops below zero. Those the owner thread takes
+     * and drops count in owner_holds, without an atomic operation, until the
+     * close adds them in (holds_merged); till then holds carries HOLDS_BIAS,
+     * so that other threads' drops never take it below zero. */
     atomic_int holds;
+    int owner_holds;
+    bool holds_merged;
     atomic_bool closed;
     uintptr_t owner;   /* the owning thread's loom__loop_thread_id */
     unsigned forks;    /* loop_forks when it was made: a forked child's copy differs */
@@ -121,6 +135,7 @@ struct loom_loop {
     struct inbox inbox;
     atomic_bool wake_pending;
     atomic_int producers; /* threads inside loom_call_soon_threadsafe */
+    _Atomic(struct loop_orphan *) orphans; /* newest first; loop_orphans_closed once closed */
     int wake_fds[2];      /* the core's own wakeup when the backend has none */
     void *wake_watch;
 
@@ -175,6 +190,11 @@ static inline int loop_check(loom_loop *loop, const char *func)
         if (check_ < 0)                                                                  \
             return check_;                                                               \
     } while (0)
+
+/* From any thread: hands o to the loop's thread. false if that thread will
+ * never reap it (the loop closed, or this is a forked child's copy): nothing
+ * of the loop's is using o then, and the caller disposes of it. */
+bool loom__loop_orphan(loom_loop *loop, struct loop_orphan *o);
 
 /* loom_call_soon for the core's own calls whose data holds references:
  * drop(data) releases them if the loop closes before the call runs. */
@@ -260,15 +280,33 @@ void loom__hooks_close(loom_loop *loop);
 void loom__hooks_fini(loom_loop *loop);
 
 /* Internal references: they keep the loop's memory, not the loop open.
- * Inline: every future takes one. */
+ * Inline: every future takes one, and an atomic operation cost more than
+ * the rest of a short-lived future's hold and release. */
+#define HOLDS_BIAS (1 << 30)
+static inline bool loop_holds_local(const loom_loop *loop)
+{
+    return loop_on_owner_thread(loop) && !loop->holds_merged;
+}
 static inline void loom__loop_hold(loom_loop *loop)
 {
-    atomic_fetch_add_explicit(&loop->holds, 1, memory_order_relaxed);
+    if (loop_holds_local(loop))
+        loop->owner_holds++;
+    else
+        atomic_fetch_add_explicit(&loop->holds, 1, memory_order_relaxed);
 }
 static inline void loom__loop_release(loom_loop *loop)
 {
-    if (atomic_fetch_sub_explicit(&loop->holds, 1, memory_order_acq_rel) == 0)
+    if (loop_holds_local(loop))
+        loop->owner_holds--;
+    else if (atomic_fetch_sub_explicit(&loop->holds, 1, memory_order_acq_rel) == 0)
         free(loop);
+}
+/* At close, on the owner thread or in a forked child: the owner's holds
+ * join the others' (after it, every hold is counted in holds). */
+static inline void loop_holds_merge(loom_loop *loop)
+{
+    atomic_fetch_add_explicit(&loop->holds, loop->owner_holds - HOLDS_BIAS, memory_order_acq_rel);
+    loop->holds_merged = true;
 }
 
 

@@ -44,6 +44,8 @@ int loom__loop_check_failed(loom_loop *loop, const char *func)
 
 /* --- life cycle ------------------------------------------------------------ */
 
+static void reap_orphans(loom_loop *loop, bool last);
+
 int loom_loop_new_with_backend(loom_loop **loopp, const loom_backend_ops *ops, void *self)
 {
     if (!loopp || !ops || !ops->watch_add || !ops->watch_set || !ops->watch_del || !ops->set_deadline ||
@@ -58,6 +60,8 @@ int loom_loop_new_with_backend(loom_loop **loopp, const loom_backend_ops *ops, v
         return -ENOMEM;
     }
     atomic_init(&loop->refs, 1);
+    atomic_init(&loop->holds, HOLDS_BIAS);
+    atomic_init(&loop->orphans, NULL);
     atomic_init(&loop->closed, false);
     atomic_init(&loop->wake_pending, false);
     atomic_init(&loop->producers, 0);
@@ -168,6 +172,8 @@ static void close_now(loom_loop *loop)
         loom_loop_report(loop, -EBUSY,
                          "loop closed with %zu callbacks or timers and %zu fd watches pending; they were dropped",
                          pending, watches);
+    reap_orphans(loop, true); /* after the dropped calls, which may have used them */
+    loop_holds_merge(loop);
     loop->closing = false;
     if (atomic_load(&loop->refs) == 0)
         loom__loop_release(loop); /* a hook or a task dropped the last user reference */
@@ -179,6 +185,8 @@ static void close_now(loom_loop *loop)
 static void close_inherited(loom_loop *loop)
 {
     atomic_store(&loop->closed, true);
+    reap_orphans(loop, true); /* the parent's, as they were at the fork */
+    loop_holds_merge(loop);   /* the parent's count, as it was at the fork */
     loom__inbox_free(loom__inbox_take(&loop->inbox, SIZE_MAX), false);
     loom__call_table_fini(&loop->calls);
     loom__ready_queue_fini(&loop->ready);
@@ -471,6 +479,18 @@ int loom__loop_call_soon_threadsafe_owned(loom_loop *loop, loom_callback cb, voi
     return push_threadsafe(loop, cb, data, drop, false);
 }
 
+/* From another thread, between raising producers and the closed check:
+ * the next tick takes what was pushed. */
+static void wake_from_elsewhere(loom_loop *loop)
+{
+    if (atomic_exchange(&loop->wake_pending, true))
+        return;
+    if (loop->ops->wakeup)
+        loop->ops->wakeup(loop->backend);
+    else
+        loom__wake_signal(loop->wake_fds);
+}
+
 static int push_threadsafe(loom_loop *loop, loom_callback cb, void *data, void (*drop)(void *data), bool always)
 {
     if (!loop || !cb)
@@ -483,14 +503,47 @@ static int push_threadsafe(loom_loop *loop, loom_callback cb, void *data, void (
         r = -ESHUTDOWN;
     else if (!loom__inbox_push(&loop->inbox, cb, data, drop, always))
         r = -ENOMEM;
-    else if (!atomic_exchange(&loop->wake_pending, true)) {
-        if (loop->ops->wakeup)
-            loop->ops->wakeup(loop->backend);
-        else
-            loom__wake_signal(loop->wake_fds);
-    }
+    else
+        wake_from_elsewhere(loop);
     atomic_fetch_sub(&loop->producers, 1);
     return r;
+}
+
+/* --- orphans ---------------------------------------------------------------- */
+
+/* The list's head once the loop closed: nothing is pushed any more. */
+static struct loop_orphan loop_orphans_closed;
+
+bool loom__loop_orphan(loom_loop *loop, struct loop_orphan *o)
+{
+    if (loom__loop_inherited(loop))
+        return false;
+    struct loop_orphan *head = atomic_load_explicit(&loop->orphans, memory_order_relaxed);
+    do {
+        if (head == &loop_orphans_closed)
+            return false;
+        o->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&loop->orphans, &head, o, memory_order_release,
+                                                    memory_order_relaxed));
+    if (!head) { /* the first since the last reap: the tick must come */
+        atomic_fetch_add(&loop->producers, 1);
+        if (!atomic_load(&loop->closed))
+            wake_from_elsewhere(loop);
+        atomic_fetch_sub(&loop->producers, 1);
+    }
+    return true;
+}
+
+/* Reaps what was handed over; with last (at close), nothing is taken after. */
+static void reap_orphans(loom_loop *loop, bool last)
+{
+    struct loop_orphan *o = atomic_exchange_explicit(&loop->orphans, last ? &loop_orphans_closed : NULL,
+                                                     memory_order_acquire);
+    while (o && o != &loop_orphans_closed) {
+        struct loop_orphan *next = o->next;
+        o->reap(o);
+        o = next;
+    }
 }
 
 /* --- the tick -------------------------------------------------------------- */
@@ -505,6 +558,8 @@ static __attribute__((noinline)) void take_threadsafe_calls_now(loom_loop *loop)
 {
     /* Clear first: a push after the take raises it again and wakes us. */
     atomic_store(&loop->wake_pending, false);
+    if (atomic_load_explicit(&loop->orphans, memory_order_relaxed))
+        reap_orphans(loop, false);
     struct inbox_item *items = loom__inbox_take(&loop->inbox, INBOX_BATCH);
     for (struct inbox_item *i = items; i; i = i->next) {
         loom_handle h = i->always && i->drop ? schedule_ready_always(loop, i->cb, i->data, i->drop)

@@ -310,6 +310,182 @@ START_TEST(test_callback_keeps_future_alive)
 }
 END_TEST
 
+static void run_thread(void *(*fn)(void *), void *data)
+{
+    pthread_t thread;
+    ck_assert_int_eq(pthread_create(&thread, NULL, fn, data), 0);
+    ck_assert_int_eq(pthread_join(thread, NULL), 0);
+}
+
+/* The value's destroy records whether it ran on the loop's thread. */
+static pthread_t loop_thread;
+static bool destroyed_elsewhere;
+
+static void count_destroy_where(void *value)
+{
+    if (!pthread_equal(pthread_self(), loop_thread))
+        destroyed_elsewhere = true;
+    count_destroy(value);
+}
+
+static loom_future *resolved_with_callback(loom_future_callback cb)
+{
+    loom_future *f = new_future();
+    calls = 0;
+    destroyed = 0;
+    loop_thread = pthread_self();
+    destroyed_elsewhere = false;
+    ck_assert_int_eq(loom_future_on_done(f, cb, NULL), 0);
+    ck_assert_int_eq(loom_future_resolve(f, &destroyed, count_destroy_where), 0);
+    return f;
+}
+
+static void *unref_in_thread(void *future)
+{
+    loom_future_unref(future);
+    return NULL;
+}
+
+/* Ticks without blocking until the value was destroyed (bounded). */
+static void run_until_destroyed(void)
+{
+    for (int i = 0; !destroyed && i < 100; i++)
+        ck_assert_int_ge(loom_loop_run_once(loop, false), 0);
+    ck_assert_int_eq(destroyed, 1);
+    ck_assert(!destroyed_elsewhere);
+}
+
+/* Another thread drops the last reference while the callbacks are queued:
+ * they still run, and the future goes after them, on the loop's thread. */
+START_TEST(test_last_reference_dropped_elsewhere_while_queued)
+{
+    loom_future *f = resolved_with_callback(check_value_alive);
+    loom_future_ref(f);
+    loom_future_unref(f);
+    run_thread(unref_in_thread, f);
+    ck_assert_int_eq(destroyed, 0);
+    run_until_calls(1);
+    run_until_destroyed();
+}
+END_TEST
+
+static loom_future *kept;
+
+static void keep_future(loom_future *f, void *data)
+{
+    check_value_alive(f, data);
+    kept = loom_future_ref(f);
+}
+
+/* A callback may keep the future whose last reference went before it ran. */
+START_TEST(test_callback_keeps_orphaned_future)
+{
+    loom_future *f = resolved_with_callback(keep_future);
+    loom_future_unref(f);
+    run_until_calls(1);
+    fixture_settle(loop);
+    ck_assert_int_eq(destroyed, 0);
+    ck_assert_ptr_eq(loom_future_value(kept), &destroyed);
+    loom_future_unref(kept);
+    ck_assert_int_eq(destroyed, 1);
+}
+END_TEST
+
+static void keep_and_drop_elsewhere(loom_future *f, void *data)
+{
+    keep_future(f, data);
+    run_thread(unref_in_thread, kept); /* while the dispatch runs */
+    ck_assert_int_eq(destroyed, 0);
+}
+
+/* The reference a callback took goes on another thread, during the dispatch
+ * or after it: the future goes on the loop's thread, once. */
+START_TEST(test_kept_future_dropped_elsewhere)
+{
+    loom_future *f = resolved_with_callback(keep_and_drop_elsewhere);
+    loom_future_unref(f);
+    run_until_calls(1);
+    run_until_destroyed();
+
+    f = resolved_with_callback(keep_future);
+    loom_future_unref(f);
+    run_until_calls(1);
+    run_thread(unref_in_thread, kept);
+    ck_assert_int_eq(destroyed, 0);
+    run_until_destroyed();
+}
+END_TEST
+
+/* Once the loop is closed, a last reference dropped elsewhere frees at once. */
+START_TEST(test_last_reference_dropped_elsewhere_after_close)
+{
+    loom_future *f = resolved_with_callback(check_value_alive);
+    ck_assert_int_eq(loom_loop_close(loop), 0);
+    run_thread(unref_in_thread, f);
+    ck_assert_int_eq(destroyed, 1);
+    ck_assert_int_eq(calls, 0);
+}
+END_TEST
+
+/* Threads drop references to futures whose callbacks are queued or running,
+ * while the loop runs them: every callback runs once, every value goes once,
+ * on the loop's thread. */
+enum { DROPPERS = 4, DROPPED = 2000 };
+
+static loom_future *dropped[DROPPERS][DROPPED];
+static atomic_int dropped_ready;
+
+static void *drop_all(void *data)
+{
+    loom_future **fs = data;
+    while (atomic_load(&dropped_ready) < DROPPED)
+        sched_yield();
+    for (int i = 0; i < DROPPED; i++)
+        loom_future_unref(fs[i]);
+    return NULL;
+}
+
+static void count_call(loom_future *f, void *data)
+{
+    ck_assert_ptr_eq(loom_future_value(f), &destroyed);
+    calls++;
+}
+
+START_TEST(test_references_dropped_elsewhere_under_load)
+{
+    pthread_t threads[DROPPERS];
+    calls = 0;
+    destroyed = 0;
+    loop_thread = pthread_self();
+    destroyed_elsewhere = false;
+    atomic_store(&dropped_ready, 0);
+    for (int t = 0; t < DROPPERS; t++)
+        ck_assert_int_eq(pthread_create(&threads[t], NULL, drop_all, dropped[t]), 0);
+    for (int i = 0; i < DROPPED; i++) {
+        for (int t = 0; t < DROPPERS; t++) {
+            loom_future *f = dropped[t][i] = new_future();
+            ck_assert_int_eq(loom_future_on_done(f, count_call, NULL), 0);
+            loom_future_ref(f);
+            ck_assert_int_eq(loom_future_resolve(f, &destroyed, count_destroy_where), 0);
+            loom_future_unref(f);
+        }
+        atomic_fetch_add(&dropped_ready, 1);
+        if (i % 64 == 0)
+            ck_assert_int_ge(loom_loop_run_once(loop, false), 0);
+    }
+    for (int t = 0; t < DROPPERS; t++)
+        ck_assert_int_eq(pthread_join(threads[t], NULL), 0);
+    for (int i = 0; calls < DROPPERS * DROPPED && i < 1000; i++)
+        ck_assert_int_ge(loom_loop_run_once(loop, false), 0);
+    ck_assert_int_eq(calls, DROPPERS * DROPPED);
+    /* Every value goes on the loop's thread: the last drops were handed to it. */
+    for (int i = 0; destroyed < DROPPERS * DROPPED && i < 1000; i++)
+        ck_assert_int_ge(loom_loop_run_once(loop, false), 0);
+    ck_assert_int_eq(destroyed, DROPPERS * DROPPED);
+    ck_assert(!destroyed_elsewhere);
+}
+END_TEST
+
 START_TEST(test_on_done_invalid)
 {
     loom_future *f = new_future();
@@ -598,13 +774,6 @@ static void *complete_from_thread(void *data)
     c->on_done = loom_future_on_done(c->future, record, NULL);
     c->set_name = loom_future_set_name(c->future, "x");
     return NULL;
-}
-
-static void run_thread(void *(*fn)(void *), void *data)
-{
-    pthread_t thread;
-    ck_assert_int_eq(pthread_create(&thread, NULL, fn, data), 0);
-    ck_assert_int_eq(pthread_join(thread, NULL), 0);
 }
 
 /* The plain mutators refuse another thread before they change anything. */
@@ -1177,6 +1346,11 @@ Suite *future_suite(void)
     tcase_add_test(tc, test_on_done_after_completion);
     tcase_add_test(tc, test_late_callbacks_keep_fifo_order);
     tcase_add_test(tc, test_callback_keeps_future_alive);
+    tcase_add_test(tc, test_last_reference_dropped_elsewhere_while_queued);
+    tcase_add_test(tc, test_callback_keeps_orphaned_future);
+    tcase_add_test(tc, test_kept_future_dropped_elsewhere);
+    tcase_add_test(tc, test_last_reference_dropped_elsewhere_after_close);
+    tcase_add_test(tc, test_references_dropped_elsewhere_under_load);
     tcase_add_test(tc, test_on_done_invalid);
     tcase_add_test(tc, test_run_until_runs_callbacks);
     tcase_add_test(tc, test_order_kept_under_nesting);
