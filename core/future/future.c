@@ -217,8 +217,10 @@ static __attribute__((noinline)) void future_unref_elsewhere(loom_future *f)
     if (w != 1)
         return; /* not the last, or handed over already: the loop's thread decides */
     f->orphan.reap = future_reap;
-    if (!loom__loop_orphan(f->loop, &f->orphan))
-        future_free(f); /* the loop closed: no dispatch is left to use it */
+    /* Refused: the loop closed (no dispatch is left), or this is a forked
+     * child's copy, whose dispatches never run (a queued one keeps it). */
+    if (!loom__loop_orphan(f->loop, &f->orphan) && !f->dispatching)
+        future_free(f);
 }
 
 /* Inline: a future's life ends here, and on its loop's thread the last
@@ -289,7 +291,7 @@ static void future_unschedule(loom_loop *loop, loom_handle h)
 }
 
 /* A nested loop run by a callback picks up the rest here, in order. The
- * running dispatch holds the reference: this call never outlives it. */
+ * running dispatch keeps the future: this call never outlives it. */
 static void future_resume(loom_loop *loop, void *data)
 {
     loom_future *f = data;

@@ -44,7 +44,7 @@ int loom__loop_check_failed(loom_loop *loop, const char *func)
 
 /* --- life cycle ------------------------------------------------------------ */
 
-static void reap_orphans(loom_loop *loop, bool last);
+static void reap_orphans(loom_loop *loop, bool last, bool reap);
 
 int loom_loop_new_with_backend(loom_loop **loopp, const loom_backend_ops *ops, void *self)
 {
@@ -172,7 +172,7 @@ static void close_now(loom_loop *loop)
         loom_loop_report(loop, -EBUSY,
                          "loop closed with %zu callbacks or timers and %zu fd watches pending; they were dropped",
                          pending, watches);
-    reap_orphans(loop, true); /* after the dropped calls, which may have used them */
+    reap_orphans(loop, true, true); /* after the dropped calls, which may have used them */
     loop_holds_merge(loop);
     loop->closing = false;
     if (atomic_load(&loop->refs) == 0)
@@ -185,8 +185,8 @@ static void close_now(loom_loop *loop)
 static void close_inherited(loom_loop *loop)
 {
     atomic_store(&loop->closed, true);
-    reap_orphans(loop, true); /* the parent's, as they were at the fork */
-    loop_holds_merge(loop);   /* the parent's count, as it was at the fork */
+    reap_orphans(loop, true, false); /* the parent's are left, as its other objects */
+    loop_holds_merge(loop);          /* the parent's count, as it was at the fork */
     loom__inbox_free(loom__inbox_take(&loop->inbox, SIZE_MAX), false);
     loom__call_table_fini(&loop->calls);
     loom__ready_queue_fini(&loop->ready);
@@ -518,28 +518,38 @@ bool loom__loop_orphan(loom_loop *loop, struct loop_orphan *o)
 {
     if (loom__loop_inherited(loop))
         return false;
-    struct loop_orphan *head = atomic_load_explicit(&loop->orphans, memory_order_relaxed);
-    do {
-        if (head == &loop_orphans_closed)
-            return false;
+    /* Once o is pushed, its reap may release the last hold on the loop. */
+    loom__loop_hold(loop);
+    bool pushed = false;
+    /* Acquire: seeing the closed head, the caller sees what the close did. */
+    struct loop_orphan *head = atomic_load_explicit(&loop->orphans, memory_order_acquire);
+    while (head != &loop_orphans_closed) {
         o->next = head;
-    } while (!atomic_compare_exchange_weak_explicit(&loop->orphans, &head, o, memory_order_release,
-                                                    memory_order_relaxed));
-    if (!head) { /* the first since the last reap: the tick must come */
+        /* seq_cst, as the tick's clearing of wake_pending before it looks. */
+        if (atomic_compare_exchange_weak_explicit(&loop->orphans, &head, o, memory_order_seq_cst,
+                                                  memory_order_acquire)) {
+            pushed = true;
+            break;
+        }
+    }
+    if (pushed && !head) { /* the first since the last reap: the tick must come */
         atomic_fetch_add(&loop->producers, 1);
         if (!atomic_load(&loop->closed))
             wake_from_elsewhere(loop);
         atomic_fetch_sub(&loop->producers, 1);
     }
-    return true;
+    loom__loop_release(loop);
+    return pushed;
 }
 
-/* Reaps what was handed over; with last (at close), nothing is taken after. */
-static void reap_orphans(loom_loop *loop, bool last)
+/* Reaps what was handed over; with last (at close), nothing is pushed after
+ * and none is reaped: in a forked child the reaps would run the parent's
+ * destroy functions. */
+static void reap_orphans(loom_loop *loop, bool last, bool reap)
 {
     struct loop_orphan *o = atomic_exchange_explicit(&loop->orphans, last ? &loop_orphans_closed : NULL,
-                                                     memory_order_acquire);
-    while (o && o != &loop_orphans_closed) {
+                                                     memory_order_acq_rel);
+    while (reap && o && o != &loop_orphans_closed) {
         struct loop_orphan *next = o->next;
         o->reap(o);
         o = next;
@@ -558,8 +568,8 @@ static __attribute__((noinline)) void take_threadsafe_calls_now(loom_loop *loop)
 {
     /* Clear first: a push after the take raises it again and wakes us. */
     atomic_store(&loop->wake_pending, false);
-    if (atomic_load_explicit(&loop->orphans, memory_order_relaxed))
-        reap_orphans(loop, false);
+    if (atomic_load(&loop->orphans)) /* seq_cst: after the store above, as a pusher's wake */
+        reap_orphans(loop, false, true);
     struct inbox_item *items = loom__inbox_take(&loop->inbox, INBOX_BATCH);
     for (struct inbox_item *i = items; i; i = i->next) {
         loom_handle h = i->always && i->drop ? schedule_ready_always(loop, i->cb, i->data, i->drop)

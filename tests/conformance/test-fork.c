@@ -1,6 +1,7 @@
 /* loom conformance suite — what a forked child may do with a loop it
  * inherited (close it, harmlessly for the parent) and may not (anything
  * else: -ECHILD). */
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "fixture.h"
@@ -38,9 +39,35 @@ static int child_refused(loom_loop *inherited, int fd)
     return 0;
 }
 
+static void *unref_elsewhere(void *future)
+{
+    loom_future_unref(future);
+    return NULL;
+}
+
+/* A destroy function of the parent's values: never in a child. */
+static pid_t parent_pid;
+static int parent_destroys;
+
+static void parent_destroy(void *data)
+{
+    if (getpid() != parent_pid)
+        _exit(91);
+    parent_destroys++;
+}
+
+static void ignore_done(loom_future *future, void *data)
+{
+}
+
+/* The parent's future whose callbacks are queued: the child drops its
+ * reference (the last one in the child's copy). */
+static loom_future *queued;
+
 /* In a child: closes the inherited loop, then uses one of its own. */
 static int child_closes(loom_loop *inherited)
 {
+    loom_future_unref(queued);
     if (loom_loop_close(inherited) != 0)
         return 5;
     loom_loop_unref(inherited);
@@ -89,13 +116,30 @@ START_TEST(test_fork_child_close_leaves_parent_intact)
     loom_handle timer;
     ck_assert_int_eq(loom_call_later(loop, LOOM_SEC(60), never_called, NULL, &timer), 0);
 
+    /* Futures a child must not free (that would run the parent's destroy
+     * there): one whose last reference went on another thread and that the
+     * loop's thread has not reaped yet, and one whose callbacks are queued. */
+    parent_pid = getpid();
+    parent_destroys = 0;
+    loom_future *dropped = loom_future_new(loop);
+    queued = loom_future_new(loop);
+    ck_assert_int_eq(loom_future_on_done(queued, ignore_done, NULL), 0);
+    ck_assert_int_eq(loom_future_resolve(dropped, NULL, parent_destroy), 0);
+    ck_assert_int_eq(loom_future_resolve(queued, NULL, parent_destroy), 0);
+    pthread_t thread;
+    ck_assert_int_eq(pthread_create(&thread, NULL, unref_elsewhere, dropped), 0);
+    ck_assert_int_eq(pthread_join(thread, NULL), 0);
+
     in_child(loop, p[0], false);
     in_child(loop, p[0], true);
+    ck_assert_int_eq(parent_destroys, 0);
+    loom_future_unref(queued);
 
     /* The parent's watch is still registered: its reader fires. */
     ck_assert_int_eq(write(p[1], "x", 1), 1);
     fixture_run(loop, 5000, "the parent's reader after the child closed its copy");
     ck_assert_int_eq(reads, 1);
+    ck_assert_int_eq(parent_destroys, 2); /* both went in the parent */
     ck_assert_int_eq(loom_cancel(loop, timer), 0);
     ck_assert_int_eq(loom_remove_reader(loop, p[0]), 0);
     close(p[0]);
