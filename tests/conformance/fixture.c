@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include "fixture.h"
 
 TCase *fixture_tcase(Suite *suite, const char *name)
@@ -124,6 +128,30 @@ int fixture_count_open_fds(void)
         n++;
     closedir(dir);
     return n;
+}
+
+void fixture_full_listener_open(fixture_full_listener *l)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+    l->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(l->fd, 0);
+    ck_assert_int_eq(bind(l->fd, (struct sockaddr *)&sin, len), 0);
+    ck_assert_int_eq(listen(l->fd, 0), 0);
+    ck_assert_int_eq(getsockname(l->fd, (struct sockaddr *)&sin, &len), 0);
+    for (int i = 0; i < 4; i++) {
+        l->fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(l->fill[i], 0);
+        connect(l->fill[i], (struct sockaddr *)&sin, len); /* in progress, or queued */
+    }
+    snprintf(l->port, sizeof(l->port), "%d", ntohs(sin.sin_port));
+}
+
+void fixture_full_listener_close(fixture_full_listener *l)
+{
+    for (int i = 0; i < 4; i++)
+        close(l->fill[i]);
+    close(l->fd);
 }
 
 static void record_error(loom_loop *loop, int err, const char *msg, void *data)

@@ -45,6 +45,15 @@ bool fixture_dump_has(loom_loop *loop, const char *want);
 /* Number of fds open in this process. */
 int fixture_count_open_fds(void);
 
+/* A loopback TCP listener whose accept queue is full (four connections
+ * fill it), so that a connect to port hangs: the kernel drops its SYNs. */
+typedef struct fixture_full_listener {
+    int fd, fill[4];
+    char port[16];
+} fixture_full_listener;
+void fixture_full_listener_open(fixture_full_listener *l);
+void fixture_full_listener_close(fixture_full_listener *l);
+
 /* What the error handler saw; the handler may run on any thread. */
 typedef struct fixture_errors {
     atomic_int count;

@@ -480,20 +480,9 @@ START_TEST(test_loop_close_with_connect_in_flight)
     fixture_free_loop(loop);
     int fds = fixture_count_open_fds();
     loop = host_loop_new();
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sin);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, len), 0);
-    ck_assert_int_eq(listen(fd, 0), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-    int fill[4];
-    for (int i = 0; i < 4; i++) {
-        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        connect(fill[i], (struct sockaddr *)&sin, len);
-    }
-    char port[16];
-    snprintf(port, sizeof(port), "%d", ntohs(sin.sin_port));
-    loom_future *f = check_future(loom_tcp_connect(loop, "127.0.0.1", port, NULL));
+    fixture_full_listener full;
+    fixture_full_listener_open(&full);
+    loom_future *f = check_future(loom_tcp_connect(loop, "127.0.0.1", full.port, NULL));
     loom_call_later(loop, LOOM_MSEC(100), fixture_stop, NULL, NULL);
     fixture_run(loop, WAIT_MS, "connect under way");
     ck_assert(!loom_future_done(f));
@@ -502,9 +491,7 @@ START_TEST(test_loop_close_with_connect_in_flight)
     ck_assert_int_eq(loom_future_status(f), -ESHUTDOWN);
     loom_future_unref(f);
     loom_executor_shutdown();
-    for (int i = 0; i < 4; i++)
-        close(fill[i]);
-    close(fd);
+    fixture_full_listener_close(&full);
     ck_assert_int_eq(fixture_count_open_fds(), fds); /* the ring's too */
 }
 END_TEST

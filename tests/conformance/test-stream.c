@@ -942,27 +942,16 @@ END_TEST
 START_TEST(test_connect_timeout)
 {
     /* A full accept queue drops SYNs, so the connect hangs until timed out. */
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sin);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, len), 0);
-    ck_assert_int_eq(listen(fd, 0), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-    int fill[4];
-    for (int i = 0; i < 4; i++) {
-        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        connect(fill[i], (struct sockaddr *)&sin, len);
-    }
-    char port[16];
-    snprintf(port, sizeof(port), "%d", ntohs(sin.sin_port));
+    fixture_full_listener full;
+    fixture_full_listener_open(&full);
     loom_file_engine(loop); /* the loop's io_uring fd, if it runs, stays with the loop */
     int fds = fixture_count_open_fds();
     loom_connect_opts opts = {.timeout_ns = LOOM_MSEC(300)};
-    loom_future *f = check_future(loom_tcp_connect(loop, "127.0.0.1", port, &opts));
+    loom_future *f = check_future(loom_tcp_connect(loop, "127.0.0.1", full.port, &opts));
     ck_assert_int_eq(run(f, "connect timeout"), -ETIMEDOUT);
     loom_future_unref(f);
     /* Cancelled while it hangs: the attempt goes too. */
-    f = check_future(loom_tcp_connect(loop, "127.0.0.1", port, NULL));
+    f = check_future(loom_tcp_connect(loop, "127.0.0.1", full.port, NULL));
     loom_call_later(loop, LOOM_MSEC(100), fixture_stop, NULL, NULL);
     fixture_run(loop, WAIT_MS, "connect under way");
     ck_assert(!loom_future_done(f));
@@ -971,9 +960,7 @@ START_TEST(test_connect_timeout)
     loom_future_unref(f);
     loom_executor_shutdown();
     ck_assert_int_eq(fixture_count_open_fds(), fds); /* the attempt's socket went */
-    for (int i = 0; i < 4; i++)
-        close(fill[i]);
-    close(fd);
+    fixture_full_listener_close(&full);
 }
 END_TEST
 
