@@ -198,6 +198,7 @@ private:
     void mark(QSocketNotifier *n);
     void kick();
     bool has_work() const;
+    bool has_undelivered() const; /* has_work beside a latched wakeUp */
     void arm(Timer *t);
     Timer *find_timer(int id) const { return id > 0 && size_t(id) < timers_.size() ? timers_[id] : nullptr; }
     void defer(int fd, FdEntry &e);
@@ -366,8 +367,13 @@ bool LoomDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
         n += deliver(flags);
     }
     in_poll_ = outer_poll;
-    if (!in_poll_ && has_work())
-        kick(); /* if nobody calls processEvents again, loom delivers it */
+    /* If nobody calls processEvents again, loom delivers what is left. A
+     * QEventLoop::exec that was not told to end calls again, and that round
+     * takes a latched wakeUp first: a kick for it would only keep the
+     * round's poll from blocking (one more round and poll per wakeUp). */
+    const bool exec_goes_on = (flags & QEventLoop::EventLoopExec) && !interrupted_.load(std::memory_order_relaxed);
+    if (!in_poll_ && (exec_goes_on ? has_undelivered() : has_work()))
+        kick();
     return n > 0;
 }
 
@@ -433,8 +439,12 @@ void LoomDispatcher::round_now()
 
 bool LoomDispatcher::has_work() const
 {
-    return latched_.load(std::memory_order_relaxed) || !due_.empty() || !pending_.empty() ||
-           !invalid_fds_.empty() || always_ready_;
+    return latched_.load(std::memory_order_relaxed) || has_undelivered();
+}
+
+bool LoomDispatcher::has_undelivered() const
+{
+    return !due_.empty() || !pending_.empty() || !invalid_fds_.empty() || always_ready_;
 }
 
 /* Something is ready: the waiting processEvents will deliver it, else a
@@ -475,9 +485,11 @@ void LoomDispatcher::wakeUp()
 
 void LoomDispatcher::woken()
 {
+    /* One read empties it: an eventfd's counter at once, and a pipe holds at
+     * most the one byte written while wake_sent_ was clear. */
     uint64_t buf[8];
-    while (read(wake_fd_[0], buf, sizeof(buf)) > 0) {
-    }
+    ssize_t r = read(wake_fd_[0], buf, sizeof(buf));
+    (void)r;
     wake_sent_.store(false, std::memory_order_release); /* after the read: a later wakeUp writes again */
     kick();
 }

@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <vector>
 #include <QAbstractEventDispatcher>
@@ -446,6 +448,44 @@ START_TEST(test_cross_thread_invoke_wakes)
 }
 END_TEST
 
+/* Each wakeUp from another thread costs QEventLoop::exec one round and one
+ * loom tick, as QEventDispatcherUNIX pays one poll: the round after the
+ * wakeUp's takes the latch itself, so no loom round is queued for it (that
+ * kept the next poll from blocking: two rounds and ticks per wakeUp). */
+START_TEST(test_cross_thread_invokes_cost_one_tick_each)
+{
+    Guest g;
+    QEventLoop loop;
+    QObject target;
+    settle(g.dispatcher());
+    enum { N = 100 };
+    std::mutex m;
+    std::condition_variable cv;
+    int handled = 0;
+    std::thread worker([&] {
+        for (int i = 0; i < N; i++) {
+            QMetaObject::invokeMethod(
+                &target,
+                [&] {
+                    std::lock_guard<std::mutex> hold(m);
+                    if (++handled == N)
+                        loop.quit();
+                    cv.notify_one();
+                },
+                Qt::QueuedConnection);
+            std::unique_lock<std::mutex> hold(m);
+            cv.wait(hold, [&] { return handled > i; });
+        }
+    });
+    uint64_t ticks = loom_loop_ticks(g.loop);
+    exec_bounded(loop, 10000, "100 invokeMethod from another thread, one at a time");
+    uint64_t spent = loom_loop_ticks(g.loop) - ticks;
+    worker.join();
+    ck_assert_int_eq(handled, N);
+    ck_assert_msg(spent <= N + N / 4, "%llu ticks for %d wakeUps", (unsigned long long)spent, int(N));
+}
+END_TEST
+
 /* Receives posted events; the first one posts another. */
 class Poster : public QObject {
 public:
@@ -707,6 +747,7 @@ int main()
     add_case(s, "delete_later", test_delete_later);
     add_case(s, "delete_later_nested", test_delete_later_across_nested_loops);
     add_case(s, "cross_thread_invoke", test_cross_thread_invoke_wakes);
+    add_case(s, "cross_thread_invokes_one_tick", test_cross_thread_invokes_cost_one_tick_each);
     add_case(s, "wakeup_latches", test_wakeup_latches);
     add_case(s, "interrupt", test_interrupt_ends_process_events);
     add_case(s, "idle", test_idle_does_not_wake);
