@@ -195,10 +195,13 @@ void bench_roundtrip_measure(const char *prefix, bench_roundtrip *rt)
     rt->reply_fd = eventfd(0, EFD_CLOEXEC);
     if (rt->reply_fd < 0)
         bench_die(errno, "eventfd");
+    const char *name = rt->name ? rt->name : "threadsafe_roundtrip";
+    char pinned[128];
+    snprintf(pinned, sizeof pinned, "%s_pinned", name);
     rt->pinned = false;
-    bench_measure(prefix, "threadsafe_roundtrip", "ns/roundtrip", 1, roundtrip_run, rt);
+    bench_measure(prefix, name, "ns/roundtrip", 1, roundtrip_run, rt);
     rt->pinned = true;
-    bench_measure(prefix, "threadsafe_roundtrip_pinned", "ns/roundtrip", 1, roundtrip_run, rt);
+    bench_measure(prefix, pinned, "ns/roundtrip", 1, roundtrip_run, rt);
     close(rt->reply_fd);
 }
 

@@ -79,6 +79,7 @@ typedef struct bench_roundtrip {
     void (*send)(void *peer);
     void (*run)(void *peer);
     void *peer;
+    const char *name; /* the metric's name: NULL for threadsafe_roundtrip */
     /* Owned by the harness. */
     int reply_fd;
     uint64_t n, done;
@@ -90,7 +91,7 @@ typedef struct bench_roundtrip {
 bool bench_roundtrip_reply(bench_roundtrip *rt);
 
 /* Measures rt unpinned and with both threads pinned to CPU 0, printing
- * threadsafe_roundtrip and threadsafe_roundtrip_pinned. */
+ * NAME and NAME_pinned (NAME: rt->name, or threadsafe_roundtrip). */
 void bench_roundtrip_measure(const char *prefix, bench_roundtrip *rt);
 
 /* --- many connections: BENCH_CONN_TRIPS round trips on each of n socketpairs

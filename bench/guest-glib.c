@@ -4,7 +4,10 @@
  *   guest_idle_chain: g_idle_add from each idle callback;
  *   guest_timeout_add_remove: each round adds a 1 s timeout and removes the
  *     last one, so each iteration re-arms GLib's timeout;
- *   guest_fd_pingpong: two g_unix_fd sources pass a byte over a socketpair.
+ *   guest_fd_pingpong: two g_unix_fd sources pass a byte over a socketpair;
+ *   guest_threadsafe_roundtrip (and _pinned): another thread attaches an
+ *     idle source (GLib's thread-safe idiom: it wakes the context), whose
+ *     callback answers it.
  * `guest-glib-bench SIDE METRIC N` (SIDE guest or glib) runs one workload N
  * times, untimed: for instruction counts (valgrind --tool=callgrind). */
 #include <stdio.h>
@@ -180,10 +183,56 @@ static const struct metric {
     {"guest_fd_pingpong", "ns/roundtrip", run_pingpong},
 };
 
+/* --- guest_threadsafe_roundtrip ----------------------------------------------------- */
+
+/* One context for all runs: the other thread may attach before a run begins. */
+typedef struct roundtrip_peer {
+    runner *runner;
+    GMainContext *ctx;
+    bench_roundtrip rt;
+} roundtrip_peer;
+
+static gboolean roundtrip_reply(gpointer data)
+{
+    roundtrip_peer *p = data;
+
+    if (bench_roundtrip_reply(&p->rt))
+        p->runner->quit(p->runner);
+    return G_SOURCE_REMOVE;
+}
+
+static void roundtrip_send(void *peer)
+{
+    roundtrip_peer *p = peer;
+
+    add(p->ctx, g_idle_source_new(), roundtrip_reply, p);
+}
+
+static void roundtrip_run(void *peer)
+{
+    roundtrip_peer *p = peer;
+
+    p->runner->run(p->runner, p->ctx);
+}
+
+static void measure_roundtrip(runner *r)
+{
+    roundtrip_peer p = {
+        .runner = r,
+        .ctx = g_main_context_new(),
+        .rt = {.send = roundtrip_send, .run = roundtrip_run, .name = "guest_threadsafe_roundtrip"},
+    };
+
+    p.rt.peer = &p;
+    bench_roundtrip_measure(r->side, &p.rt);
+    g_main_context_unref(p.ctx);
+}
+
 static void measure(runner *r)
 {
     for (size_t i = 0; i < G_N_ELEMENTS(metrics); i++)
         bench_measure(r->side, metrics[i].name, metrics[i].unit, 1, metrics[i].fn, r);
+    measure_roundtrip(r);
 }
 
 /* One untimed run of one workload: argv is SIDE METRIC N. */
