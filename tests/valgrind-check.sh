@@ -24,11 +24,15 @@ trap 'rm -rf "$logdir"' EXIT
 # which is how a still-reachable block is recognised as libloom's.
 # Without Check's forks there is no per-test time limit: a hung program is
 # killed after 15 minutes, so it fails instead of holding up the run.
+# --fair-sched=yes: memcheck runs one thread at a time, and its default lock
+# lets a thread that never blocks (a host iterating without waiting) take it
+# back at once, starving the others for seconds (test-glib-only's
+# last_unref_on_another_thread failed 12 runs in 15 so).
 CK_FORK=no CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-10} \
     timeout -s KILL 900 ${LIBTOOL:+$LIBTOOL --mode=execute} ${VALGRIND:-valgrind} \
     --error-exitcode=99 --leak-check=full --show-leak-kinds=all \
     --errors-for-leak-kinds=definite,indirect --track-fds=yes --fullpath-after= \
-    --num-callers=30 \
+    --num-callers=30 --fair-sched=yes \
     --suppressions="$srcdir/tests/valgrind-toolkits.supp" \
     --suppressions="$srcdir/tests/valgrind-qt.supp" \
     --log-file="$logdir/vg.%p" ${VALGRIND_EXTRA:-} "$@"
