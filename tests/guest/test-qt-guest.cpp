@@ -448,13 +448,21 @@ START_TEST(test_cross_thread_invoke_wakes)
 }
 END_TEST
 
-/* Counts the QEvent::User events posted to it, for a thread that waits for each. */
+/* Counts the QEvent::User events posted to it, and the rounds about to block
+ * after one was handled, for a thread that waits for each. */
 class Handled : public QObject {
 public:
     std::mutex m;
     std::condition_variable cv;
-    int handled = 0, quit_at = 0;
+    int handled = 0, blocked_after = 0, quit_at = 0;
     QEventLoop *loop = nullptr;
+
+    void about_to_block()
+    {
+        std::lock_guard<std::mutex> hold(m);
+        blocked_after = handled;
+        cv.notify_one();
+    }
 
 protected:
     bool event(QEvent *e) override
@@ -472,9 +480,12 @@ protected:
 /* Each wakeUp from another thread costs QEventLoop::exec one round and one
  * loom tick, as QEventDispatcherUNIX pays one poll: the round after the
  * wakeUp's takes the latch itself, so no loom round is queued for it (that
- * kept the next poll from blocking: two rounds and ticks per wakeUp). The
- * events are posted (the event is Qt's from then on), not invokeMethod's
- * functors, whose hand-over ThreadSanitizer cannot see inside Qt. */
+ * kept the next poll from blocking: two rounds and ticks per wakeUp). Each
+ * event is posted once the round that handled the last one is about to
+ * block, so that the wakeUp always meets a waiting loop, however the threads
+ * are scheduled (Valgrind runs one at a time). The events are posted (the
+ * event is Qt's from then on), not invokeMethod's functors, whose hand-over
+ * ThreadSanitizer cannot see inside Qt. */
 START_TEST(test_cross_thread_invokes_cost_one_tick_each)
 {
     Guest g;
@@ -484,11 +495,12 @@ START_TEST(test_cross_thread_invokes_cost_one_tick_each)
     Handled target;
     target.quit_at = N;
     target.loop = &loop;
+    QObject::connect(g.dispatcher(), &QAbstractEventDispatcher::aboutToBlock, &target, &Handled::about_to_block);
     std::thread worker([&] {
         for (int i = 0; i < N; i++) {
             QCoreApplication::postEvent(&target, new QEvent(QEvent::User));
             std::unique_lock<std::mutex> hold(target.m);
-            target.cv.wait(hold, [&] { return target.handled > i; });
+            target.cv.wait(hold, [&] { return target.blocked_after > i || target.handled == N; });
         }
     });
     uint64_t ticks = loom_loop_ticks(g.loop);
