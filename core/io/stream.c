@@ -144,6 +144,7 @@ static size_t read_target(const loom_stream *s)
 }
 
 static void ring_kick(loom_stream *s);
+static void stream_fail(loom_stream *s, int err);
 
 static void stream_set_interest(loom_stream *s)
 {
@@ -158,8 +159,13 @@ static void stream_set_interest(loom_stream *s)
         if (!list_empty(&s->writes))
             want |= LOOM_WRITE;
     }
-    if (want != s->want && s->watched && loom_fd_set_events(s->loop, s->fd, want) == 0)
+    if (want == s->want || !s->watched)
+        return;
+    int r = loom_fd_set_events(s->loop, s->fd, want);
+    if (r == 0)
         s->want = want;
+    else if (want)
+        stream_fail(s, r); /* an fd the loop cannot poll (epoll: a regular file, -EPERM) */
 }
 
 /* Gives the parked bytes' ring buffers back, unread (the fd is going). */

@@ -662,6 +662,34 @@ START_TEST(test_read_exactly_at_eof)
 }
 END_TEST
 
+/* A stream over an fd the loop cannot poll (epoll refuses regular files
+ * with EPERM) fails its reads with the loop's error instead of waiting for
+ * readiness that never comes; where the loop can poll it (poll(2)), it
+ * reads. */
+START_TEST(test_unpollable_fd_fails_reads)
+{
+    char path[] = "/tmp/loom-stream-file-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    ck_assert_int_eq(write(fd, "abc", 3), 3);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    loom_stream *st = loom_stream_new(loop, fd);
+    ck_assert_ptr_nonnull(st);
+    loom_future *f = check_future(loom_stream_read(st, 5));
+    int r = run(f, "a read from a regular file");
+    if (r == 0) {
+        ck_assert_str_eq((const char *)bytes(f)->data, "abc");
+    } else {
+        ck_assert_int_eq(r, -EPERM);
+        ck_assert_int_eq(loom_stream_error(st), -EPERM);
+        ck_assert_int_eq(loom_stream_write(st, "x", 1, NULL), -EPERM);
+    }
+    loom_future_unref(f);
+    loom_stream_abort(st);
+}
+END_TEST
+
 START_TEST(test_read_limit_pauses)
 {
     loom_stream *s[2];
@@ -1092,6 +1120,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_readline_limit);
     tcase_add_test(tc, test_read_exactly_at_eof);
     tcase_add_test(tc, test_read_limit_pauses);
+    tcase_add_test(tc, test_unpollable_fd_fails_reads);
     tcase_add_test(tc, test_backpressure);
     tcase_add_test(tc, test_half_close);
     tcase_add_test(tc, test_peer_reset_mid_write);
