@@ -28,10 +28,24 @@ static void then_dropped(void *data)
     then_free(data);
 }
 
+static void then_input_done(loom_future *input, void *data);
+static void then_inner_done(loom_future *inner, void *data);
+
+/* The result is done before what it awaits: cancels that, detached first
+ * (then its cancel queues no callback of ours), and frees the state; or
+ * leaves both to the callback already on its way. */
+static void then_abandon(struct then_state *t)
+{
+    if (loom__future_off_done(t->awaited, then_input_done, t) ||
+        loom__future_off_done(t->awaited, then_inner_done, t)) {
+        loom_future_cancel(t->awaited);
+        then_free(t);
+    }
+}
+
 static void then_cancel(void *data)
 {
-    struct then_state *t = data;
-    loom_future_cancel(t->awaited);
+    then_abandon(data);
 }
 
 static void then_inner_done(loom_future *inner, void *data)
@@ -60,7 +74,7 @@ static void then_input_done(loom_future *input, void *data)
         loom_future_fail(t->result, r, NULL);
         then_free(t);
     } else if (loom_future_done(t->result)) {
-        loom_future_cancel(inner); /* fn cancelled the result itself */
+        then_abandon(t); /* fn cancelled the result itself */
     }
 }
 
@@ -95,6 +109,7 @@ loom_future *loom_future_then(loom_future *future, loom_then_fn fn, void *data)
 
 struct group {
     loom_future *result;
+    loom_future_callback input_done; /* added to each input */
     size_t pending; /* inputs whose callback has not run yet */
     size_t n;
     loom_future *inputs[];
@@ -102,14 +117,18 @@ struct group {
 
 static void group_release(struct group *g);
 
-/* An input's cancel can release it at once (its callback dropped, not run),
- * so the group holds a count of its own while it walks them. */
+/* Each input still pending is detached, then cancelled: its cancel queues
+ * no callback of ours. The group holds a count of its own while it walks
+ * them, as the last release frees it. */
 static void group_cancel(void *data)
 {
     struct group *g = data;
     g->pending++;
-    for (size_t i = 0; i < g->n; i++)
+    for (size_t i = 0; i < g->n; i++) {
+        if (loom__future_off_done(g->inputs[i], g->input_done, g))
+            g->pending--; /* it will not call back */
         loom_future_cancel(g->inputs[i]);
+    }
     group_release(g);
 }
 
@@ -161,6 +180,7 @@ static loom_future *group_new(loom_loop *loop, loom_future *const *futures, size
         return NULL;
     }
     g->result = loom_future_ref(result);
+    g->input_done = input_done;
     g->n = n;
     g->pending = n;
     for (size_t i = 0; i < n; i++)
@@ -253,11 +273,24 @@ static void timeout_dropped(void *data)
     timeout_free(data); /* its timer went with the closed loop */
 }
 
-/* The input's callback then cancels the timer. */
+static void timeout_input_done(loom_future *input, void *data);
+
+/* The result is done (timed out or cancelled) before its input: cancels the
+ * input, detached first (then its cancel queues no callback of ours), and
+ * the timer, and frees the state; or leaves that to the input's callback,
+ * already on its way. */
+static void timeout_abandon(struct timeout_state *t)
+{
+    if (!loom__future_off_done(t->input, timeout_input_done, t))
+        return;
+    loom_cancel(loom_future_loop(t->result), t->timer); /* -ENOENT from its own callback */
+    loom_future_cancel(t->input);
+    timeout_free(t);
+}
+
 static void timeout_cancel(void *data)
 {
-    struct timeout_state *t = data;
-    loom_future_cancel(t->input);
+    timeout_abandon(data);
 }
 
 static void timeout_expired(loom_loop *loop, void *data)
@@ -266,7 +299,7 @@ static void timeout_expired(loom_loop *loop, void *data)
     if (loom_future_done(t->result))
         return;
     loom_future_fail(t->result, -ETIMEDOUT, NULL);
-    loom_future_cancel(t->input);
+    timeout_abandon(t);
 }
 
 static void timeout_input_done(loom_future *input, void *data)

@@ -15,6 +15,12 @@ void loom__future_set_cancel_hook(loom_future *future, future_cancel_hook hook, 
 int loom__future_on_done_owned(loom_future *future, loom_future_callback cb, void *data,
                          void (*release)(void *data));
 
+/* Takes back the callback (cb, data) added to the still pending future,
+ * without releasing what it owns: true if it was there. A combinator that
+ * cancels an input detaches first, so that the cancel queues no dispatch of
+ * its own for the loop to run (or drop at close). */
+bool loom__future_off_done(loom_future *future, loom_future_callback cb, void *data);
+
 /* Resolves the pending future with source's value, shared: future keeps a
  * reference to source and exposes its value; its integer is value_int. */
 void loom__future_resolve_shared(loom_future *future, loom_future *source, int64_t value_int);

@@ -609,6 +609,29 @@ int loom__future_on_done_owned(loom_future *future, loom_future_callback cb, voi
     return future_add_callback(future, c);
 }
 
+bool loom__future_off_done(loom_future *future, loom_future_callback cb, void *data)
+{
+    if (future->state != LOOM_FUTURE_PENDING)
+        return false; /* its callbacks are dispatched already */
+    bool owns = false;
+    for (uint32_t i = 0; i < future->n_cb; i++) {
+        struct future_callback *c = future_callback_at(future, i);
+        if (c->fn != cb || c->data != data) {
+            owns |= c->release != NULL;
+            continue;
+        }
+        for (uint32_t j = i + 1; j < future->n_cb; j++) {
+            *future_callback_at(future, j - 1) = *future_callback_at(future, j);
+            owns |= future_callback_at(future, j - 1)->release != NULL;
+        }
+        future->n_cb--;
+        if (!owns)
+            future_unwait(future); /* nothing left for the loop's close to release */
+        return true;
+    }
+    return false;
+}
+
 int loom_future_on_done(loom_future *future, loom_future_callback cb, void *data)
 {
     return loom__future_on_done_owned(future, cb, data, NULL);

@@ -1307,6 +1307,42 @@ START_TEST(test_timeout_cancel_cancels_input)
 }
 END_TEST
 
+/* A combinator whose result is done before an input (a timeout that fired,
+ * any's losers, all after a failure, a result the user cancelled) cancels
+ * the input detached: nothing of its own is left queued, so closing the
+ * loop right after drops nothing and reports nothing. */
+START_TEST(test_combinators_leave_nothing_queued)
+{
+    loom_future *in[7];
+    make_futures(in, 7);
+    loom_future *timed = loom_future_timeout(in[0], 1000000); /* 1 ms */
+    loom_future *any = loom_future_any(loop, &in[1], 2);
+    loom_future *all = loom_future_all(loop, &in[3], 2);
+    loom_future *then = loom_future_then(in[5], then_same, NULL);
+    loom_future *cancelled = loom_future_timeout(in[6], 60 * INT64_C(1000000000));
+    ck_assert(timed && any && all && then && cancelled);
+    ck_assert(loom_future_cancel(then));
+    ck_assert(loom_future_cancel(cancelled));
+    loom_future_resolve_int(in[1], 1);
+    loom_future_fail(in[3], -EIO, NULL);
+    ck_assert_int_eq(run_until(timed), -ETIMEDOUT);
+    ck_assert_int_eq(run_until(any), 0);
+    ck_assert_int_eq(run_until(all), -EIO);
+    ck_assert_int_eq(run_until(then), -ECANCELED);
+    ck_assert_int_eq(run_until(cancelled), -ECANCELED);
+    const int cancelled_inputs[] = {0, 2, 4, 5, 6};
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(loom_future_state_get(in[cancelled_inputs[i]]), LOOM_FUTURE_CANCELLED);
+    assert_no_timer();
+    loom_future *results[] = {timed, any, all, then, cancelled};
+    unref_futures(results, 5);
+    unref_futures(in, 7);
+    ck_assert_int_eq(loom_loop_close(loop), 0);
+    ck_assert_uint_eq(loom_loop_dropped_calls(loop), 0);
+    ck_assert_int_eq(reports(), 0);
+}
+END_TEST
+
 static TCase *future_tcase(Suite *s, const char *name)
 {
     TCase *tc = fixture_tcase(s, name);
@@ -1381,5 +1417,6 @@ Suite *future_suite(void)
     tcase_add_test(tc, test_timeout_completes_like_input);
     tcase_add_test(tc, test_timeout_failure_propagates);
     tcase_add_test(tc, test_timeout_cancel_cancels_input);
+    tcase_add_test(tc, test_combinators_leave_nothing_queued);
     return s;
 }
