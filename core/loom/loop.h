@@ -102,7 +102,11 @@ LOOM_API bool loom_loop_can_nest(const loom_loop *loop);
  * loop open, so queued work can never keep a dropped loop alive; the memory
  * goes once they are gone too. Closing happens on the loop's own thread:
  * the last reference of an open loop dropped on another thread is handed to
- * the loop's thread, which drops it on its next tick. */
+ * the loop's thread, which drops it on its next tick. loom_loop_run and
+ * run_until hold a reference while they run (as g_main_loop_run does): an
+ * unref made in one of their callbacks is never the last; the run goes on
+ * until loom_loop_stop (which the callback may call on the loop it was
+ * given), and the loop closes when the run returns. */
 LOOM_API loom_loop *loom_loop_ref(loom_loop *loop);
 LOOM_API void loom_loop_unref(loom_loop *loop);
 ///@}
