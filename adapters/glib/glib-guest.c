@@ -662,8 +662,16 @@ int loom_glib_guest_new(loom_glib_guest **guestp, loom_loop *loop, GMainContext 
 
     if (!guestp || !loop)
         return -EINVAL;
+    GMainContext *target = ctx ? ctx : g_main_context_get_thread_default();
+    if (!target)
+        target = g_main_context_default();
+    /* Its owner is this thread (acquire is recursive): one guest drives it. */
+    for (const loom_glib_guest *other = thread_guests; other; other = other->next_on_thread) {
+        if (other->ctx == target && !other->closed)
+            return -EBUSY;
+    }
     g = g_new0(loom_glib_guest, 1);
-    g->ctx = ctx ? g_main_context_ref(ctx) : g_main_context_ref_thread_default();
+    g->ctx = g_main_context_ref(target);
     g->loop = loom_loop_ref(loop);
     if (!g_main_context_acquire(g->ctx)) {
         g_main_context_unref(g->ctx);

@@ -1015,6 +1015,31 @@ static void *owner_thread(void *data)
     return NULL;
 }
 
+/* One guest drives a context: a second one, on the same loop or another,
+ * is refused (it would dispatch nothing: the first takes every fd); once
+ * the first is freed, or its loop closed, another may attach. */
+START_TEST(second_guest_on_context_is_ebusy)
+{
+    loom_loop *loop = host_loop_new(), *other = host_loop_new();
+    GMainContext *ctx = g_main_context_new();
+    loom_glib_guest *first = NULL, *second = NULL;
+
+    ck_assert_int_eq(loom_glib_guest_new(&first, loop, ctx), 0);
+    ck_assert_int_eq(loom_glib_guest_new(&second, loop, ctx), -EBUSY);
+    ck_assert_int_eq(loom_glib_guest_new(&second, other, ctx), -EBUSY);
+    ck_assert_ptr_null(second);
+    loom_glib_guest_free(first);
+    ck_assert_int_eq(loom_glib_guest_new(&second, other, ctx), 0);
+    ck_assert_int_eq(loom_loop_close(other), 0);
+    ck_assert_int_eq(loom_glib_guest_new(&first, loop, ctx), 0);
+    loom_glib_guest_free(first);
+    loom_glib_guest_free(second);
+    g_main_context_unref(ctx);
+    loom_loop_unref(other);
+    fixture_free_loop(loop);
+}
+END_TEST
+
 START_TEST(context_owned_by_another_thread_is_ebusy)
 {
     loom_loop *loop = host_loop_new();
@@ -1119,6 +1144,7 @@ static Suite *guest_suite(void)
     tc = fixture_tcase(s, "lifecycle");
     tcase_add_test(tc, idle_guest_costs_no_wakeup);
     tcase_add_test(tc, free_with_sources_attached_leaves_nothing);
+    tcase_add_test(tc, second_guest_on_context_is_ebusy);
     tcase_add_test(tc, context_owned_by_another_thread_is_ebusy);
     tcase_add_test(tc, fd_watched_by_loom_already_is_reported);
     tcase_add_test(tc, loop_closed_under_guest);

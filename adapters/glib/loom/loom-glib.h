@@ -93,7 +93,8 @@ typedef struct loom_glib_guest loom_glib_guest;
  * g_main_context_ref_thread_default) from loop, which must belong to the
  * calling thread. The guest acquires ctx (g_main_context_acquire) and holds a
  * reference to it and to loop until freed. Returns 0 and a guest the caller
- * owns in *guestp; -EBUSY if another thread owns ctx; -EXDEV from a thread
+ * owns in *guestp; -EBUSY if another thread owns ctx or a guest drives it
+ * already; -EXDEV from a thread
  * not loop's; -ESHUTDOWN for a closed loop; -ENOMEM. Closing the loop while
  * a guest is attached stops the guest (its watches, timer and hook go with
  * the loop); free it still. */
