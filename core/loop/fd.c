@@ -170,13 +170,14 @@ static void yield_watch(loom_loop *loop, struct fd_entry *e, struct fd_tap *tap)
 
 static int add_side(loom_loop *loop, int fd, unsigned side, loom_fd_callback cb, void *data)
 {
-    LOOP_CHECK(loop);
+    int r = loop_check(loop, side == LOOM_READ ? "loom_add_reader" : "loom_add_writer");
+    if (r < 0)
+        return r;
     if (!cb)
         return -EINVAL;
     struct stat st;
     struct fd_entry *e;
-    int r = claim_fd(loop, fd, &st, &e);
-    if (r < 0)
+    if ((r = claim_fd(loop, fd, &st, &e)) < 0)
         return r;
     struct fd_tap *tap; /* its interest goes on as the tap's */
     if ((r = yield_prepare(e, &tap)) < 0)

@@ -367,9 +367,14 @@ int loom__loop_call_soon_owned(loom_loop *loop, loom_callback cb, void *data, vo
     return schedule_ready(loop, cb, data, drop) ? 0 : -ENOMEM;
 }
 
-int loom_call_at(loom_loop *loop, int64_t when_ns, loom_callback cb, void *data, loom_handle *handlep)
+/* loom_call_at and its siblings; func names the caller's public call in
+ * reports. */
+static int timer_add(loom_loop *loop, const char *func, int64_t when_ns, loom_callback cb, void *data,
+                     loom_destroy_fn destroy, loom_handle *handlep)
 {
-    LOOP_CHECK(loop);
+    int r = loop_check(loop, func);
+    if (r < 0)
+        return r;
     if (!cb || when_ns == LOOM_DEADLINE_NONE)
         return -EINVAL;
     if (when_ns < 0)
@@ -381,6 +386,8 @@ int loom_call_at(loom_loop *loop, int64_t when_ns, loom_callback cb, void *data,
         call_table_free(&loop->calls, h);
         return -ENOMEM;
     }
+    if (destroy)
+        call_set_destroy(loop, h, destroy);
     if (!loop->dispatching && when_ns < loop->armed)
         loom__loop_arm(loop);
     if (handlep)
@@ -388,17 +395,15 @@ int loom_call_at(loom_loop *loop, int64_t when_ns, loom_callback cb, void *data,
     return 0;
 }
 
+int loom_call_at(loom_loop *loop, int64_t when_ns, loom_callback cb, void *data, loom_handle *handlep)
+{
+    return timer_add(loop, __func__, when_ns, cb, data, NULL, handlep);
+}
+
 int loom_call_at_full(loom_loop *loop, int64_t when_ns, loom_callback cb, void *data, loom_destroy_fn destroy,
                       loom_handle *handlep)
 {
-    loom_handle h;
-    int r = loom_call_at(loop, when_ns, cb, data, &h);
-    if (r == 0) {
-        call_set_destroy(loop, h, destroy);
-        if (handlep)
-            *handlep = h;
-    }
-    return r;
+    return timer_add(loop, __func__, when_ns, cb, data, destroy, handlep);
 }
 
 /* The deadline delay_ns from now, or -EINVAL. */
@@ -414,14 +419,14 @@ static int64_t deadline_after(int64_t delay_ns)
 int loom_call_later(loom_loop *loop, int64_t delay_ns, loom_callback cb, void *data, loom_handle *handlep)
 {
     int64_t when = deadline_after(delay_ns);
-    return when < 0 ? (int)when : loom_call_at(loop, when, cb, data, handlep);
+    return when < 0 ? (int)when : timer_add(loop, __func__, when, cb, data, NULL, handlep);
 }
 
 int loom_call_later_full(loom_loop *loop, int64_t delay_ns, loom_callback cb, void *data,
                          loom_destroy_fn destroy, loom_handle *handlep)
 {
     int64_t when = deadline_after(delay_ns);
-    return when < 0 ? (int)when : loom_call_at_full(loop, when, cb, data, destroy, handlep);
+    return when < 0 ? (int)when : timer_add(loop, __func__, when, cb, data, destroy, handlep);
 }
 
 /* Cancels a call that lives in the ready ring. */
@@ -777,8 +782,10 @@ static void hooks_before_wait(loom_loop *loop)
  * run_until_complete): the caller sees what they did. */
 int loom__loop_run(loom_loop *loop, bool (*until)(loom_loop *loop, void *arg), void *arg)
 {
-    LOOP_CHECK(loop);
-    int r = check_can_iterate(loop);
+    int r = loop_check(loop, until ? "loom_loop_run_until" : "loom_loop_run");
+    if (r < 0)
+        return r;
+    r = check_can_iterate(loop);
     if (r < 0)
         return r;
     struct run_frame frame = {.outer = loop->frame};
