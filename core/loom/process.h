@@ -71,8 +71,9 @@ typedef struct loom_process_opts {
  * a new process the caller owns (free it with loom_process_free), or a
  * negative errno with nothing started and nothing left open: -EINVAL (NULL
  * or empty argv, a bad mode), -ENOENT / -EACCES / -ENOEXEC (the program
- * cannot be run: reported here, not in the exit future), -EMFILE, -ENOMEM,
- * -ESHUTDOWN, -EXDEV. */
+ * cannot be run: reported here, not in the exit future; under Valgrind,
+ * which cannot share memory with a vfork child, the child exits with 127
+ * instead), -EMFILE, -ENOMEM, -ESHUTDOWN, -EXDEV. */
 LOOM_API int loom_process_spawn(loom_loop *loop, const char *const *argv, const loom_process_opts *opts,
                                 loom_process **processp);
 
