@@ -125,8 +125,8 @@ static void group_cancel(void *data)
     struct group *g = data;
     g->pending++;
     for (size_t i = 0; i < g->n; i++) {
-        if (loom__future_off_done(g->inputs[i], g->input_done, g))
-            g->pending--; /* it will not call back */
+        while (loom__future_off_done(g->inputs[i], g->input_done, g))
+            g->pending--; /* it will not call back (a duplicate input: each time) */
         loom_future_cancel(g->inputs[i]);
     }
     group_release(g);

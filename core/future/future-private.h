@@ -16,7 +16,8 @@ int loom__future_on_done_owned(loom_future *future, loom_future_callback cb, voi
                          void (*release)(void *data));
 
 /* Takes back the callback (cb, data) added to the still pending future,
- * without releasing what it owns: true if it was there. A combinator that
+ * without releasing what it owns: true if it was there (one of them, if it
+ * was added more than once; false on another thread than the loop's). A combinator that
  * cancels an input detaches first, so that the cancel queues no dispatch of
  * its own for the loop to run (or drop at close). */
 bool loom__future_off_done(loom_future *future, loom_future_callback cb, void *data);

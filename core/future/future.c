@@ -611,8 +611,8 @@ int loom__future_on_done_owned(loom_future *future, loom_future_callback cb, voi
 
 bool loom__future_off_done(loom_future *future, loom_future_callback cb, void *data)
 {
-    if (future->state != LOOM_FUTURE_PENDING)
-        return false; /* its callbacks are dispatched already */
+    if (future->state != LOOM_FUTURE_PENDING || !loop_on_owner_thread(future->loop))
+        return false; /* dispatched already; or another thread's (its cancel refuses) */
     bool owns = false;
     for (uint32_t i = 0; i < future->n_cb; i++) {
         struct future_callback *c = future_callback_at(future, i);

@@ -108,8 +108,9 @@ typedef struct loom_bytes {
 /** A stream over fd: a connected socket, a pipe end, a tty, ... It sets fd
  * non-blocking and owns it from a successful call on (loom_stream_close or
  * abort closes it). An fd the loop cannot poll (on epoll: a regular file,
- * /dev/null) fails the stream's first read or write with the loop's error
- * (-EPERM); read regular files with loom/file.h. Returns a new stream the caller owns, or NULL with
+ * /dev/null) fails the stream's first read, or a write the kernel does not
+ * take at once, with the loop's error (-EPERM); read regular files with
+ * loom/file.h. Returns a new stream the caller owns, or NULL with
  * errno set (EINVAL, EBADF, EEXIST: fd has a watch already, ESHUTDOWN, EXDEV,
  * ENOMEM); then the caller still owns fd and its flags are as they were. */
 LOOM_API loom_stream *loom_stream_new(loom_loop *loop, int fd);

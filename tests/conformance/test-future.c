@@ -1308,19 +1308,22 @@ START_TEST(test_timeout_cancel_cancels_input)
 END_TEST
 
 /* A combinator whose result is done before an input (a timeout that fired,
- * any's losers, all after a failure, a result the user cancelled) cancels
+ * any's losers, all after a failure, a result the user cancelled, an input
+ * given twice) cancels
  * the input detached: nothing of its own is left queued, so closing the
  * loop right after drops nothing and reports nothing. */
 START_TEST(test_combinators_leave_nothing_queued)
 {
-    loom_future *in[7];
-    make_futures(in, 7);
+    loom_future *in[8];
+    make_futures(in, 8);
     loom_future *timed = loom_future_timeout(in[0], 1000000); /* 1 ms */
     loom_future *any = loom_future_any(loop, &in[1], 2);
     loom_future *all = loom_future_all(loop, &in[3], 2);
     loom_future *then = loom_future_then(in[5], then_same, NULL);
     loom_future *cancelled = loom_future_timeout(in[6], 60 * INT64_C(1000000000));
-    ck_assert(timed && any && all && then && cancelled);
+    loom_future *twice[] = {in[7], in[7]};
+    loom_future *dup = loom_future_any(loop, twice, 2); /* one input, two callbacks */
+    ck_assert(timed && any && all && then && cancelled && dup);
     ck_assert(loom_future_cancel(then));
     ck_assert(loom_future_cancel(cancelled));
     loom_future_resolve_int(in[1], 1);
@@ -1330,13 +1333,14 @@ START_TEST(test_combinators_leave_nothing_queued)
     ck_assert_int_eq(run_until(all), -EIO);
     ck_assert_int_eq(run_until(then), -ECANCELED);
     ck_assert_int_eq(run_until(cancelled), -ECANCELED);
-    const int cancelled_inputs[] = {0, 2, 4, 5, 6};
-    for (int i = 0; i < 5; i++)
+    ck_assert(loom_future_cancel(dup)); /* and the loop does not run again */
+    const int cancelled_inputs[] = {0, 2, 4, 5, 6, 7};
+    for (int i = 0; i < 6; i++)
         ck_assert_int_eq(loom_future_state_get(in[cancelled_inputs[i]]), LOOM_FUTURE_CANCELLED);
     assert_no_timer();
-    loom_future *results[] = {timed, any, all, then, cancelled};
-    unref_futures(results, 5);
-    unref_futures(in, 7);
+    loom_future *results[] = {timed, any, all, then, cancelled, dup};
+    unref_futures(results, 6);
+    unref_futures(in, 8);
     ck_assert_int_eq(loom_loop_close(loop), 0);
     ck_assert_uint_eq(loom_loop_dropped_calls(loop), 0);
     ck_assert_int_eq(reports(), 0);
