@@ -159,15 +159,17 @@ static void group_dropped(void *data)
 /* The result of a combinator over n > 0 futures, completed by input_done as
  * each input calls back; or NULL with errno. */
 static loom_future *group_new(loom_loop *loop, loom_future *const *futures, size_t n,
-                              loom_future_callback input_done)
+                              loom_future_callback input_done, const char *func)
 {
     if (n > (SIZE_MAX - sizeof(struct group)) / sizeof(futures[0])) {
         errno = ENOMEM;
         return NULL;
     }
+    /* Checked first, so that a refused input leaves the others untouched. */
     for (size_t i = 0; i < n; i++) {
-        if (!futures || !futures[i]) {
-            errno = EINVAL;
+        int r = futures ? loom__future_check_attach(futures[i], func) : -EINVAL;
+        if (r < 0) {
+            errno = -r;
             return NULL;
         }
     }
@@ -189,7 +191,9 @@ static loom_future *group_new(loom_loop *loop, loom_future *const *futures, size
     for (size_t i = 0; i < n; i++) {
         int r = loom__future_on_done_owned(g->inputs[i], input_done, g, group_dropped);
         if (r < 0) {
-            /* The i callbacks registered so far, and the release below. */
+            /* Out of memory (the checks above passed): fails as if an input
+             * had, as the header says. The i callbacks registered so far, and
+             * the release below. */
             g->pending = i + 1;
             loom_future_fail(result, r, NULL);
             group_cancel(g);
@@ -219,7 +223,7 @@ static void all_input_done(loom_future *input, void *data)
 loom_future *loom_future_all(loom_loop *loop, loom_future *const *futures, size_t n)
 {
     if (n > 0)
-        return group_new(loop, futures, n, all_input_done);
+        return group_new(loop, futures, n, all_input_done, __func__);
     loom_future *result = loom_future_new(loop);
     if (result)
         loom_future_resolve(result, NULL, NULL);
@@ -249,7 +253,7 @@ loom_future *loom_future_any(loom_loop *loop, loom_future *const *futures, size_
         errno = EINVAL;
         return NULL;
     }
-    return group_new(loop, futures, n, any_input_done);
+    return group_new(loop, futures, n, any_input_done, __func__);
 }
 
 /* --- timeout -------------------------------------------------------------- */

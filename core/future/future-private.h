@@ -10,6 +10,11 @@
 typedef void (*future_cancel_hook)(void *data);
 void loom__future_set_cancel_hook(loom_future *future, future_cancel_hook hook, void *data);
 
+/* Whether a callback can be added to future on this thread: 0, -EINVAL
+ * (NULL), -EXDEV (another thread's loop: reported as func's) or -ESHUTDOWN
+ * (its loop closed). */
+int loom__future_check_attach(const loom_future *future, const char *func);
+
 /* loom_future_on_done for callbacks whose data owns references: release(data)
  * runs instead of cb if the loop closes before cb could run. */
 int loom__future_on_done_owned(loom_future *future, loom_future_callback cb, void *data,

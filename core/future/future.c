@@ -590,15 +590,21 @@ static __attribute__((noinline)) int future_add_callback(loom_future *f, struct 
     return future_schedule_late(f, c);
 }
 
+int loom__future_check_attach(const loom_future *future, const char *func)
+{
+    int r = future_check_thread(future, func);
+    if (r < 0)
+        return r;
+    return atomic_load_explicit(&future->loop->closed, memory_order_relaxed) ? -ESHUTDOWN : 0;
+}
+
 int loom__future_on_done_owned(loom_future *future, loom_future_callback cb, void *data, void (*release)(void *data))
 {
-    int r = future_check_thread(future, "loom_future_on_done");
+    int r = loom__future_check_attach(future, "loom_future_on_done");
     if (r < 0)
         return r;
     if (!cb)
         return -EINVAL;
-    if (atomic_load_explicit(&future->loop->closed, memory_order_relaxed))
-        return -ESHUTDOWN;
     struct future_callback c = {cb, data, release};
     /* The usual case: a pending future's first callback, owning nothing. */
     if (future->state == LOOM_FUTURE_PENDING && !future->n_cb && !release) {

@@ -155,8 +155,11 @@ LOOM_API loom_future *loom_future_then(loom_future *future, loom_then_fn fn, voi
 
 /** Resolves (with no value) when all n futures resolved; fails or is
  * cancelled like the first of them that fails or is cancelled, and then
- * cancels the rest. n == 0 resolves at once. NULL with errno set: EINVAL (a
- * NULL future), ENOMEM, ESHUTDOWN, EXDEV. */
+ * cancels the rest. n == 0 resolves at once. NULL with errno set, every
+ * input left as it was: EINVAL (a NULL future), ENOMEM, ESHUTDOWN (loop or
+ * an input's loop closed), EXDEV (called from a thread that does not own
+ * loop, or an input's loop). Out of memory while attaching to the inputs,
+ * the result fails with -ENOMEM and the inputs are cancelled. */
 LOOM_API loom_future *loom_future_all(loom_loop *loop, loom_future *const *futures, size_t n);
 
 /** Completes like the first of the n futures to finish and cancels the rest.

@@ -1160,6 +1160,35 @@ START_TEST(test_await_other_loop_reported)
 }
 END_TEST
 
+/* A group that cannot attach to one of its inputs (its loop closed) is
+ * refused before it touches the others: they stay pending, not cancelled. */
+START_TEST(test_group_refused_leaves_inputs)
+{
+    loom_loop *other;
+    ck_assert_int_eq(loom_loop_new(&other, NULL), 0);
+    loom_future *fs[2] = {new_future(), loom_future_new(other)};
+    ck_assert_int_eq(loom_loop_close(other), 0);
+    loom_future *(*groups[])(loom_loop *, loom_future *const *, size_t) = {loom_future_all,
+                                                                          loom_future_any};
+    for (size_t i = 0; i < 2; i++) {
+        errno = 0;
+        ck_assert_ptr_null(groups[i](loop, fs, 2));
+        ck_assert_int_eq(errno, ESHUTDOWN);
+        ck_assert_int_eq(loom_future_state_get(fs[0]), LOOM_FUTURE_PENDING);
+    }
+    /* Nothing of the groups' is attached: the input's only callback runs. */
+    calls = 0;
+    ck_assert_int_eq(loom_future_on_done(fs[0], record, NULL), 0);
+    loom_future_resolve(fs[0], NULL, NULL);
+    run_until_calls(1);
+    fixture_settle(loop);
+    ck_assert_int_eq(calls, 1);
+    unref_futures(fs, 2);
+    loom_loop_unref(other);
+    ck_assert_int_eq(reports(), 0);
+}
+END_TEST
+
 /* --- any ------------------------------------------------------------------ */
 
 START_TEST(test_any_first_wins)
@@ -1417,6 +1446,7 @@ Suite *future_suite(void)
     tcase_add_test(tc, test_any_empty_is_invalid);
     tcase_add_test(tc, test_any_cancel_cancels_inputs);
     tcase_add_test(tc, test_combinators_reject_null);
+    tcase_add_test(tc, test_group_refused_leaves_inputs);
     tcase_add_test(tc, test_timeout_expires);
     tcase_add_test(tc, test_timeout_completes_like_input);
     tcase_add_test(tc, test_timeout_failure_propagates);
