@@ -278,10 +278,16 @@ void on_changes(loom_loop *, void *data)
 
 /* --- life cycle ---------------------------------------------------------------- */
 
+/* A loop of loom_qt_loop_new: its iterations would be this dispatcher's. */
+static bool runs_on_qt(loom_loop *loop)
+{
+    return strcmp(loom_loop_backend_name(loop), "qt") == 0;
+}
+
 int LoomDispatcher::create(loom_loop *loop, LoomDispatcher **dp)
 {
-    if (strcmp(loom_loop_backend_name(loop), "qt") == 0)
-        return -EINVAL; /* its iterations are this dispatcher's: Qt on Qt */
+    if (runs_on_qt(loop))
+        return -EINVAL;
     LoomDispatcher *d = new (std::nothrow) LoomDispatcher(loop);
     if (!d)
         return -ENOMEM;
@@ -845,8 +851,8 @@ QAbstractEventDispatcher *loom_qt_dispatcher_new(loom_loop *loop)
 
 int loom_qt_dispatcher_install(loom_loop *loop)
 {
-    if (!loop)
-        return -EINVAL;
+    if (!loop || runs_on_qt(loop))
+        return -EINVAL; /* before -EBUSY: a Qt loop's thread has a dispatcher */
     QThread *thread = QThread::currentThread();
     if (QAbstractEventDispatcher::instance(thread))
         return -EBUSY;

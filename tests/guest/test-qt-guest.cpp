@@ -723,6 +723,7 @@ START_TEST(test_install_errors)
         loom_loop *qt_loop = nullptr;
         ck_assert_int_eq(loom_qt_loop_new(&qt_loop), 0); /* a loop on the guest: Qt on loom */
         ck_assert_ptr_null(loom_qt_dispatcher_new(qt_loop)); /* loom on Qt on loom: no */
+        ck_assert_int_eq(loom_qt_dispatcher_install(qt_loop), -EINVAL);
         ck_assert_int_eq(loom_loop_close(qt_loop), 0);
         loom_loop_unref(qt_loop);
     }
