@@ -37,7 +37,9 @@
  * has not started yet starts then, so that it can release its argument): its await
  * point returns -ESHUTDOWN, and so does every later one without suspending,
  * so the function can release what it holds and return (a task that keeps
- * retrying instead would hold up loom_loop_close).
+ * retrying instead would hold up loom_loop_close). Tasks are resumed first
+ * in the close, so the future a task awaited may still be pending then
+ * (streams, servers and the rest fail theirs with -ESHUTDOWN next).
  *
  * Stacks. Each task has its own stack, 256 KiB unless said otherwise: glibc's
  * getaddrinfo and printf may use tens of KiB (alloca of up to 64 KiB inside
