@@ -35,7 +35,10 @@ typedef gpointer (*loom_gio_finish_fn)(GObject *source, GAsyncResult *result, GE
 /** What to pass to a GIO *_async call. */
 typedef struct loom_gio_call {
     loom_future *future;          /**< the caller's reference */
-    GCancellable *cancellable;    /**< borrowed (valid while future is): pass it to the call */
+    /** borrowed: pass it to the call. The bridge's reference goes once the
+     * GIO callback ran, which may be right after the future is cancelled
+     * (or timed out), while the future lives on: g_object_ref it to keep it. */
+    GCancellable *cancellable;
     GAsyncReadyCallback callback; /**< pass these two as its callback and user data */
     gpointer user_data;           /**< the bridge's, released by callback */
 } loom_gio_call;
