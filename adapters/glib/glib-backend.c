@@ -147,6 +147,14 @@ static gboolean source_prepare(GSource *source, gint *timeout)
 {
     glib_backend *b = (glib_backend *)source;
 
+    /* A forked child iterating its copy of the context: the source and its
+     * poll records go from the child's context (they would poll the
+     * parent's fds, and the core runs nothing there). */
+    if (loom_backend_inherited(b->loop)) {
+        g_source_destroy(source);
+        *timeout = -1;
+        return FALSE;
+    }
     if (atomic_load_explicit(&b->woken, memory_order_relaxed)) {
         *timeout = 0;
         return TRUE;

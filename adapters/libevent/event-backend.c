@@ -102,6 +102,12 @@ static void on_fd(evutil_socket_t fd, short what, void *arg)
     loom_loop *loop = watch->backend->loop;
     unsigned events = from_libevent(watch, fd, what);
 
+    if (loom_backend_inherited(loop)) {
+        event_del(watch_event(watch)); /* a forked child's base (backend.h) */
+        watch->events = 0;
+        return;
+    }
+
     if (watch->backend->method == METHOD_POLL && fcntl(fd, F_GETFD) < 0)
         events |= LOOM_BACKEND_NVAL | LOOM_ERR;
     loom_loop_ref(loop); /* a callback may drop the last reference: close after the tick */
@@ -205,6 +211,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     event_backend *backend = arg;
 
+    if (loom_backend_inherited(backend->loop))
+        return; /* a forked child's base: not re-armed (backend.h) */
     /* libevent measures time with CLOCK_MONOTONIC_COARSE and its per-iteration
      * cache, both behind CLOCK_MONOTONIC: the timer may fire a little early. */
     if (loom_loop_now(NULL) < backend->deadline) {

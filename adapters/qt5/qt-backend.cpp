@@ -148,6 +148,10 @@ protected:
     {
         if (e->type() != QEvent::SockAct)
             return QSocketNotifier::event(e);
+        if (loom_backend_inherited(backend_->loop)) {
+            setEnabled(false); /* a forked child's Qt loop (backend.h) */
+            return true;
+        }
         struct pollfd p = {int(socket()), short(type() == Read ? POLLIN : POLLOUT), 0};
         if (poll(&p, 1, 0) > 0)
             backend_->enter(token_, from_poll(p.revents)); /* may delete this */

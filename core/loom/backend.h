@@ -113,6 +113,16 @@ LOOM_API void loom_backend_tick(loom_loop *loop);
  * that must ask, e.g. a GSource's prepare. */
 LOOM_API int64_t loom_backend_deadline(const loom_loop *loop);
 
+/** Whether loop is a forked child's copy (loop.h: the child must not use
+ * it). The core ignores loom_backend_fd_ready and loom_backend_tick there,
+ * so none of the parent's callbacks runs, and loom_backend_deadline is
+ * LOOM_DEADLINE_NONE; a host the child keeps running
+ * (its GMainContext, event_base, Qt loop) should stop dispatching to it
+ * when a callback meets it: remove the GSource, delete the event, disable
+ * the notifier, in the child's own host state, never the parent's kernel
+ * objects (a shared epoll set). */
+LOOM_API bool loom_backend_inherited(const loom_loop *loop);
+
 LOOM_END_DECLS
 
 #endif

@@ -13,8 +13,12 @@
  * shares with the parent: no watch is removed from the parent's epoll set or
  * host loop, no fd is closed (the loop's own are close-on-exec), and no
  * callback, hook, task or destroy function runs (they are the parent's). The
- * backend's and the tasks' memory stay as they are. A child makes loops of its
- * own (and may use the executor) as any process does.
+ * backend's and the tasks' memory stay as they are. A child that keeps
+ * running the host it inherited (its GMainContext; an event_base after
+ * event_reinit; a Qt loop) runs none of the loop's callbacks either: the
+ * loop's source, events or notifiers go quiet there, and the parent's loop
+ * keeps its fds. A child makes loops of its own (and may use the executor)
+ * as any process does.
  *
  * Callbacks scheduled for the same moment run in FIFO order. A tick runs the
  * callbacks that were ready when it began; what they schedule runs on the

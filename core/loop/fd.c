@@ -500,7 +500,8 @@ bool loom__fd_ready(loom_loop *loop, uint64_t token, unsigned events)
 
 void loom_backend_fd_ready(loom_loop *loop, uint64_t token, unsigned events)
 {
-    loom__fd_ready(loop, token, events);
+    if (!loom__loop_inherited(loop)) /* the parent's fd callbacks */
+        loom__fd_ready(loop, token, events);
 }
 
 #ifdef HAVE_SYS_EPOLL_H

@@ -723,6 +723,8 @@ enum { FD_SET_ROUNDS = 4 };
 
 void loom_backend_tick(loom_loop *loop)
 {
+    if (loom__loop_inherited(loop))
+        return; /* a forked child's copy: what it would run is the parent's */
     for (int round = 1;; round++) {
         /* Checked here, before tick's frame is set up: most ticks after I/O. */
         if (tick_is_idle(loop) && !atomic_load_explicit(&loop->closed, memory_order_relaxed))
@@ -739,8 +741,15 @@ void loom_backend_tick(loom_loop *loop)
     }
 }
 
+bool loom_backend_inherited(const loom_loop *loop)
+{
+    return loop && loom__loop_inherited(loop);
+}
+
 int64_t loom_backend_deadline(const loom_loop *loop)
 {
+    if (loom__loop_inherited(loop))
+        return LOOM_DEADLINE_NONE; /* a forked child's copy runs nothing */
     return loop->armed == DEADLINE_UNKNOWN ? 0 : loop->armed;
 }
 

@@ -97,3 +97,8 @@ int host_count_sources(loom_loop *loop)
 {
     return -1;
 }
+
+int host_native_iterations(int ms)
+{
+    return -1;
+}

@@ -93,3 +93,26 @@ int host_count_sources(loom_loop *loop)
     }
     return n;
 }
+
+static gboolean set_flag(gpointer flag)
+{
+    *(bool *)flag = true;
+    return G_SOURCE_REMOVE;
+}
+
+int host_native_iterations(int ms)
+{
+    bool fired = false;
+    int n = 0;
+
+    GSource *timer = g_timeout_source_new((guint)ms);
+    g_source_set_callback(timer, set_flag, &fired, NULL);
+    g_source_attach(timer, test_context);
+    while (!fired && n < 1000000) {
+        g_main_context_iteration(test_context, TRUE);
+        n++;
+    }
+    g_source_destroy(timer);
+    g_source_unref(timer);
+    return n;
+}

@@ -105,3 +105,25 @@ int host_count_sources(loom_loop *loop)
         n--;
     return n;
 }
+
+static void set_flag(evutil_socket_t fd, short what, void *flag)
+{
+    *(bool *)flag = true;
+}
+
+int host_native_iterations(int ms)
+{
+    bool fired = false;
+    int n = 0;
+    struct timeval delay = {ms / 1000, (ms % 1000) * 1000};
+
+    ck_assert_int_eq(event_reinit(base), 0); /* libevent's rule in a child */
+    struct event *timer = evtimer_new(base, set_flag, &fired);
+    ck_assert_int_eq(evtimer_add(timer, &delay), 0);
+    while (!fired && n < 1000000) {
+        event_base_loop(base, EVLOOP_ONCE);
+        n++;
+    }
+    event_free(timer);
+    return n;
+}

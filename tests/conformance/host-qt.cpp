@@ -16,6 +16,7 @@
 #include <QEventLoop>
 #include <QSocketNotifier>
 #include <QThread>
+#include <QTimer>
 #include <QTimerEvent>
 #include <check.h>
 extern "C" {
@@ -154,4 +155,17 @@ int host_count_sources(loom_loop *)
             count++;
     }
     return count;
+}
+
+int host_native_iterations(int ms)
+{
+    bool fired = false;
+    int n = 0;
+
+    QTimer::singleShot(ms, [&fired] { fired = true; });
+    while (!fired && n < 1000000) {
+        QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents);
+        n++;
+    }
+    return n;
 }

@@ -39,4 +39,10 @@ void host_native_timeout(loom_loop *loop, int delay_ms, void (*fn)(void *data), 
  * loop leaves nothing behind. */
 int host_count_sources(loom_loop *loop);
 
+/* In a forked child: runs the host's own loop (blocking iterations, no loom
+ * call) until a native timer of ms fires, preparing the host for the child
+ * as its documentation asks (libevent: event_reinit); returns how many
+ * iterations that took, or -1 where the host is loom itself. */
+int host_native_iterations(int ms);
+
 #endif

@@ -1,6 +1,7 @@
 /* loom conformance suite — what a forked child may do with a loop it
  * inherited (close it, harmlessly for the parent) and may not (anything
  * else: -ECHILD). */
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,18 +85,40 @@ static int child_closes(loom_loop *inherited)
     return 0;
 }
 
+static int child_closes_it(loom_loop *inherited, int fd)
+{
+    return child_closes(inherited);
+}
+
+/* The parent's watched pipe (non-blocking), for child_runs_host. */
+static int watched[2];
+
+/* In a child that keeps running its copy of the host: a byte for the
+ * parent's reader stays unread, no callback of the parent's runs (they
+ * _exit), and the host does not spin on what the parent's loop watches. */
+static int child_runs_host(loom_loop *inherited, int fd)
+{
+    if (write(watched[1], "x", 1) != 1)
+        return 10;
+    int n = host_native_iterations(100);
+    char c;
+    if (read(watched[0], &c, 1) != 1)
+        return 11;
+    return n > 20 ? 12 : 0; /* a few: the timer's, a wakeup or two */
+}
+
 /* Forks; the child reports the step it failed at (0: none) through a pipe,
  * not its exit status: under Valgrind that is Valgrind's, which counts the
  * memory a child leaves on purpose (the backend's, see loop.h) as a leak.
  * _exit: no Check or toolkit teardown there. */
-static void in_child(loom_loop *loop, int fd, bool close_it)
+static void in_child(loom_loop *loop, int fd, int (*child)(loom_loop *inherited, int fd))
 {
     int report[2];
     ck_assert_int_eq(pipe(report), 0);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        unsigned char step = (unsigned char)(close_it ? child_closes(loop) : child_refused(loop, fd));
+        unsigned char step = (unsigned char)child(loop, fd);
         _exit(write(report[1], &step, 1) == 1 ? 0 : 1);
     }
     close(report[1]);
@@ -130,8 +153,8 @@ START_TEST(test_fork_child_close_leaves_parent_intact)
     ck_assert_int_eq(pthread_create(&thread, NULL, unref_elsewhere, dropped), 0);
     ck_assert_int_eq(pthread_join(thread, NULL), 0);
 
-    in_child(loop, p[0], false);
-    in_child(loop, p[0], true);
+    in_child(loop, p[0], child_refused);
+    in_child(loop, p[0], child_closes_it);
     ck_assert_int_eq(parent_destroys, 0);
     loom_future_unref(queued);
 
@@ -148,10 +171,40 @@ START_TEST(test_fork_child_close_leaves_parent_intact)
 }
 END_TEST
 
+/* A child that iterates the host it inherited (a GMainContext, an
+ * event_base, a Qt loop) runs nothing of the parent's loop: no due call,
+ * timer or fd callback, and no spin on the parent's fds. */
+START_TEST(test_fork_child_host_runs_nothing_of_parent)
+{
+    loom_loop *loop = host_loop_new();
+    ck_assert_int_eq(pipe(watched), 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(fcntl(watched[i], F_SETFL, O_NONBLOCK), 0);
+    int reads = 0;
+    ck_assert_int_eq(loom_add_reader(loop, watched[0], count_read, &reads), 0);
+    loom_handle soon, timer;
+    ck_assert_int_eq(loom_call_soon(loop, never_called, NULL, &soon), 0);
+    ck_assert_int_eq(loom_call_later(loop, LOOM_MSEC(1), never_called, NULL, &timer), 0);
+
+    in_child(loop, watched[0], child_runs_host);
+
+    ck_assert_int_eq(loom_cancel(loop, soon), 0);
+    ck_assert_int_eq(loom_cancel(loop, timer), 0);
+    ck_assert_int_eq(write(watched[1], "x", 1), 1);
+    fixture_run(loop, 5000, "the parent's reader after the child ran its host");
+    ck_assert_int_eq(reads, 1);
+    ck_assert_int_eq(loom_remove_reader(loop, watched[0]), 0);
+    close(watched[0]);
+    close(watched[1]);
+    fixture_free_loop(loop);
+}
+END_TEST
+
 Suite *fork_suite(void)
 {
     Suite *s = suite_create("fork");
     TCase *tc = fixture_tcase(s, "fork");
     tcase_add_test(tc, test_fork_child_close_leaves_parent_intact);
+    tcase_add_test(tc, test_fork_child_host_runs_nothing_of_parent);
     return s;
 }
