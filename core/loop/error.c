@@ -19,7 +19,7 @@ const char *loom_strerror(int err)
     case ECHILD:
         return "Loop belongs to the parent process (inherited across fork)";
     case EDEADLK:
-        return "Loop cannot nest here";
+        return "Would deadlock (a loop that cannot nest, or a task awaiting itself)";
     case ETIMEDOUT:
         return "Timed out"; /* strerror says "Connection timed out" */
     case ECANCELED:

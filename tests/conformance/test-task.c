@@ -195,6 +195,8 @@ END_TEST
 static int await_itself(void *arg)
 {
     ck_assert_int_eq(loom_await(loom_task_current()), -EDEADLK);
+    /* Its text names this case, not only a loop's nesting. */
+    ck_assert_msg(strstr(loom_strerror(-EDEADLK), "task") != NULL, "%s", loom_strerror(-EDEADLK));
     ck_assert_int_eq(loom_await(NULL), -EINVAL);
     return 0;
 }
