@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <loom/signal.h>
 #include <loom/stream.h>
 
 /* Fails a pending future with err, or cancels it if nobody but the caller
@@ -30,5 +31,11 @@ void loom__bytes_free(void *bytes);
 
 /* A future's value destroy for a stream nobody took: aborts it. */
 void loom__stream_abort_value(void *stream);
+
+/* loom_signal_watch and _unwatch for loom's own use (the subprocesses'
+ * SIGCHLD without pidfds): a watch beside the program's, never in its place
+ * (neither refuses nor removes the other). On the loop's thread. */
+int loom__signal_watch_own(loom_loop *loop, int signo, loom_signal_callback cb, void *data);
+int loom__signal_unwatch_own(loom_loop *loop, int signo);
 
 #endif

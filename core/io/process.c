@@ -16,6 +16,7 @@
 #include <loom/signal.h>
 #include "base/list.h"
 #include "future/future-private.h"
+#include "io-private.h"
 #include "loop/loop-private.h"
 
 #ifndef P_PIDFD
@@ -78,7 +79,7 @@ static void unwatch(loom_process *p)
         struct proc_fallback *fb = loom_loop_get_data(p->loop, &fallback_key);
         list_unlink(&fb->children, &p->node);
         if (list_empty(&fb->children)) {
-            loom_signal_unwatch(p->loop, SIGCHLD);
+            loom__signal_unwatch_own(p->loop, SIGCHLD);
             loom_cancel(p->loop, fb->poll);
             fb->poll = 0;
         }
@@ -174,10 +175,10 @@ static int watch_fallback(loom_process *p)
         }
     }
     if (list_empty(&fb->children)) {
-        if ((r = loom_signal_watch(p->loop, SIGCHLD, fallback_sigchld, fb, NULL)) < 0)
+        if ((r = loom__signal_watch_own(p->loop, SIGCHLD, fallback_sigchld, fb)) < 0)
             return r;
         if ((r = loom_call_later(p->loop, FALLBACK_POLL, fallback_poll, fb, &fb->poll)) < 0) {
-            loom_signal_unwatch(p->loop, SIGCHLD);
+            loom__signal_unwatch_own(p->loop, SIGCHLD);
             return r;
         }
     }

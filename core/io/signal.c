@@ -14,14 +14,20 @@
 #include <string.h>
 #include <unistd.h>
 #include <loom/signal.h>
+#include "io-private.h"
 #include "loop/loop-private.h"
 
 struct sig_loop;
+
+/* Whose watch: the program's (loom_signal_watch), or loom's own (the
+ * subprocesses' SIGCHLD), so that neither takes the other's place. */
+enum sig_who { SIG_USER, SIG_OWN, SIG_WHO };
 
 /* One loop's watch of one signal. */
 struct sig_node {
     struct sig_node *_Atomic next; /* in the process-wide list */
     int signo;
+    enum sig_who who;
     pid_t pid;                  /* a forked child's handler skips its parent's watches */
     atomic_uint pending;        /* deliveries not yet reported */
     const struct sig_loop *owner;
@@ -30,10 +36,10 @@ struct sig_node {
     loom_destroy_fn destroy;
 };
 
-/* What one loop holds: its wakeup fd and its watches by signal. */
+/* What one loop holds: its wakeup fd and its watches by owner and signal. */
 struct sig_loop {
     int wake[2];
-    struct sig_node *by_signo[NSIG];
+    struct sig_node *by_signo[SIG_WHO][NSIG];
 };
 
 static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -150,7 +156,7 @@ static void node_unlink(const struct sig_node *node)
  * the destroy and frees it. */
 static void node_remove(struct sig_loop *s, struct sig_node *node)
 {
-    s->by_signo[node->signo] = NULL;
+    s->by_signo[node->who][node->signo] = NULL;
     pthread_mutex_lock(&sig_lock);
     node_unlink(node);
     if (--sig_watches[node->signo] == 0)
@@ -171,11 +177,13 @@ static void sig_dispatch(loom_loop *loop, int fd, unsigned events, void *data)
     /* Drain first: a delivery after the drain wakes the loop again. */
     loom__wake_drain(s->wake);
     for (int signo = 1; signo < NSIG; signo++) {
-        struct sig_node *node = s->by_signo[signo];
-        unsigned count;
+        for (int who = 0; who < SIG_WHO; who++) {
+            struct sig_node *node = s->by_signo[who][signo];
+            unsigned count;
 
-        if (node && (count = atomic_exchange(&node->pending, 0)) > 0)
-            node->cb(loop, signo, count, node->data);
+            if (node && (count = atomic_exchange(&node->pending, 0)) > 0)
+                node->cb(loop, signo, count, node->data);
+        }
     }
 }
 
@@ -185,9 +193,10 @@ static void sig_loop_close(loom_loop *loop, void *data)
 {
     struct sig_loop *s = data;
 
-    for (int signo = 1; signo < NSIG; signo++)
-        if (s->by_signo[signo])
-            node_remove(s, s->by_signo[signo]);
+    for (int who = 0; who < SIG_WHO; who++)
+        for (int signo = 1; signo < NSIG; signo++)
+            if (s->by_signo[who][signo])
+                node_remove(s, s->by_signo[who][signo]);
     loom_fd_unwatch(loop, s->wake[0]);
     loom_loop_set_data(loop, &sig_loop_key, NULL, NULL);
 }
@@ -249,25 +258,24 @@ static bool watchable(int signo)
     }
 }
 
-int loom_signal_watch(loom_loop *loop, int signo, loom_signal_callback cb, void *data,
-                      loom_destroy_fn destroy)
+static int signal_watch(loom_loop *loop, int signo, loom_signal_callback cb, void *data,
+                        loom_destroy_fn destroy, enum sig_who who)
 {
     struct sig_loop *s;
     struct sig_node *node;
     int r;
 
-    LOOP_CHECK(loop);
     if (!cb || !watchable(signo))
         return -EINVAL;
     if ((r = sig_loop_get(loop, &s)) < 0)
         return r;
-    if (s->by_signo[signo])
+    if (s->by_signo[who][signo])
         return -EEXIST;
     node = calloc(1, sizeof(*node));
     if (!node)
         return -ENOMEM;
-    *node = (struct sig_node){.signo = signo, .pid = getpid(), .owner = s, .cb = cb, .data = data,
-                              .destroy = destroy};
+    *node = (struct sig_node){.signo = signo, .who = who, .pid = getpid(), .owner = s, .cb = cb,
+                              .data = data, .destroy = destroy};
     pthread_mutex_lock(&sig_lock);
     r = install(signo);
     if (r == 0) {
@@ -279,20 +287,42 @@ int loom_signal_watch(loom_loop *loop, int signo, loom_signal_callback cb, void 
         free(node);
         return r;
     }
-    s->by_signo[signo] = node;
+    s->by_signo[who][signo] = node;
     return 0;
+}
+
+static int signal_unwatch(loom_loop *loop, int signo, enum sig_who who)
+{
+    struct sig_loop *s;
+
+    if (signo <= 0 || signo >= NSIG)
+        return -EINVAL;
+    s = loom_loop_get_data(loop, &sig_loop_key);
+    if (!s || !s->by_signo[who][signo])
+        return -ENOENT;
+    node_remove(s, s->by_signo[who][signo]);
+    return 0;
+}
+
+int loom_signal_watch(loom_loop *loop, int signo, loom_signal_callback cb, void *data,
+                      loom_destroy_fn destroy)
+{
+    LOOP_CHECK(loop);
+    return signal_watch(loop, signo, cb, data, destroy, SIG_USER);
 }
 
 int loom_signal_unwatch(loom_loop *loop, int signo)
 {
-    struct sig_loop *s;
-
     LOOP_CHECK(loop);
-    if (signo <= 0 || signo >= NSIG)
-        return -EINVAL;
-    s = loom_loop_get_data(loop, &sig_loop_key);
-    if (!s || !s->by_signo[signo])
-        return -ENOENT;
-    node_remove(s, s->by_signo[signo]);
-    return 0;
+    return signal_unwatch(loop, signo, SIG_USER);
+}
+
+int loom__signal_watch_own(loom_loop *loop, int signo, loom_signal_callback cb, void *data)
+{
+    return signal_watch(loop, signo, cb, data, NULL, SIG_OWN);
+}
+
+int loom__signal_unwatch_own(loom_loop *loop, int signo)
+{
+    return signal_unwatch(loop, signo, SIG_OWN);
 }

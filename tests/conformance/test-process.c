@@ -218,6 +218,43 @@ START_TEST(test_process_fallback_survives_sigchld_reset)
 }
 END_TEST
 
+static void count_sigchld(loom_loop *loop, int signo, unsigned count, void *data)
+{
+    *(unsigned *)data += count;
+}
+
+/* Without pidfds, the program's own SIGCHLD watch and loom's reaping live
+ * side by side on one loop, in either order: neither refuses the other, and
+ * the program's unwatch removes its watch only. */
+START_TEST(test_process_fallback_beside_program_sigchld_watch)
+{
+    loom_loop *loop = host_loop_new();
+    const char *argv[] = {"sh", "-c", "exit 3", NULL};
+    unsigned seen = 0;
+
+    use_fallback();
+    ck_assert_int_eq(loom_signal_watch(loop, SIGCHLD, count_sigchld, &seen, NULL), 0);
+    loom_process *p = spawn(loop, argv, NULL);
+    ck_assert_int_eq(wait_exit(loop, p), 3);
+    loom_process_free(p);
+    for (int i = 0; seen == 0 && i < 300; i++) {
+        ck_assert_int_eq(loom_call_later(loop, LOOM_MSEC(10), fixture_stop, NULL, NULL), 0);
+        fixture_run(loop, 5000, "the program's SIGCHLD callback");
+    }
+    ck_assert_uint_gt(seen, 0);
+    ck_assert_int_eq(loom_signal_unwatch(loop, SIGCHLD), 0);
+
+    const char *slow[] = {"sh", "-c", "sleep 0.2; exit 4", NULL};
+    p = spawn(loop, slow, NULL);
+    ck_assert_int_eq(loom_signal_watch(loop, SIGCHLD, count_sigchld, &seen, NULL), 0);
+    ck_assert_int_eq(loom_signal_unwatch(loop, SIGCHLD), 0);
+    ck_assert_int_eq(loom_signal_unwatch(loop, SIGCHLD), -ENOENT); /* loom's is not the program's */
+    ck_assert_int_eq(wait_exit(loop, p), 4);
+    loom_process_free(p);
+    fixture_free_loop(loop);
+}
+END_TEST
+
 START_TEST(test_process_env_and_cwd)
 {
     loom_loop *loop = host_loop_new();
@@ -399,6 +436,7 @@ Suite *process_suite(void)
     tcase_add_test(tc, test_process_hundred_children);
     tcase_add_test(tc, test_process_hundred_children_fallback);
     tcase_add_test(tc, test_process_fallback_survives_sigchld_reset);
+    tcase_add_test(tc, test_process_fallback_beside_program_sigchld_watch);
     tcase_add_test(tc, test_process_env_and_cwd);
     tcase_add_test(tc, test_process_devnull_and_caller_fd);
     tcase_add_test(tc, test_process_kill_on_cancel);
