@@ -95,7 +95,7 @@ static void job_free(struct job *job)
 {
     loom__future_set_cancel_hook(job->future, NULL, NULL);
     loom_future_unref(job->future);
-    loom_loop_unref(job->loop);
+    loom__loop_release(job->loop);
     free(job);
 }
 
@@ -304,7 +304,10 @@ loom_future *loom_run_in_thread(loom_loop *loop, loom_work_fn fn, void *arg, loo
         return NULL;
     }
     reap_orphans();
-    *job = (struct job){.loop = loom_loop_ref(loop), .future = loom_future_ref(future), .fn = fn,
+    /* The loop's memory, not a user's reference: a job must not keep a
+     * loop its program dropped open (nor its fds, its CLOSE hooks unrun). */
+    loom__loop_hold(loop);
+    *job = (struct job){.loop = loop, .future = loom_future_ref(future), .fn = fn,
                         .arg = arg, .arg_destroy = arg_destroy, .state = JOB_QUEUED};
 
     pthread_mutex_lock(&pool.mutex);

@@ -6,8 +6,9 @@
  * many as there are cores, or $LOOM_EXECUTOR_THREADS, or what
  * loom_executor_set_threads said), named "loom-worker", and runs the jobs
  * in submission order.
- * The pool holds a reference to the loop of each job, so a job finishing
- * after its loop was closed or dropped touches nothing freed.
+ * The pool keeps the memory of each job's loop, so a job finishing after
+ * its loop was closed or dropped touches nothing freed; it does not keep the
+ * loop open: the program's last loom_loop_unref closes it as usual.
  *
  * Cancelling the future of a job that has not started yet means it never
  * runs. Cancelling it while it runs cannot stop it: when it finishes its

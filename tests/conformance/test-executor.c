@@ -314,6 +314,36 @@ START_TEST(test_loop_closed_with_work)
 }
 END_TEST
 
+static void note_close(loom_loop *l, void *data)
+{
+    *(bool *)data = true;
+}
+
+/* Jobs hold the loop's memory, not the loop open: the program's last unref
+ * closes it at once, its jobs queued and running. */
+START_TEST(test_last_unref_with_work_closes)
+{
+    blocker running, queued;
+    loom_future *a, *b;
+    bool closed = false;
+    one_running_one_queued(&running, &a, &queued, &b);
+    ck_assert_int_eq(loom_hook_add(loop, LOOM_HOOK_CLOSE, note_close, &closed, NULL, NULL), 0);
+
+    loom_loop_unref(loop);
+    loop = NULL; /* (teardown's unref) */
+    ck_assert_msg(closed, "the last unref left the loop open while a job ran");
+    ck_assert_int_eq(loom_future_state_get(b), LOOM_FUTURE_PENDING); /* never runs */
+    gate_open(&running.proceed);
+    gate_open(&queued.proceed);
+    loom_executor_shutdown();
+    ck_assert_int_eq(count(&running.value_destroyed), 1);
+    ck_assert_int_eq(count(&queued.runs), 0);
+    ck_assert_int_eq(count(&queued.arg_destroyed), 1);
+    loom_future_unref(a);
+    loom_future_unref(b);
+}
+END_TEST
+
 /* --- shutdown ------------------------------------------------------------------- */
 
 /* The pool's threads alive now (they are named loom-worker). */
@@ -587,6 +617,7 @@ Suite *executor_suite(void)
     tcase_add_test(tc, test_cancel_before_start);
     tcase_add_test(tc, test_cancel_while_running);
     tcase_add_test(tc, test_loop_closed_with_work);
+    tcase_add_test(tc, test_last_unref_with_work_closes);
     tcase_add_test(tc, test_shutdown_joins_and_cancels);
     tcase_add_test(tc, test_set_threads_after_failed_start);
     tcase_add_test(tc, test_fork_child_has_own_pool);
