@@ -69,8 +69,9 @@ LOOM_API loom_future *loom_file_read(loom_loop *loop, int fd, void *buf, size_t 
  * count written. */
 LOOM_API loom_future *loom_file_write(loom_loop *loop, int fd, const void *buf, size_t len, int64_t offset);
 
-/** preadv(2)/pwritev(2) over iovcnt (1..IOV_MAX) vectors; the iovec array is
- * copied, the buffers it names follow the rules of read and write. */
+/** preadv(2)/pwritev(2) over iovcnt (0..IOV_MAX) vectors (0 transfers
+ * nothing, and fails only as the system call would: EBADF); the iovec
+ * array is copied, the buffers it names follow the rules of read and write. */
 ///@{
 LOOM_API loom_future *loom_file_readv(loom_loop *loop, int fd, const struct iovec *iov, int iovcnt,
                                       int64_t offset);

@@ -64,10 +64,14 @@ LOOM_API int loom_qt_loop_new(loom_loop **loopp);
  *
  * Socket notifiers are level-triggered with QEventDispatcherUNIX's bits:
  * Read on POLLIN, Write on POLLOUT, Exception on POLLPRI, every one on
- * POLLHUP and POLLERR; an fd that is not open (or closed under its notifier)
- * is warned about and its notifiers disabled. loom has no POLLPRI interest,
- * so an Exception notifier watches readability and looks for POLLPRI then:
- * alone on an fd with ordinary data unread, it keeps the loop awake. A
+ * POLLHUP and POLLERR; an fd that is not open when its notifier is enabled
+ * is warned about and its notifiers disabled. One closed under its notifier
+ * is found out the same way where loom's loop reports it (poll, per-fd
+ * hosts); in an epoll set the closed file simply goes quiet, without a
+ * warning. loom has no POLLPRI interest, so an Exception notifier watches
+ * readability and looks for POLLPRI then: on a readable fd with no Read
+ * notifier enabled (ordinary data unread, or a socket at EOF) it keeps the
+ * loop busy, where Qt's own dispatchers sleep. A
  * regular file is always ready, as poll(2) says. processEvents with
  * ExcludeSocketNotifiers neither polls nor activates them.
  *
