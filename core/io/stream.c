@@ -184,11 +184,16 @@ static void stream_close_fd(loom_stream *s)
     if (s->watched)
         loom__fd_unwatch(s->loop, s->fd);
     s->watched = false;
-    /* A recv in flight would keep the socket open: cancelled first. */
+    /* A recv in flight would keep the socket open: cancelled first, and its
+     * cancel run through now, so that the close below is the socket's last
+     * reference (the peer sees EOF once the close future resolves). */
+    bool cancelled = false;
     if (s->recv.in_ring)
-        loom__uring_cancel(s->ring, &s->recv);
+        cancelled |= loom__uring_cancel(s->ring, &s->recv);
     if (s->send.in_ring)
-        loom__uring_cancel(s->ring, &s->send);
+        cancelled |= loom__uring_cancel(s->ring, &s->send);
+    if (cancelled)
+        loom__uring_run_task_work(s->ring);
     parked_put_all(s);
     if (s->ring) /* it submits nothing more (its CQEs have room still) */
         loom__uring_unreserve(s->ring, 2);

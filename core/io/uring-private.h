@@ -118,6 +118,9 @@ void loom__uring_unreserve(struct loom__uring *r, unsigned n);
 /* Asks the kernel at once to cancel op; its CQE still comes (-ECANCELED or
  * its result) and ends it. false if the ring had no room to ask. */
 bool loom__uring_cancel(struct loom__uring *r, struct loom__uring_op *op);
+/* Runs the ring's deferred task work now (IORING_SETUP_DEFER_TASKRUN would
+ * leave it to the next poll): a cancelled recv then lets go of its file. */
+void loom__uring_run_task_work(struct loom__uring *r);
 #else
 static inline struct loom__uring *loom__uring_get(loom_loop *loop, const char **why)
 {
@@ -200,6 +203,10 @@ static inline bool loom__uring_cancel(struct loom__uring *r, struct loom__uring_
     (void)r;
     (void)op;
     return false;
+}
+static inline void loom__uring_run_task_work(struct loom__uring *r)
+{
+    (void)r;
 }
 #endif
 

@@ -564,6 +564,11 @@ void loom__uring_unreserve(struct loom__uring *r, unsigned n)
     r->reserved -= n;
 }
 
+void loom__uring_run_task_work(struct loom__uring *r)
+{
+    r->lib->io_uring_submit_and_get_events(&r->ring); /* its CQEs are reaped as usual */
+}
+
 bool loom__uring_cancel(struct loom__uring *r, struct loom__uring_op *op)
 {
     struct io_uring_sqe *sqe = get_sqe(r);

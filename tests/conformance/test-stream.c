@@ -814,6 +814,26 @@ START_TEST(test_half_close)
 }
 END_TEST
 
+/* A stream closed with a read pending has let go of its socket once the
+ * close resolved: the peer reads EOF then (on the ring engine, the recv in
+ * flight held the socket open until the loop next polled). */
+START_TEST(test_close_with_read_pending_releases_socket)
+{
+    int fds[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    loom_stream *s = loom_stream_new(loop, fds[0]);
+    ck_assert_ptr_nonnull(s);
+    loom_future *reading = check_future(loom_stream_read(s, 100));
+    fixture_settle(loop); /* the read is in flight */
+    close_stream(s);
+    char c;
+    ck_assert_int_eq(recv(fds[1], &c, 1, MSG_DONTWAIT), 0); /* EOF, not EAGAIN */
+    ck_assert(loom_future_done(reading));
+    loom_future_unref(reading);
+    close(fds[1]);
+}
+END_TEST
+
 START_TEST(test_peer_reset_mid_write)
 {
     loom_stream *s[2];
@@ -1123,6 +1143,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, test_unpollable_fd_fails_reads);
     tcase_add_test(tc, test_backpressure);
     tcase_add_test(tc, test_half_close);
+    tcase_add_test(tc, test_close_with_read_pending_releases_socket);
     tcase_add_test(tc, test_peer_reset_mid_write);
     tcase_add_test(tc, test_epipe_without_sigpipe);
     tcase_add_test(tc, test_accept_emfile_does_not_spin);
