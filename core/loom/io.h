@@ -14,7 +14,10 @@
  * loom_fd_watch or a stream (before or after they came): they share the
  * fd's one backend watch with it, and its callbacks get their events first.
  * If a reader, writer or watch that the waiters came after goes while they
- * wait, they resolve with LOOM_ERR. It works on every backend. Like every
+ * wait, they resolve with LOOM_ERR. (On the io_uring stream engine,
+ * LOOM_URING_STREAMS=1, a stream's pending read takes the bytes in the
+ * kernel as they arrive: a LOOM_READ waiter on its fd may then never see
+ * them.) It works on every backend. Like every
  * loop function, call it on the loop's thread. */
 #ifndef LOOM_IO_H
 #define LOOM_IO_H
