@@ -185,6 +185,7 @@ public:
     void round_now();
     void before_poll();
     void changes_due();
+    void release_loom();
 
 private:
     explicit LoomDispatcher(loom_loop *loop) : loop_(loom_loop_ref(loop)) {}
@@ -219,6 +220,7 @@ private:
     int wake_fd_[2] = {-1, -1};
     std::atomic<bool> wake_sent_{false};
     loom_handle hook_ = 0;
+    loom_handle close_hook_ = 0;
     loom_handle round_ = 0; /* a scheduled loom-driven round */
     loom_handle changes_ = 0; /* apply_changes scheduled with the first change, in case no poll comes first */
     std::atomic<bool> latched_{false};
@@ -276,6 +278,11 @@ void on_changes(loom_loop *, void *data)
     static_cast<LoomDispatcher *>(data)->changes_due();
 }
 
+void on_close(loom_loop *, void *data)
+{
+    static_cast<LoomDispatcher *>(data)->release_loom();
+}
+
 /* --- life cycle ---------------------------------------------------------------- */
 
 /* A loop of loom_qt_loop_new: its iterations would be this dispatcher's. */
@@ -293,6 +300,8 @@ int LoomDispatcher::create(loom_loop *loop, LoomDispatcher **dp)
         return -ENOMEM;
     int r = loom_hook_add(loop, LOOM_HOOK_BEFORE_POLL, on_before_poll, d, nullptr, &d->hook_);
     if (r == 0)
+        r = loom_hook_add(loop, LOOM_HOOK_CLOSE, on_close, d, nullptr, &d->close_hook_);
+    if (r == 0)
         r = d->open_wake_fd();
     if (r < 0) {
         delete d;
@@ -302,30 +311,48 @@ int LoomDispatcher::create(loom_loop *loop, LoomDispatcher **dp)
     return 0;
 }
 
+/* What the dispatcher has in loom goes: when it is deleted, or when the loop
+ * closes first (its CLOSE hook), so that the close finds nothing of Qt's to
+ * report as dropped. Qt's timers and notifiers stay registered here. */
+void LoomDispatcher::release_loom()
+{
+    for (Timer *t : timers_) {
+        if (t && t->handle) {
+            loom_cancel(loop_, t->handle);
+            t->handle = 0;
+        }
+    }
+    for (auto &kv : fds_) {
+        if (kv.second.watched)
+            loom_fd_unwatch(loop_, kv.first);
+        kv.second.watched = false;
+    }
+    if (round_)
+        loom_cancel(loop_, round_);
+    if (changes_)
+        loom_cancel(loop_, changes_);
+    round_ = changes_ = 0;
+    if (wake_fd_[0] >= 0)
+        loom_remove_reader(loop_, wake_fd_[0]); /* the fds stay: wakeUp may write */
+}
+
 LoomDispatcher::~LoomDispatcher()
 {
+    release_loom();
     for (Timer *t : timers_) {
         if (!t)
             continue;
-        if (t->handle)
-            loom_cancel(loop_, t->handle);
         if (t->active)
             *t->active = nullptr;
         delete t;
     }
     for (Timer *t : spare_timers_)
         delete t;
-    for (auto &kv : fds_)
-        if (kv.second.watched)
-            loom_fd_unwatch(loop_, kv.first);
-    if (round_)
-        loom_cancel(loop_, round_);
-    if (changes_)
-        loom_cancel(loop_, changes_);
     if (hook_)
         loom_hook_remove(loop_, hook_);
+    if (close_hook_)
+        loom_hook_remove(loop_, close_hook_);
     if (wake_fd_[0] >= 0) {
-        loom_remove_reader(loop_, wake_fd_[0]);
         close(wake_fd_[0]);
         if (wake_fd_[1] != wake_fd_[0])
             close(wake_fd_[1]);

@@ -748,6 +748,33 @@ START_TEST(test_exec_on_closed_loop)
 }
 END_TEST
 
+/* The loop may close before the dispatcher goes: the dispatcher's own
+ * timers, calls and watches leave with the close, none reported dropped. */
+START_TEST(test_loop_closed_before_dispatcher_drops_nothing)
+{
+    loom_loop *loop = host_loop_new();
+    int errors = 0;
+    ck_assert_int_eq(loom_loop_set_error_handler(loop, count_error, &errors), 0);
+    ck_assert_int_eq(loom_qt_dispatcher_install(loop), 0);
+    {
+        QCoreApplication app(app_argc, app_argv);
+        int sv[2];
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        QSocketNotifier notifier(sv[0], QSocketNotifier::Read);
+        QTimer timer;
+        timer.start(10);
+        QTimer::singleShot(0, [] {});
+        settle(QAbstractEventDispatcher::instance());
+        ck_assert_int_eq(loom_loop_close(loop), 0);
+        ck_assert_uint_eq(loom_loop_dropped_calls(loop), 0);
+        ck_assert_int_eq(errors, 0);
+        close(sv[0]);
+        close(sv[1]);
+    }
+    loom_loop_unref(loop);
+}
+END_TEST
+
 void add_case(Suite *s, const char *name, const TTest *test)
 {
     TCase *tc = tcase_create(name);
@@ -784,6 +811,7 @@ int main()
     add_case(s, "nested_exec_in_loom_callback", test_nested_exec_in_loom_callback);
     add_case(s, "install_errors", test_install_errors);
     add_case(s, "exec_on_closed_loop", test_exec_on_closed_loop);
+    add_case(s, "loop_closed_before_dispatcher_drops_nothing", test_loop_closed_before_dispatcher_drops_nothing);
     SRunner *runner = srunner_create(s);
     srunner_run_all(runner, CK_ENV);
     int failed = srunner_ntests_failed(runner);
