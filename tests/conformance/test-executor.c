@@ -291,6 +291,22 @@ static void one_running_one_queued(blocker *running, loom_future **a, blocker *q
     *b = run_blocker(queued);
 }
 
+/* After the loop closed: lets both jobs end; the queued one never ran, the
+ * running one's result was destroyed, nothing leaks. */
+static void finish_after_close(blocker *running, loom_future *a, blocker *queued, loom_future *b)
+{
+    gate_open(&running->proceed);
+    gate_open(&queued->proceed);
+    loom_executor_shutdown(); /* joins: both jobs are over */
+    ck_assert_int_eq(count(&running->runs), 1);
+    ck_assert_int_eq(count(&running->value_destroyed), 1);
+    ck_assert_int_eq(count(&running->arg_destroyed), 1);
+    ck_assert_int_eq(count(&queued->runs), 0);
+    ck_assert_int_eq(count(&queued->arg_destroyed), 1);
+    loom_future_unref(a);
+    loom_future_unref(b);
+}
+
 /* The loop is closed while its jobs are queued and running: the queued one
  * never runs, the running one's result is destroyed, nothing leaks. */
 START_TEST(test_loop_closed_with_work)
@@ -300,17 +316,7 @@ START_TEST(test_loop_closed_with_work)
     one_running_one_queued(&running, &a, &queued, &b);
 
     ck_assert_int_eq(loom_loop_close(loop), 0);
-    gate_open(&running.proceed);
-    gate_open(&queued.proceed);
-    loom_executor_shutdown(); /* joins: both jobs are over */
-
-    ck_assert_int_eq(count(&running.runs), 1);
-    ck_assert_int_eq(count(&running.value_destroyed), 1);
-    ck_assert_int_eq(count(&running.arg_destroyed), 1);
-    ck_assert_int_eq(count(&queued.runs), 0);
-    ck_assert_int_eq(count(&queued.arg_destroyed), 1);
-    loom_future_unref(a);
-    loom_future_unref(b);
+    finish_after_close(&running, a, &queued, b);
 }
 END_TEST
 
@@ -333,14 +339,7 @@ START_TEST(test_last_unref_with_work_closes)
     loop = NULL; /* (teardown's unref) */
     ck_assert_msg(closed, "the last unref left the loop open while a job ran");
     ck_assert_int_eq(loom_future_state_get(b), LOOM_FUTURE_PENDING); /* never runs */
-    gate_open(&running.proceed);
-    gate_open(&queued.proceed);
-    loom_executor_shutdown();
-    ck_assert_int_eq(count(&running.value_destroyed), 1);
-    ck_assert_int_eq(count(&queued.runs), 0);
-    ck_assert_int_eq(count(&queued.arg_destroyed), 1);
-    loom_future_unref(a);
-    loom_future_unref(b);
+    finish_after_close(&running, a, &queued, b);
 }
 END_TEST
 
