@@ -119,8 +119,10 @@ LOOM_API int64_t loom_backend_deadline(const loom_loop *loop);
  * LOOM_DEADLINE_NONE; a host the child keeps running
  * (its GMainContext, event_base, Qt loop) should stop dispatching to it
  * when a callback meets it: remove the GSource, delete the event, disable
- * the notifier, in the child's own host state, never the parent's kernel
- * objects (a shared epoll set). */
+ * the notifier, in the child's own host state, never in a kernel object it
+ * shares with the parent (an epoll set: libevent's is the child's own only
+ * after event_reinit, which libevent requires after fork anyway; GLib's
+ * wakeup eventfd may be written once, costing the parent one iteration). */
 LOOM_API bool loom_backend_inherited(const loom_loop *loop);
 
 LOOM_END_DECLS

@@ -15,9 +15,10 @@
  * result is destroyed on the loop's thread. When the loop is closed, the
  * queued jobs for it do not run (their futures stay pending: a closed loop
  * runs nothing) and the results of running ones are destroyed; such a job
- * keeps its reference to the future (and so to the loop) until the next
- * executor call from the loop's thread, or loom_executor_shutdown, releases
- * it there.
+ * keeps its reference to the future (and so to the loop's memory) until the
+ * next executor call from the loop's thread, or loom_executor_shutdown called
+ * on that thread, releases it there (a shutdown from another thread leaves
+ * it, reachable, to the loop's thread).
  *
  * After fork, the child has a pool of its own, started on its first use
  * (with the same thread count): jobs submitted before the fork run in the

@@ -15,7 +15,8 @@
  * callback, hook, task or destroy function runs (they are the parent's). The
  * backend's and the tasks' memory stay as they are. A child that keeps
  * running the host it inherited (its GMainContext; an event_base after
- * event_reinit; a Qt loop) runs none of the loop's callbacks either: the
+ * event_reinit, never before: libevent shares the parent's epoll set until
+ * then; a Qt loop) runs none of the loop's callbacks either: the
  * loop's source, events or notifiers go quiet there, and the parent's loop
  * keeps its fds. A child makes loops of its own (and may use the executor)
  * as any process does.
